@@ -1,0 +1,159 @@
+/**
+ * Applying transactions: the leg arithmetic shared by the node, validators and peers. A transaction
+ * applies whole or not at all: its legs are checked together first (amounts, the non-negativity of
+ * every wallet but `issuance:`, the supply bound), then applied. `replay` runs the same arithmetic
+ * over a list of transactions and returns the balances they produce.
+ */
+import * as limits from "./limits.js"
+import type { AssetId, CardUid, TimeMs, WalletId } from "./names.js"
+import { isRecord, walletKind } from "./names.js"
+import type { CardStatus, LedgerState, Leg, Transaction } from "./state.js"
+import { walletFor } from "./state.js"
+
+/** Balances by wallet then asset, as replay produces them. */
+export type Balances = Map<WalletId, Map<AssetId, number>>
+type BalanceOf = (wallet: WalletId, asset: AssetId) => number
+
+const legFault = (leg: Leg): string | undefined => {
+  if (leg.from === leg.to) return "a leg moves from a wallet to itself"
+  if (leg.until !== undefined) {
+    return leg.amount === 0 && Number.isSafeInteger(leg.until) ? undefined : "a membership leg moves an amount"
+  }
+  if (!Number.isSafeInteger(leg.amount) || leg.amount < limits.amountMin || leg.amount > limits.amountMax) {
+    return `a leg amount is not an integer in ${limits.amountMin}..${limits.amountMax}`
+  }
+  return undefined
+}
+
+/**
+ * Why these legs cannot apply to these balances, or undefined when they can. Legs of one
+ * transaction are summed per (wallet, asset) first, so that two legs from one wallet are checked
+ * together.
+ */
+export const legsFault = (balanceOf: BalanceOf, legs: readonly Leg[]): string | undefined => {
+  if (legs.length > limits.legsPerTxMax) return `more than ${limits.legsPerTxMax} legs`
+  const deltas = new Map<string, { wallet: WalletId; asset: AssetId; delta: number }>()
+  const add = (wallet: WalletId, asset: AssetId, delta: number): void => {
+    const key = `${wallet}\u0000${asset}`
+    const entry = deltas.get(key)
+    if (entry === undefined) deltas.set(key, { wallet, asset, delta })
+    else entry.delta += delta
+  }
+  for (const leg of legs) {
+    const fault = legFault(leg)
+    if (fault !== undefined) return fault
+    if (leg.amount === 0) continue
+    add(leg.from, leg.asset, -leg.amount)
+    add(leg.to, leg.asset, leg.amount)
+  }
+  for (const { wallet, asset, delta } of deltas.values()) {
+    const after = balanceOf(wallet, asset) + delta
+    if (walletKind(wallet) === "issuance") {
+      if (after < -limits.supplyMax) return `the supply of ${asset} would exceed ${limits.supplyMax}`
+    } else if (after < 0) {
+      return `${wallet} would go below zero in ${asset}`
+    }
+  }
+  return undefined
+}
+
+const moveBalance = (balances: Map<AssetId, number>, asset: AssetId, delta: number): void => {
+  const after = (balances.get(asset) ?? 0) + delta
+  if (after === 0) balances.delete(asset)
+  else balances.set(asset, after)
+}
+
+/** Effects of a transaction beyond its legs, carried in its memo so that replay reproduces them. */
+const applyKindEffects = (state: LedgerState, tx: Transaction): void => {
+  const memo = isRecord(tx.memo) ? tx.memo : {}
+  const card = tx.card === undefined ? undefined : state.cards.get(tx.card)
+  if (tx.kind === "fusion" && card !== undefined && typeof memo["wallet"] === "string") {
+    card.wallet = memo["wallet"] as WalletId
+  } else if (tx.kind === "void" && card !== undefined && typeof memo["status"] === "string") {
+    card.status = memo["status"] as CardStatus
+  } else if (tx.kind === "demurrage" && typeof memo["wallet"] === "string" && typeof memo["asset"] === "string") {
+    walletFor(state, memo["wallet"] as WalletId).meltedUntilMs.set(memo["asset"] as AssetId, Number(memo["meltedUntil"]))
+  }
+  if (tx.ref !== undefined) state.refs.add(tx.ref)
+  for (const leg of tx.legs) {
+    if (leg.asset !== state.fed) continue
+    if (tx.kind === "refill" || (tx.kind === "mint" && walletKind(leg.from) === "issuance")) {
+      state.backing.received += leg.amount
+    } else if (tx.kind === "deposit" && walletKind(leg.to) === "issuance") {
+      state.backing.paidOut += leg.amount
+    }
+  }
+}
+
+/**
+ * The one mutation of the ledger: applies a transaction whole, or returns why it cannot and leaves
+ * the state untouched. A wallet's last activity is the time of its last transaction, other than
+ * demurrage, in which it appears in a leg or as the transaction's card.
+ */
+export const applyTransaction = (state: LedgerState, tx: Transaction): string | undefined => {
+  const fault = legsFault((wallet, asset) => state.wallets.get(wallet)?.balances.get(asset) ?? 0, tx.legs)
+  if (fault !== undefined) return fault
+  const active = tx.kind !== "demurrage"
+  for (const leg of tx.legs) {
+    const from = walletFor(state, leg.from)
+    const to = walletFor(state, leg.to)
+    if (leg.until !== undefined) {
+      if (walletKind(leg.from) !== "issuance") from.memberships.delete(leg.asset)
+      to.memberships.set(leg.asset, leg.until)
+    } else {
+      moveBalance(from.balances, leg.asset, -leg.amount)
+      moveBalance(to.balances, leg.asset, leg.amount)
+    }
+    if (active) {
+      from.lastActivityMs = tx.time
+      to.lastActivityMs = tx.time
+    }
+  }
+  if (active && tx.card !== undefined) {
+    const card = state.cards.get(tx.card as CardUid)
+    if (card !== undefined) walletFor(state, card.wallet).lastActivityMs = tx.time
+  }
+  applyKindEffects(state, tx)
+  return undefined
+}
+
+export type ReplayResult =
+  | { readonly ok: true; readonly balances: Balances }
+  | { readonly ok: false; readonly index: number; readonly txId: string; readonly reason: string }
+
+/**
+ * Replays transactions in order from empty balances, as validators and peers do, and returns the
+ * balances they produce, or the first transaction that cannot apply and why.
+ */
+export const replay = (txs: Iterable<Transaction>, from: Balances = new Map()): ReplayResult => {
+  const balances: Balances = new Map([...from].map(([wallet, assets]) => [wallet, new Map(assets)]))
+  const balanceOf: BalanceOf = (wallet, asset) => balances.get(wallet)?.get(asset) ?? 0
+  let index = 0
+  for (const tx of txs) {
+    const reason = legsFault(balanceOf, tx.legs)
+    if (reason !== undefined) return { ok: false, index, txId: tx.id, reason }
+    for (const leg of tx.legs) {
+      if (leg.amount === 0) continue
+      for (const [wallet, delta] of [[leg.from, -leg.amount], [leg.to, leg.amount]] as const) {
+        let assets = balances.get(wallet)
+        if (assets === undefined) balances.set(wallet, (assets = new Map()))
+        moveBalance(assets, leg.asset, delta)
+        if (assets.size === 0) balances.delete(wallet)
+      }
+    }
+    index++
+  }
+  return { ok: true, balances }
+}
+
+/** The balances held in a state, in the shape replay returns, for comparing the two. */
+export const stateBalances = (state: LedgerState): Balances => {
+  const balances: Balances = new Map()
+  for (const [id, wallet] of state.wallets) {
+    if (wallet.balances.size > 0) balances.set(id, new Map(wallet.balances))
+  }
+  return balances
+}
+
+/** Until-times are branded on the way in; this is the one place that brands a computed time. */
+export const asTime = (ms: number): TimeMs => ms as TimeMs

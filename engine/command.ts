@@ -1,0 +1,110 @@
+/**
+ * The commands the engine executes, and their decoder. Each command is a flat JSON object with a
+ * `kind` and the fields of its spec; the decoder checks every field with the decoders of names.ts,
+ * rejects unknown fields, and builds the command with its fields in spec order, so that the
+ * command's JSON text is a deterministic fingerprint for idempotency.
+ */
+import * as limits from "./limits.js"
+import type { Decoded } from "./names.js"
+import {
+  accept,
+  decodeAmount,
+  decodeAssetId,
+  decodeCardUid,
+  decodeCount,
+  decodeExternalRef,
+  decodeLiteral,
+  decodePlaceId,
+  decodeReaderId,
+  decodeRequestId,
+  decodeWalletId,
+  isRecord,
+  reject,
+  walletKind,
+  type WalletId,
+  type WalletKind,
+} from "./names.js"
+
+interface Field<T, Optional extends boolean> {
+  readonly decode: (value: unknown, field: string) => Decoded<T>
+  readonly optional: Optional
+}
+const required = <T>(decode: (value: unknown, field: string) => Decoded<T>): Field<T, false> => ({
+  decode,
+  optional: false,
+})
+const optional = <T>(decode: (value: unknown, field: string) => Decoded<T>): Field<T, true> => ({
+  decode,
+  optional: true,
+})
+
+/** A wallet id restricted to some kinds, so that e.g. nobody transfers out of `issuance:`. */
+const walletOf =
+  (...kinds: WalletKind[]) =>
+  (value: unknown, field: string): Decoded<WalletId> => {
+    const decoded = decodeWalletId(value, field)
+    if (!decoded.ok) return decoded
+    return kinds.includes(walletKind(decoded.value))
+      ? decoded
+      : reject(field, `${field} must be a ${kinds.join(" or ")} wallet`)
+  }
+
+const periodMs = (value: unknown, field: string) => decodeCount(value, field, 1, limits.membershipPeriodMsMax)
+const voidReason = (value: unknown, field: string) => decodeLiteral(value, field, ["lost", "voided"] as const)
+const direction = (value: unknown, field: string) => decodeLiteral(value, field, ["to_fed", "from_fed"] as const)
+
+/** Who sent a request: a reader's request id is its idempotency key. */
+const origin = { request: optional(decodeRequestId), reader: optional(decodeReaderId) }
+
+export const commandSpecs = {
+  sale: { ...origin, place: required(decodePlaceId), card: required(decodeCardUid), amount: required(decodeAmount), asset: optional(decodeAssetId) },
+  check: { ...origin, place: optional(decodePlaceId), card: required(decodeCardUid) },
+  badge: { ...origin, place: required(decodePlaceId), card: required(decodeCardUid) },
+  topup: { ...origin, place: required(decodePlaceId), card: required(decodeCardUid), amount: required(decodeAmount), asset: required(decodeAssetId) },
+  refund: { ...origin, place: required(decodePlaceId), card: required(decodeCardUid) },
+  transfer: { ...origin, from: required(walletOf("card", "user", "place", "fund")), to: required(walletOf("card", "user", "place", "fund")), asset: required(decodeAssetId), amount: required(decodeAmount) },
+  fusion: { ...origin, card: required(decodeCardUid), user: required(walletOf("user")) },
+  subscribe: { ...origin, place: required(decodePlaceId), wallet: required(walletOf("card", "user")), asset: required(decodeAssetId), periodMs: required(periodMs), amount: optional(decodeAmount) },
+  refill: { ...origin, wallet: required(walletOf("card", "user", "place")), amount: required(decodeAmount), ref: required(decodeExternalRef) },
+  deposit: { ...origin, place: required(decodePlaceId), amount: required(decodeAmount), ref: required(decodeExternalRef) },
+  exchange: { ...origin, wallet: required(walletOf("card", "user")), asset: required(decodeAssetId), direction: required(direction), amount: required(decodeAmount) },
+  demurrage: { ...origin, wallet: required(walletOf("card", "user", "place")), asset: required(decodeAssetId) },
+  void: { ...origin, card: required(decodeCardUid), reason: required(voidReason), place: optional(decodePlaceId) },
+  mint: { ...origin, asset: required(decodeAssetId), to: required(walletOf("card", "user", "place", "fund")), amount: required(decodeAmount), ref: optional(decodeExternalRef) },
+} as const
+
+type Specs = typeof commandSpecs
+export type CommandKind = keyof Specs
+export const commandKinds = Object.keys(commandSpecs) as CommandKind[]
+
+type Decodes<F> = F extends Field<infer T, boolean> ? T : never
+type Fields<S> = { -readonly [K in keyof S as S[K] extends Field<unknown, false> ? K : never]: Decodes<S[K]> } & {
+  -readonly [K in keyof S as S[K] extends Field<unknown, true> ? K : never]?: Decodes<S[K]>
+}
+export type CommandOf<K extends CommandKind> = { kind: K } & Fields<Specs[K]>
+export type Command = { [K in CommandKind]: CommandOf<K> }[CommandKind]
+
+/** Decodes a command; the first field that fails is the one reported. */
+export const decodeCommand = (raw: unknown): Decoded<Command> => {
+  if (!isRecord(raw)) return reject("command", "a command must be a JSON object")
+  const kind = decodeLiteral(raw["kind"], "kind", commandKinds)
+  if (!kind.ok) return kind
+  const spec: Record<string, Field<unknown, boolean>> = commandSpecs[kind.value]
+  const command: Record<string, unknown> = { kind: kind.value }
+  for (const [name, field] of Object.entries(spec)) {
+    const value = raw[name]
+    if (value === undefined && field.optional) continue
+    if (value === undefined) return reject(name, `${name} is required`)
+    const decoded = field.decode(value, name)
+    if (!decoded.ok) return decoded
+    command[name] = decoded.value
+  }
+  for (const name of Object.keys(raw)) {
+    if (name !== "kind" && !(name in spec)) return reject(name, `${name} is not a field of ${kind.value}`)
+  }
+  return accept(command as Command)
+}
+
+/** Idempotency key of a command that carries a request id: `reader/request`. */
+export const requestKey = (command: Command): string | undefined =>
+  command.request === undefined ? undefined : `${command.reader ?? "-"}/${command.request}`

@@ -1,0 +1,108 @@
+/**
+ * The engine's entry point: `execute(state, command, ctx)` runs one decoded command. It answers a
+ * retried request (same reader and request id) with its first outcome and changes nothing; answers
+ * `conflict` when the id was used for a different request; otherwise decides with the command's
+ * function and, when it is `ok`, applies the transaction to the state. Every request with an id is
+ * recorded, failures included, so that a retry never sees a different answer.
+ */
+import { requestKey, type Command, type CommandKind } from "./command.js"
+import { applyTransaction } from "./apply.js"
+import * as limits from "./limits.js"
+import { applied, fail, type Context, type Outcome } from "./outcome.js"
+import type { LedgerState, RequestRecord } from "./state.js"
+import { badge, badgeStatuses, check, checkStatuses, sale, saleStatuses } from "./sale.js"
+import { refund, refundStatuses, topup, topupStatuses } from "./cashdesk.js"
+import { transfer, transferStatuses } from "./transfer.js"
+import { fusion, fusionStatuses, voidCard, voidStatuses } from "./cards.js"
+import { subscribe, subscribeStatuses } from "./membership.js"
+import { deposit, depositStatuses, mint, mintStatuses, refill, refillStatuses } from "./issuance.js"
+import { exchange, exchangeStatuses } from "./exchange.js"
+import { demurrage, demurrageStatuses } from "./demurrage.js"
+
+/** Every command's statuses, each list ordered by precedence. */
+export const statusesOf: { readonly [K in CommandKind]: readonly string[] } = {
+  sale: saleStatuses,
+  check: checkStatuses,
+  badge: badgeStatuses,
+  topup: topupStatuses,
+  refund: refundStatuses,
+  transfer: transferStatuses,
+  fusion: fusionStatuses,
+  subscribe: subscribeStatuses,
+  refill: refillStatuses,
+  deposit: depositStatuses,
+  exchange: exchangeStatuses,
+  demurrage: demurrageStatuses,
+  void: voidStatuses,
+  mint: mintStatuses,
+}
+
+/** An outcome, and whether it is the recorded answer to an earlier identical request. */
+export type Executed = Outcome & { readonly replayed: boolean }
+
+export const decide = (state: LedgerState, command: Command, ctx: Context): Outcome => {
+  switch (command.kind) {
+    case "sale": return sale(state, command, ctx)
+    case "check": return check(state, command)
+    case "badge": return badge(state, command, ctx)
+    case "topup": return topup(state, command, ctx)
+    case "refund": return refund(state, command, ctx)
+    case "transfer": return transfer(state, command, ctx)
+    case "fusion": return fusion(state, command, ctx)
+    case "subscribe": return subscribe(state, command, ctx)
+    case "refill": return refill(state, command, ctx)
+    case "deposit": return deposit(state, command, ctx)
+    case "exchange": return exchange(state, command, ctx)
+    case "demurrage": return demurrage(state, command, ctx)
+    case "void": return voidCard(state, command, ctx)
+    case "mint": return mint(state, command, ctx)
+  }
+}
+
+/** The fingerprint of a request: decoded commands keep their fields in spec order. */
+export const fingerprint = (command: Command): string => JSON.stringify(command)
+
+const answer = (record: RequestRecord): Executed =>
+  record.status === "ok"
+    ? { ...applied(record.tx), replayed: true }
+    : { ...fail(record.status, record.message ?? "", record.field), replayed: true }
+
+export const execute = (state: LedgerState, command: Command, ctx: Context): Executed => {
+  const key = command.kind === "check" ? undefined : requestKey(command)
+  const print = key === undefined ? "" : fingerprint(command)
+  if (key !== undefined) {
+    const record = state.requests.get(key)
+    if (record !== undefined && record.fingerprint === print) return answer(record)
+    if (record !== undefined) {
+      return { ...fail("conflict", `request ${command.request} was already used for a different request`, "id"), replayed: false }
+    }
+  }
+  let outcome = decide(state, command, ctx)
+  if (outcome.ok && outcome.tx !== null && outcome.tx.legs.length > limits.legsPerTxMax) {
+    outcome = fail("too_many_legs", `moving these balances takes more than ${limits.legsPerTxMax} legs`)
+  }
+  if (outcome.ok && outcome.tx !== null) {
+    const fault = applyTransaction(state, outcome.tx)
+    // A command only builds transactions it has checked; a fault here is a bug in the engine.
+    if (fault !== undefined) throw new Error(`engine assertion: ${command.kind} built a transaction that cannot apply: ${fault}`)
+  }
+  if (key !== undefined) state.requests.set(key, recordOf(print, ctx, outcome))
+  return { ...outcome, replayed: false }
+}
+
+const recordOf = (print: string, ctx: Context, outcome: Outcome): RequestRecord =>
+  outcome.ok
+    ? { fingerprint: print, time: ctx.now, status: "ok", tx: outcome.tx }
+    : { fingerprint: print, time: ctx.now, status: outcome.status, tx: null, message: outcome.message, ...(outcome.field === undefined ? {} : { field: outcome.field }) }
+
+/** Forgets requests recorded before `beforeMs`; the contract keeps them at least 24 hours. */
+export const forgetRequestsBefore = (state: LedgerState, beforeMs: number): number => {
+  let forgotten = 0
+  for (const [key, record] of state.requests) {
+    if (record.time < beforeMs) {
+      state.requests.delete(key)
+      forgotten++
+    }
+  }
+  return forgotten
+}

@@ -1,0 +1,251 @@
+/**
+ * The genesis document (PROTOCOL.md section 6): its decoder, the empty ledger it creates, and the
+ * `validators` transaction that carries it in block 0. The decoder checks every name, that ids are
+ * unique, that references point at declared things, and that there is exactly one `fed` asset.
+ */
+import * as limits from "./limits.js"
+import {
+  accept,
+  cardWallet,
+  decodeAmount,
+  decodeAssetId,
+  decodeCardUid,
+  decodeCount,
+  decodeDisplayName,
+  decodeFederationId,
+  decodeLiteral,
+  decodePlaceId,
+  decodeReaderId,
+  decodeValidatorId,
+  isRecord,
+  reject,
+  type AssetId,
+  type CardUid,
+  type Decoded,
+  type FederationId,
+  type TimeMs,
+  type TxId,
+} from "./names.js"
+import {
+  assetKinds,
+  type Asset,
+  type Card,
+  type DemurragePolicy,
+  type ExchangeRate,
+  type JsonValue,
+  type LedgerState,
+  type MeltRule,
+  type Place,
+  type Reader,
+  type Transaction,
+  type Validators,
+} from "./state.js"
+
+export interface Genesis {
+  readonly federation: { readonly id: FederationId; readonly name: string }
+  readonly validators: Validators
+  readonly assets: readonly Asset[]
+  readonly places: readonly Place[]
+  readonly readers: readonly Reader[]
+  readonly cards: ReadonlyArray<{ readonly uid: CardUid; readonly number?: string }>
+}
+
+/** Thrown only inside this module to stop at the first rejection; never escapes it. */
+class Stop {
+  constructor(readonly rejection: Extract<Decoded<never>, { ok: false }>) {}
+}
+const take = <T>(decoded: Decoded<T>): T => {
+  if (!decoded.ok) throw new Stop(decoded)
+  return decoded.value
+}
+const record = (value: unknown, field: string): Record<string, unknown> =>
+  isRecord(value) ? value : take(reject(field, `${field} must be an object`))
+const list = (value: unknown, field: string, max: number): unknown[] =>
+  Array.isArray(value) && value.length <= max ? value : take(reject(field, `${field} must be a list of at most ${max}`))
+const optionalField = <T>(value: unknown, decode: () => T): T | undefined => (value === undefined ? undefined : decode())
+const unique = (ids: readonly string[], field: string): void => {
+  const seen = new Set<string>()
+  ids.forEach((id, index) => {
+    if (seen.has(id)) take(reject(`${field}[${index}].id`, `${field} ids must be unique: ${id} appears twice`))
+    seen.add(id)
+  })
+}
+
+const decodeRule = (raw: unknown, field: string): MeltRule => {
+  const rule = record(raw, field)
+  const kind = take(decodeLiteral(rule["kind"], `${field}.kind`, ["percent", "fixed", "all"] as const))
+  if (kind === "percent") {
+    return { kind, basisPoints: take(decodeCount(rule["basisPoints"], `${field}.basisPoints`, 1, limits.basisPointsMax)) }
+  }
+  if (kind === "fixed") return { kind, amount: take(decodeAmount(rule["amount"], `${field}.amount`)) }
+  return { kind }
+}
+
+const decodeDemurrage = (raw: unknown, field: string): DemurragePolicy => {
+  const policy = record(raw, field)
+  const shares = record(policy["shares"], `${field}.shares`)
+  const share = (name: string) => take(decodeCount(shares[name], `${field}.shares.${name}`, 0, limits.demurrageShareMax))
+  const decoded = {
+    idleMs: take(decodeCount(policy["idleMs"], `${field}.idleMs`, 0, Number.MAX_SAFE_INTEGER)),
+    periodMs: take(decodeCount(policy["periodMs"], `${field}.periodMs`, 1, Number.MAX_SAFE_INTEGER)),
+    rule: decodeRule(policy["rule"], `${field}.rule`),
+    shares: { place: share("place"), fund: share("fund"), maintenance: share("maintenance") },
+  }
+  if (decoded.shares.place + decoded.shares.fund + decoded.shares.maintenance === 0) {
+    take(reject(`${field}.shares`, "at least one share must be positive"))
+  }
+  return decoded
+}
+
+const decodeExchange = (raw: unknown, field: string): ExchangeRate => {
+  const rate = record(raw, field)
+  return {
+    fed: take(decodeCount(rate["fed"], `${field}.fed`, 1, limits.exchangeRateTermMax)),
+    local: take(decodeCount(rate["local"], `${field}.local`, 1, limits.exchangeRateTermMax)),
+  }
+}
+
+const decodeAsset = (raw: unknown, field: string, places: ReadonlySet<string>): Asset => {
+  const asset = record(raw, field)
+  const kind = take(decodeLiteral(asset["kind"], `${field}.kind`, assetKinds))
+  const issuer = optionalField(asset["issuer"], () => take(decodePlaceId(asset["issuer"], `${field}.issuer`)))
+  if (kind === "fed" && issuer !== undefined) take(reject(`${field}.issuer`, "the fed asset has no issuing place"))
+  if (kind !== "fed" && (issuer === undefined || !places.has(issuer))) {
+    take(reject(`${field}.issuer`, `a ${kind} asset needs an issuer among the places`))
+  }
+  const demurrage = optionalField(asset["demurrage"], () => decodeDemurrage(asset["demurrage"], `${field}.demurrage`))
+  const exchange = optionalField(asset["exchange"], () => decodeExchange(asset["exchange"], `${field}.exchange`))
+  return {
+    id: take(decodeAssetId(asset["id"], `${field}.id`)),
+    kind,
+    name: take(decodeDisplayName(asset["name"], `${field}.name`)),
+    ...(issuer === undefined ? {} : { issuer }),
+    ...(demurrage === undefined ? {} : { demurrage }),
+    ...(exchange === undefined ? {} : { exchange }),
+  }
+}
+
+const decodePlace = (raw: unknown, field: string): Omit<Place, "accepts"> & { accepts: AssetId[] } => {
+  const place = record(raw, field)
+  const accepts = list(place["accepts"], `${field}.accepts`, limits.acceptsPerPlaceMax).map((asset, index) =>
+    take(decodeAssetId(asset, `${field}.accepts[${index}]`)),
+  )
+  if (new Set(accepts).size !== accepts.length) take(reject(`${field}.accepts`, "an asset is accepted once"))
+  return {
+    id: take(decodePlaceId(place["id"], `${field}.id`)),
+    name: take(decodeDisplayName(place["name"], `${field}.name`)),
+    accepts,
+  }
+}
+
+const decodeReader = (raw: unknown, field: string, places: ReadonlySet<string>): Reader => {
+  const reader = record(raw, field)
+  const place = take(decodePlaceId(reader["place"], `${field}.place`))
+  if (!places.has(place)) take(reject(`${field}.place`, `no place ${place}`))
+  const token = reader["tokenSha256"]
+  if (typeof token !== "string" || !/^[0-9a-f]{64}$/.test(token)) {
+    take(reject(`${field}.tokenSha256`, "tokenSha256 must be 64 lowercase hex digits"))
+  }
+  return {
+    id: take(decodeReaderId(reader["id"], `${field}.id`)),
+    place,
+    role: take(decodeLiteral(reader["role"], `${field}.role`, ["bar", "cashdesk"] as const)),
+    tokenSha256: token as string,
+  }
+}
+
+const decodeCard = (raw: unknown, field: string): Genesis["cards"][number] => {
+  const card = record(raw, field)
+  const number = card["number"]
+  if (number !== undefined && (typeof number !== "string" || !/^[A-Za-z0-9-]{1,32}$/.test(number))) {
+    take(reject(`${field}.number`, "a card number is 1 to 32 letters, digits or dashes"))
+  }
+  const uid = take(decodeCardUid(card["uid"], `${field}.uid`))
+  return number === undefined ? { uid } : { uid, number: number as string }
+}
+
+const decodeValidators = (raw: unknown): Validators => {
+  const validators = record(raw, "validators")
+  const keys = list(validators["keys"], "validators.keys", limits.validatorsMax).map((key, index) =>
+    take(decodeValidatorId(key, `validators.keys[${index}]`)),
+  )
+  if (keys.length === 0 || new Set(keys).size !== keys.length) {
+    take(reject("validators.keys", "at least one validator, each once"))
+  }
+  return { keys, threshold: take(decodeCount(validators["threshold"], "validators.threshold", 1, keys.length)) }
+}
+
+const decodeDocument = (raw: unknown): Genesis => {
+  const doc = record(raw, "genesis")
+  const federation = record(doc["federation"], "federation")
+  const placesRaw = list(doc["places"], "places", 100_000).map((place, index) => decodePlace(place, `places[${index}]`))
+  const placeIds = new Set<string>(placesRaw.map((place) => place.id))
+  const assets = list(doc["assets"], "assets", 100_000).map((asset, index) => decodeAsset(asset, `assets[${index}]`, placeIds))
+  const assetIds = new Set<string>(assets.map((asset) => asset.id))
+  placesRaw.forEach((place, index) =>
+    place.accepts.forEach((asset, position) => {
+      if (!assetIds.has(asset)) take(reject(`places[${index}].accepts[${position}]`, `no asset ${asset}`))
+    }),
+  )
+  if (assets.filter((asset) => asset.kind === "fed").length !== 1) take(reject("assets", "exactly one fed asset"))
+  const readers = list(doc["readers"] ?? [], "readers", 100_000).map((reader, index) =>
+    decodeReader(reader, `readers[${index}]`, placeIds),
+  )
+  const cards = list(doc["cards"] ?? [], "cards", 1_000_000).map((card, index) => decodeCard(card, `cards[${index}]`))
+  unique(placesRaw.map((place) => place.id), "places")
+  unique(assets.map((asset) => asset.id), "assets")
+  unique(readers.map((reader) => reader.id), "readers")
+  unique(cards.map((card) => card.uid), "cards")
+  return {
+    federation: {
+      id: take(decodeFederationId(federation["id"], "federation.id")),
+      name: take(decodeDisplayName(federation["name"], "federation.name")),
+    },
+    validators: decodeValidators(doc["validators"]),
+    assets,
+    places: placesRaw,
+    readers,
+    cards,
+  }
+}
+
+export const decodeGenesis = (raw: unknown): Decoded<Genesis> => {
+  try {
+    return accept(decodeDocument(raw))
+  } catch (stop) {
+    if (stop instanceof Stop) return stop.rejection
+    throw stop
+  }
+}
+
+/** A new ledger holding what the genesis document declares, with every balance at zero. */
+export const ledgerFromGenesis = (genesis: Genesis): LedgerState => {
+  const cards = new Map<CardUid, Card>()
+  for (const card of genesis.cards) {
+    cards.set(card.uid, { ...card, status: "active", wallet: cardWallet(card.uid) })
+  }
+  return {
+    federation: genesis.federation.id,
+    assets: new Map(genesis.assets.map((asset) => [asset.id, asset])),
+    places: new Map(genesis.places.map((place) => [place.id, place])),
+    readers: new Map(genesis.readers.map((reader) => [reader.id, reader])),
+    cards,
+    wallets: new Map(),
+    fed: (genesis.assets.find((asset) => asset.kind === "fed") as Asset).id,
+    refs: new Set(),
+    requests: new Map(),
+    validators: genesis.validators,
+    backing: { received: 0, refunded: 0, paidOut: 0 },
+  }
+}
+
+export const genesisTxId = "genesis" as TxId
+
+/** Block 0's single transaction: kind `validators`, the genesis document itself in `memo`. */
+export const genesisTransaction = (document: JsonValue, time: TimeMs): Transaction => ({
+  id: genesisTxId,
+  kind: "validators",
+  time,
+  legs: [],
+  memo: document,
+})

@@ -1,0 +1,70 @@
+/**
+ * The checks every command shares: the reader may act for the place, the place, card and asset
+ * exist, a card is usable, and a holder's wallet is found through its card. Each returns the thing
+ * or the failure to report, so that commands read as a list of checks in order of precedence.
+ */
+import * as limits from "./limits.js"
+import type { AssetId, CardUid, PlaceId, ReaderId, WalletId } from "./names.js"
+import { walletKind, walletRest } from "./names.js"
+import { fail, isFailure, type Failure } from "./outcome.js"
+import type { Asset, Card, LedgerState, Leg, Place } from "./state.js"
+
+/** A reader acts only for its own place, and only a cash desk may top up or refund. */
+export const authorize = (
+  state: LedgerState,
+  reader: ReaderId | undefined,
+  place: PlaceId | undefined,
+  needsCashdesk: boolean,
+): Failure<"forbidden"> | undefined => {
+  if (reader === undefined) return undefined
+  const known = state.readers.get(reader)
+  if (known === undefined) return fail("forbidden", `reader ${reader} is not registered`, "reader")
+  if (place !== undefined && known.place !== place) {
+    return fail("forbidden", `reader ${reader} belongs to ${known.place}, not ${place}`, "place")
+  }
+  if (needsCashdesk && known.role !== "cashdesk") {
+    return fail("forbidden", `reader ${reader} is a ${known.role} reader, not a cash desk`, "reader")
+  }
+  return undefined
+}
+
+export const findPlace = (state: LedgerState, id: PlaceId): Place | Failure<"unknown_place"> =>
+  state.places.get(id) ?? fail("unknown_place", `no place ${id}`, "place")
+
+export const findAsset = (state: LedgerState, id: AssetId): Asset | Failure<"unknown_asset"> =>
+  state.assets.get(id) ?? fail("unknown_asset", `no asset ${id}`, "asset")
+
+/** A card that exists and is active. */
+export const usableCard = (
+  state: LedgerState,
+  uid: CardUid,
+  field = "card",
+): Card | Failure<"unknown_card" | "card_blocked"> => {
+  const card = state.cards.get(uid)
+  if (card === undefined) return fail("unknown_card", `no card ${uid}`, field)
+  if (card.status !== "active") return fail("card_blocked", `card ${uid} is ${card.status}`, field)
+  return card
+}
+
+/**
+ * The wallet that holds a holder's money: a card wallet is reached through its card (which must be
+ * usable, and may have been fused into a user's wallet); other wallets are themselves.
+ */
+export const holderWallet = (
+  state: LedgerState,
+  wallet: WalletId,
+  field: string,
+): WalletId | Failure<"unknown_card" | "card_blocked"> => {
+  if (walletKind(wallet) !== "card") return wallet
+  const card = usableCard(state, walletRest(wallet) as CardUid, field)
+  return isFailure(card) ? card : card.wallet
+}
+
+/** Legs moving `total` of an asset, split so that no leg exceeds the contract's amount bound. */
+export const legsMoving = (asset: AssetId, from: WalletId, to: WalletId, total: number): Leg[] => {
+  const legs: Leg[] = []
+  for (let left = total; left > 0; left -= limits.amountMax) {
+    legs.push({ asset, from, to, amount: Math.min(left, limits.amountMax) })
+  }
+  return legs
+}

@@ -1,0 +1,86 @@
+/**
+ * Every bound of the wire contract (PROTOCOL.md) and of the node (ARCHITECTURE.md section 9), with
+ * its unit last in its name. Protocol bounds are constants: changing one changes the contract.
+ * Tunable bounds have defaults and a `test` preset with tiny values so that tests reach the edges;
+ * the shells read environment overrides on top of these.
+ */
+
+// Money (PROTOCOL.md conventions).
+export const amountMin = 1
+export const amountMax = 1_000_000_000_000
+/** Most of an asset in circulation; also bounds every balance, so that sums stay exact in a double. */
+export const supplyMax = 1_000_000_000_000_000
+/** Both terms of an exchange rate, so that amount × term stays below 2^53. */
+export const exchangeRateTermMax = 1_000
+/** Basis points: a percentage per period of 1..10000 bp (0.01 % .. 100 %). */
+export const basisPointsMax = 10_000
+/** Shares of a demurrage split, each 0..sharesMax. */
+export const demurrageShareMax = 10_000
+/** Periods melted by one demurrage transaction; later periods are carried to the next one. */
+export const demurragePeriodsMax = 1_000
+/** Longest membership period one subscription may add (ten years). */
+export const membershipPeriodMsMax = 10 * 366 * 24 * 60 * 60 * 1000
+/**
+ * Legs of one transaction. A leg moves at most amountMax, so moving a whole large balance (a refund,
+ * a fusion) takes several legs; past this bound the command answers `too_many_legs`.
+ */
+export const legsPerTxMax = 1024
+/** Assets a place may accept. */
+export const acceptsPerPlaceMax = 32
+
+// Names (PROTOCOL.md section 1).
+export const nameLengthMax = 63
+export const requestIdLengthMax = 64
+export const cardUidBytes = [4, 7, 10] as const
+export const externalRefLengthMax = 255
+export const cardNumberLengthMax = 32
+export const displayNameLengthMax = 200
+
+// Reader WebSocket (PROTOCOL.md section 3).
+export const frameBytesMax = 4096
+export const readerInflightMax = 64
+export const badFramesPerMinuteMax = 100
+/** Idempotency records are kept at least this long (the contract says 24 hours). */
+export const requestRetentionMs = 24 * 60 * 60 * 1000
+
+// Blocks (PROTOCOL.md section 5).
+export const blocksPageMax = 1000
+export const validatorsMax = 100
+
+/** Bounds the node may tune; the shells read them with environment overrides. */
+export interface NodeLimits {
+  readonly commitIntervalMs: number
+  readonly commitTxMax: number
+  readonly commitQueueTxMax: number
+  readonly walletMailboxMax: number
+  readonly blockIntervalMs: number
+  readonly blockTxMax: number
+  readonly readerConnectionsMax: number
+  readonly requestCacheMax: number
+  readonly cardsPerImportMax: number
+}
+
+export const defaults: NodeLimits = {
+  commitIntervalMs: 2,
+  commitTxMax: 4096,
+  commitQueueTxMax: 65_536,
+  walletMailboxMax: 256,
+  blockIntervalMs: 250,
+  blockTxMax: 10_000,
+  readerConnectionsMax: 10_000,
+  requestCacheMax: 4_000_000,
+  cardsPerImportMax: 100_000,
+}
+
+/** Tiny values so that tests reach every edge quickly. */
+export const testPreset: NodeLimits = {
+  commitIntervalMs: 1,
+  commitTxMax: 8,
+  commitQueueTxMax: 32,
+  walletMailboxMax: 4,
+  blockIntervalMs: 20,
+  blockTxMax: 16,
+  readerConnectionsMax: 8,
+  requestCacheMax: 64,
+  cardsPerImportMax: 16,
+}

@@ -1,0 +1,204 @@
+/**
+ * The ledger state the engine reads and its transactions change: assets, places, readers, cards,
+ * wallets (a balance per asset, membership ends, last activity) and the idempotency records.
+ *
+ * The state is owned by one single writer at a time (a wallet actor, a validator's replica), so the
+ * engine changes it in place when, and only when, a command is applied: copying a million wallets per
+ * tap is not an option. Everything that decides is pure; `applyTransaction` is the one mutation.
+ */
+import type {
+  AssetId,
+  CardUid,
+  FederationId,
+  PlaceId,
+  ReaderId,
+  TimeMs,
+  TxId,
+  ValidatorId,
+  WalletId,
+} from "./names.js"
+
+export const assetKinds = ["fed", "local_fiat", "gift", "time", "loyalty", "membership"] as const
+export type AssetKind = (typeof assetKinds)[number]
+/** Assets worth one euro cent per unit: a price without an asset is paid from these. */
+export const euroKinds: ReadonlySet<AssetKind> = new Set(["gift", "local_fiat", "fed"])
+
+/** How idle money melts: a share per period, a fixed amount per period, or all of it at once. */
+export type MeltRule =
+  | { readonly kind: "percent"; readonly basisPoints: number }
+  | { readonly kind: "fixed"; readonly amount: number }
+  | { readonly kind: "all" }
+
+export interface DemurragePolicy {
+  /** A wallet melts only once it has been idle longer than this. */
+  readonly idleMs: number
+  readonly periodMs: number
+  readonly rule: MeltRule
+  /** Integer shares of the melted amount; the remainder of the division goes to the common fund. */
+  readonly shares: { readonly place: number; readonly fund: number; readonly maintenance: number }
+}
+
+/** A fixed exchange rate: `local` units of the asset are worth `fed` units of fed. */
+export interface ExchangeRate {
+  readonly fed: number
+  readonly local: number
+}
+
+export interface Asset {
+  readonly id: AssetId
+  readonly kind: AssetKind
+  readonly name: string
+  readonly issuer?: PlaceId
+  readonly demurrage?: DemurragePolicy
+  readonly exchange?: ExchangeRate
+}
+
+export interface Place {
+  readonly id: PlaceId
+  readonly name: string
+  /** Accepted assets in the order a price is paid from them. */
+  readonly accepts: readonly AssetId[]
+}
+
+export type ReaderRole = "bar" | "cashdesk"
+export interface Reader {
+  readonly id: ReaderId
+  readonly place: PlaceId
+  readonly role: ReaderRole
+  readonly tokenSha256: string
+}
+
+export type CardStatus = "active" | "blocked" | "voided"
+export interface Card {
+  readonly uid: CardUid
+  readonly number?: string
+  status: CardStatus
+  /** `card:<uid>` until the card is fused into a user's wallet. */
+  wallet: WalletId
+}
+
+export interface Wallet {
+  readonly id: WalletId
+  readonly balances: Map<AssetId, number>
+  /** Membership asset -> end of validity. */
+  readonly memberships: Map<AssetId, TimeMs>
+  /** Time of the last transaction of this wallet other than demurrage; 0 if none. */
+  lastActivityMs: number
+  /** Asset -> time up to which demurrage has been melted. */
+  readonly meltedUntilMs: Map<AssetId, number>
+}
+
+/** What one request produced, kept to answer a retry of the same request identically. */
+export interface RequestRecord {
+  readonly fingerprint: string
+  readonly time: number
+  readonly status: string
+  readonly tx: Transaction | null
+  readonly message?: string
+  readonly field?: string
+}
+
+export interface Validators {
+  readonly keys: readonly ValidatorId[]
+  readonly threshold: number
+}
+
+export interface LedgerState {
+  readonly federation: FederationId
+  readonly assets: Map<AssetId, Asset>
+  readonly places: Map<PlaceId, Place>
+  readonly readers: Map<ReaderId, Reader>
+  readonly cards: Map<CardUid, Card>
+  readonly wallets: Map<WalletId, Wallet>
+  /** The federation's one `fed` asset. */
+  readonly fed: AssetId
+  /** External references already used by refills, deposits and mints. */
+  readonly refs: Set<string>
+  /** `reader/request` -> record. */
+  readonly requests: Map<string, RequestRecord>
+  validators: Validators
+  /** Euros received (refills), refunded and paid out (deposits), in cents, for the backing proof. */
+  readonly backing: { received: number; refunded: number; paidOut: number }
+}
+
+export const txKinds = [
+  "sale",
+  "topup",
+  "refill",
+  "refund",
+  "transfer",
+  "fusion",
+  "subscribe",
+  "badge",
+  "deposit",
+  "exchange",
+  "demurrage",
+  "void",
+  "mint",
+  "validators",
+] as const
+export type TxKind = (typeof txKinds)[number]
+
+export interface Leg {
+  readonly asset: AssetId
+  readonly from: WalletId
+  readonly to: WalletId
+  /** Minor units; 0 on a membership leg, which moves no amount. */
+  readonly amount: number
+  /** On a membership leg: the new end of validity. */
+  readonly until?: TimeMs
+}
+
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue }
+
+/** One committed state change (PROTOCOL.md section 4). */
+export interface Transaction {
+  readonly id: TxId
+  readonly kind: TxKind
+  readonly time: TimeMs
+  readonly place?: PlaceId
+  readonly reader?: ReaderId
+  readonly card?: CardUid
+  readonly request?: string
+  readonly ref?: string
+  readonly memo?: JsonValue
+  readonly legs: readonly Leg[]
+}
+
+export const emptyWallet = (id: WalletId): Wallet => ({
+  id,
+  balances: new Map(),
+  memberships: new Map(),
+  lastActivityMs: 0,
+  meltedUntilMs: new Map(),
+})
+
+export const balanceOf = (state: LedgerState, wallet: WalletId, asset: AssetId): number =>
+  state.wallets.get(wallet)?.balances.get(asset) ?? 0
+
+/** The wallet, created empty on first use. */
+export const walletFor = (state: LedgerState, id: WalletId): Wallet => {
+  let wallet = state.wallets.get(id)
+  if (wallet === undefined) {
+    wallet = emptyWallet(id)
+    state.wallets.set(id, wallet)
+  }
+  return wallet
+}
+
+/** Non-zero balances of a wallet, sorted by asset id, as the wire shows them. */
+export const balancesOf = (
+  state: LedgerState,
+  wallet: WalletId,
+): Array<{ asset: AssetId; amount: number }> => {
+  const entries = [...(state.wallets.get(wallet)?.balances ?? new Map<AssetId, number>())]
+  return entries
+    .filter(([, amount]) => amount !== 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([asset, amount]) => ({ asset, amount }))
+}
+
+export const membershipsOf = (state: LedgerState, wallet: WalletId): Array<{ asset: AssetId; until: TimeMs }> =>
+  [...(state.wallets.get(wallet)?.memberships ?? new Map<AssetId, TimeMs>())]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([asset, until]) => ({ asset, until }))

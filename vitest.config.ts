@@ -1,0 +1,8 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["engine/**/*.test.ts", "actors/**/*.test.ts", "transport/**/*.test.ts", "storage/**/*.test.ts", "bench/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 60_000,
+  },
+})
