@@ -155,5 +155,16 @@ export const stateBalances = (state: LedgerState): Balances => {
   return balances
 }
 
+/** Whether two sets of balances hold exactly the same amounts (zero balances are absent in both). */
+export const sameBalances = (a: Balances, b: Balances): boolean => {
+  if (a.size !== b.size) return false
+  for (const [wallet, held] of a) {
+    const other = b.get(wallet)
+    if (other === undefined || other.size !== held.size) return false
+    for (const [asset, amount] of held) if (other.get(asset) !== amount) return false
+  }
+  return true
+}
+
 /** Until-times are branded on the way in; this is the one place that brands a computed time. */
 export const asTime = (ms: number): TimeMs => ms as TimeMs

@@ -1,0 +1,22 @@
+/**
+ * The layering of ARCHITECTURE.md section 2: engine/ imports nothing of the project outside
+ * itself and nothing that does IO. The linter enforces it too; this test says it in one place.
+ */
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+
+const engineDir = new URL("../engine/", import.meta.url).pathname
+const sources = readdirSync(engineDir).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
+const importsOf = (file: string): string[] =>
+  [...readFileSync(join(engineDir, file), "utf8").matchAll(/^\s*(?:import|export)[^"']*?from\s+["']([^"']+)["']/gm)].map((m) => m[1] ?? "")
+
+describe("engine layering", () => {
+  it("finds the engine's sources", () => expect(sources.length).toBeGreaterThan(10))
+  it.each(sources)("%s imports only engine modules, effect, canonicalize and node:crypto", (file) => {
+    for (const specifier of importsOf(file)) {
+      const allowed = specifier.startsWith("./") || ["effect", "canonicalize", "node:crypto"].includes(specifier)
+      expect(allowed, `${file} imports ${specifier}`).toBe(true)
+    }
+  })
+})
