@@ -3,7 +3,7 @@
 import { describe, it, expect } from "vitest"
 import fc from "fast-check"
 import { createHash } from "node:crypto"
-import { blockHash, bytesToHex, hashFromHex, merkleRoot, sha256, sha256Hex, txRoot } from "./hash.js"
+import { blockHash, bytesToHex, hashFromHex, merkleRoot, sha256, sha256Hex, transactionHash, txRoot } from "./hash.js"
 
 const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, "hex"))
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
@@ -170,5 +170,16 @@ describe("blockHash", () => {
 
   it("refuses a header with no canonical form", () => {
     expect(blockHash({ ...header, time: 1n })).toEqual({ ok: false, reason: "no_json_form", path: '$["time"]' })
+  })
+})
+
+describe("transactionHash", () => {
+  it("hashes the canonical bytes, whatever the key order", () => {
+    const tx = { legs: [{ to: "place:raffinerie", from: "card:04a1b2c3", asset: "fed", amount: 250 }], kind: "sale", id: "t1", time: 1732400000000 }
+    const expected = createHash("sha256")
+      .update('{"id":"t1","kind":"sale","legs":[{"amount":250,"asset":"fed","from":"card:04a1b2c3","to":"place:raffinerie"}],"time":1732400000000}')
+      .digest("hex")
+    const hashed = transactionHash(tx)
+    expect(hashed.ok && hashed.value).toBe(expected)
   })
 })

@@ -87,3 +87,8 @@ export function blockHash(header: unknown): Canonical<string> {
   const bytes = canonicalBytes(header)
   return bytes.ok ? { ok: true, value: sha256Hex(bytes.value) } : bytes
 }
+
+/** Hex SHA-256 of the canonical bytes of a transaction: its identity in a block and in evidence. */
+export function transactionHash(tx: unknown): Canonical<string> {
+  return blockHash(tx)
+}
