@@ -63,7 +63,9 @@ export const voidCard = (state: LedgerState, cmd: CommandOf<"void">, ctx: Contex
   if (cmd.place !== undefined) {
     const place = findPlace(state, cmd.place)
     if (isFailure(place)) return place
-    legs = cashRefundLegs(state, place, card.wallet)
+    // A fused card pays from its holder's user wallet, which outlives the card: only an anonymous
+    // card's own wallet is paid back when the card is voided.
+    if (card.wallet === cardWallet(card.uid)) legs = cashRefundLegs(state, place, card.wallet)
   }
   return applied(transaction(ctx, "void", { ...cmd, card: card.uid as CardUid, memo: { status } }, legs))
 }

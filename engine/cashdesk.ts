@@ -65,6 +65,7 @@ export const cashRefundLegs = (state: LedgerState, place: Place, wallet: WalletI
 
 export const refundStatuses = [
   "ok", "bad_request", "conflict", "forbidden", "unknown_place", "unknown_card", "card_blocked", "nothing_to_refund",
+  "too_many_legs",
 ] as const
 export type RefundStatus = (typeof refundStatuses)[number]
 

@@ -53,8 +53,10 @@ const periodMs = (value: unknown, field: string) => decodeCount(value, field, 1,
 const voidReason = (value: unknown, field: string) => decodeLiteral(value, field, ["lost", "voided"] as const)
 const direction = (value: unknown, field: string) => decodeLiteral(value, field, ["to_fed", "from_fed"] as const)
 
-/** Who sent a request: a reader's request id is its idempotency key. */
+/** Who sent a request: a reader's request id is its idempotency key (reader commands only). */
 const origin = { request: optional(decodeRequestId), reader: optional(decodeReaderId) }
+/** Operator and scheduler commands: their request ids are keyed without a reader. */
+const operator = { request: optional(decodeRequestId) }
 
 export const commandSpecs = {
   sale: { ...origin, place: required(decodePlaceId), card: required(decodeCardUid), amount: required(decodeAmount), asset: optional(decodeAssetId) },
@@ -62,15 +64,15 @@ export const commandSpecs = {
   badge: { ...origin, place: required(decodePlaceId), card: required(decodeCardUid) },
   topup: { ...origin, place: required(decodePlaceId), card: required(decodeCardUid), amount: required(decodeAmount), asset: required(decodeAssetId) },
   refund: { ...origin, place: required(decodePlaceId), card: required(decodeCardUid) },
-  transfer: { ...origin, from: required(walletOf("card", "user", "place", "fund")), to: required(walletOf("card", "user", "place", "fund")), asset: required(decodeAssetId), amount: required(decodeAmount) },
-  fusion: { ...origin, card: required(decodeCardUid), user: required(walletOf("user")) },
+  transfer: { ...operator, from: required(walletOf("card", "user", "place", "fund")), to: required(walletOf("card", "user", "place", "fund")), asset: required(decodeAssetId), amount: required(decodeAmount) },
+  fusion: { ...operator, card: required(decodeCardUid), user: required(walletOf("user")) },
   subscribe: { ...origin, place: required(decodePlaceId), wallet: required(walletOf("card", "user")), asset: required(decodeAssetId), periodMs: required(periodMs), amount: optional(decodeAmount) },
-  refill: { ...origin, wallet: required(walletOf("card", "user", "place")), amount: required(decodeAmount), ref: required(decodeExternalRef) },
-  deposit: { ...origin, place: required(decodePlaceId), amount: required(decodeAmount), ref: required(decodeExternalRef) },
-  exchange: { ...origin, wallet: required(walletOf("card", "user")), asset: required(decodeAssetId), direction: required(direction), amount: required(decodeAmount) },
-  demurrage: { ...origin, wallet: required(walletOf("card", "user", "place")), asset: required(decodeAssetId) },
-  void: { ...origin, card: required(decodeCardUid), reason: required(voidReason), place: optional(decodePlaceId) },
-  mint: { ...origin, asset: required(decodeAssetId), to: required(walletOf("card", "user", "place", "fund")), amount: required(decodeAmount), ref: optional(decodeExternalRef) },
+  refill: { ...operator, wallet: required(walletOf("card", "user", "place")), amount: required(decodeAmount), ref: required(decodeExternalRef) },
+  deposit: { ...operator, place: required(decodePlaceId), amount: required(decodeAmount), ref: required(decodeExternalRef) },
+  exchange: { ...operator, wallet: required(walletOf("card", "user")), asset: required(decodeAssetId), direction: required(direction), amount: required(decodeAmount) },
+  demurrage: { ...operator, wallet: required(walletOf("card", "user", "place")), asset: required(decodeAssetId) },
+  void: { ...operator, card: required(decodeCardUid), reason: required(voidReason), place: optional(decodePlaceId) },
+  mint: { ...operator, asset: required(decodeAssetId), to: required(walletOf("card", "user", "place", "fund")), amount: required(decodeAmount), ref: optional(decodeExternalRef) },
 } as const
 
 type Specs = typeof commandSpecs
@@ -84,27 +86,33 @@ type Fields<S> = { -readonly [K in keyof S as S[K] extends Field<unknown, false>
 export type CommandOf<K extends CommandKind> = { kind: K } & Fields<Specs[K]>
 export type Command = { [K in CommandKind]: CommandOf<K> }[CommandKind]
 
-/** Decodes a command; the first field that fails is the one reported. */
+/**
+ * Decodes a command. A malformed or unknown field (`bad_request`) is reported before an amount out
+ * of range, as every command's statuses list them; among fields of one kind, the first in spec
+ * order wins.
+ */
 export const decodeCommand = (raw: unknown): Decoded<Command> => {
   if (!isRecord(raw)) return reject("command", "a command must be a JSON object")
   const kind = decodeLiteral(raw["kind"], "kind", commandKinds)
   if (!kind.ok) return kind
   const spec: Record<string, Field<unknown, boolean>> = commandSpecs[kind.value]
   const command: Record<string, unknown> = { kind: kind.value }
+  let outOfRange: Decoded<Command> | undefined
   for (const [name, field] of Object.entries(spec)) {
     const value = raw[name]
     if (value === undefined && field.optional) continue
     if (value === undefined) return reject(name, `${name} is required`)
     const decoded = field.decode(value, name)
-    if (!decoded.ok) return decoded
-    command[name] = decoded.value
+    if (!decoded.ok && decoded.status !== "amount_out_of_range") return decoded
+    if (!decoded.ok) outOfRange ??= decoded
+    else command[name] = decoded.value
   }
   for (const name of Object.keys(raw)) {
-    if (name !== "kind" && !(name in spec)) return reject(name, `${name} is not a field of ${kind.value}`)
+    if (name !== "kind" && !Object.hasOwn(spec, name)) return reject(name, `${name} is not a field of ${kind.value}`)
   }
-  return accept(command as Command)
+  return outOfRange ?? accept(command as Command)
 }
 
 /** Idempotency key of a command that carries a request id: `reader/request`. */
 export const requestKey = (command: Command): string | undefined =>
-  command.request === undefined ? undefined : `${command.reader ?? "-"}/${command.request}`
+  command.request === undefined ? undefined : `${("reader" in command ? command.reader : undefined) ?? "-"}/${command.request}`

@@ -20,7 +20,7 @@ import { balanceOf, type Asset, type DemurragePolicy, type LedgerState, type Leg
 
 /** Ordered by precedence: the first failing check is the one reported. */
 export const demurrageStatuses = [
-  "ok", "bad_request", "conflict", "unknown_asset", "no_demurrage", "not_idle", "nothing_to_melt", "too_many_legs",
+  "ok", "bad_request", "conflict", "unknown_asset", "no_demurrage", "not_idle", "nothing_to_melt",
 ] as const
 export type DemurrageStatus = (typeof demurrageStatuses)[number]
 

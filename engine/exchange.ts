@@ -9,7 +9,7 @@
  * splitting an exchange into small ones.
  */
 import { issuanceWallet, placeWallet } from "./names.js"
-import { findAsset, holderWallet } from "./holders.js"
+import { findAsset, personWallet } from "./holders.js"
 import { applied, fail, isFailure, transaction, type Context, type Outcome } from "./outcome.js"
 import type { CommandOf } from "./command.js"
 import { withinSupply } from "./cashdesk.js"
@@ -19,7 +19,8 @@ import { balanceOf, type LedgerState, type Leg } from "./state.js"
 /** Ordered by precedence: the first failing check is the one reported. */
 export const exchangeStatuses = [
   "ok", "bad_request", "amount_out_of_range", "conflict", "unknown_card", "card_blocked", "unknown_asset",
-  "asset_not_exchangeable", "amount_too_small", "insufficient_funds", "insufficient_reserve", "supply_limit",
+  "asset_not_exchangeable", "amount_too_small", "amount_too_large", "insufficient_funds", "insufficient_reserve",
+  "supply_limit",
 ] as const
 export type ExchangeStatus = (typeof exchangeStatuses)[number]
 
@@ -27,7 +28,7 @@ export type ExchangeStatus = (typeof exchangeStatuses)[number]
 const convert = (amount: number, num: number, den: number): number => Math.floor((amount * num) / den)
 
 export const exchange = (state: LedgerState, cmd: CommandOf<"exchange">, ctx: Context): Outcome<ExchangeStatus> => {
-  const holder = holderWallet(state, cmd.wallet, "wallet")
+  const holder = personWallet(state, cmd.wallet, "wallet")
   if (isFailure(holder)) return holder
   const asset = findAsset(state, cmd.asset)
   if (isFailure(asset)) return asset
@@ -39,7 +40,7 @@ export const exchange = (state: LedgerState, cmd: CommandOf<"exchange">, ctx: Co
   const received = toFed ? convert(cmd.amount, rate.fed, rate.local) : convert(cmd.amount, rate.local, rate.fed)
   if (received === 0) return fail("amount_too_small", `${cmd.amount} is worth less than one unit`, "amount")
   if (received > limits.amountMax) {
-    return fail("amount_out_of_range", `${cmd.amount} is worth more than ${limits.amountMax}`, "amount")
+    return fail("amount_too_large", `${cmd.amount} is worth more than ${limits.amountMax}`, "amount")
   }
   const given = toFed ? asset.id : state.fed
   const held = balanceOf(state, holder, given)

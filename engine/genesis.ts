@@ -60,13 +60,16 @@ const take = <T>(decoded: Decoded<T>): T => {
 }
 const record = (value: unknown, field: string): Record<string, unknown> =>
   isRecord(value) ? value : take(reject(field, `${field} must be an object`))
+/** A list, holes read as undefined (and so rejected by the element's decoder). */
 const list = (value: unknown, field: string, max: number): unknown[] =>
-  Array.isArray(value) && value.length <= max ? value : take(reject(field, `${field} must be a list of at most ${max}`))
+  Array.isArray(value) && value.length <= max
+    ? Array.from(value as unknown[])
+    : take(reject(field, `${field} must be a list of at most ${max}`))
 const optionalField = <T>(value: unknown, decode: () => T): T | undefined => (value === undefined ? undefined : decode())
-const unique = (ids: readonly string[], field: string): void => {
+const unique = (ids: readonly string[], field: string, key = "id"): void => {
   const seen = new Set<string>()
   ids.forEach((id, index) => {
-    if (seen.has(id)) take(reject(`${field}[${index}].id`, `${field} ids must be unique: ${id} appears twice`))
+    if (seen.has(id)) take(reject(`${field}[${index}].${key}`, `${field} ${key}s must be unique: ${id} appears twice`))
     seen.add(id)
   })
 }
@@ -195,7 +198,7 @@ const decodeDocument = (raw: unknown): Genesis => {
   unique(placesRaw.map((place) => place.id), "places")
   unique(assets.map((asset) => asset.id), "assets")
   unique(readers.map((reader) => reader.id), "readers")
-  unique(cards.map((card) => card.uid), "cards")
+  unique(cards.map((card) => card.uid), "cards", "uid")
   return {
     federation: {
       id: take(decodeFederationId(federation["id"], "federation.id")),

@@ -5,7 +5,7 @@
  */
 import * as limits from "./limits.js"
 import type { AssetId, CardUid, PlaceId, ReaderId, WalletId } from "./names.js"
-import { walletKind, walletRest } from "./names.js"
+import { commonFund, maintenanceFund, walletKind, walletRest } from "./names.js"
 import { fail, isFailure, type Failure } from "./outcome.js"
 import type { Asset, Card, LedgerState, Leg, Place } from "./state.js"
 
@@ -46,11 +46,46 @@ export const usableCard = (
   return card
 }
 
+/** Funds that exist in every federation; other fund names are unknown wallets. */
+export const knownFunds: ReadonlySet<string> = new Set([commonFund, maintenanceFund])
+
+/**
+ * Why a wallet named in a command does not exist, if it does not: a place wallet of an unknown place,
+ * a fund other than the known funds, a card wallet of an unknown card. User wallets always exist.
+ */
+export const unknownHolder = (
+  state: LedgerState,
+  wallet: WalletId,
+  field: string,
+): Failure<"unknown_wallet" | "unknown_card"> | undefined => {
+  const kind = walletKind(wallet)
+  if (kind === "place" && !state.places.has(walletRest(wallet) as PlaceId)) {
+    return fail("unknown_wallet", `no place ${walletRest(wallet)}`, field)
+  }
+  if (kind === "fund" && !knownFunds.has(wallet)) return fail("unknown_wallet", `no fund ${walletRest(wallet)}`, field)
+  if (kind === "card" && !state.cards.has(walletRest(wallet) as CardUid)) {
+    return fail("unknown_card", `no card ${walletRest(wallet)}`, field)
+  }
+  return undefined
+}
+
 /**
  * The wallet that holds a holder's money: a card wallet is reached through its card (which must be
- * usable, and may have been fused into a user's wallet); other wallets are themselves.
+ * usable, and may have been fused into a user's wallet); other wallets are themselves, once known.
  */
 export const holderWallet = (
+  state: LedgerState,
+  wallet: WalletId,
+  field: string,
+): WalletId | Failure<"unknown_wallet" | "unknown_card" | "card_blocked"> => {
+  return unknownHolder(state, wallet, field) ?? personWallet(state, wallet, field)
+}
+
+/**
+ * The wallet of a person named by a card or user wallet: a card wallet is reached through its card,
+ * which must be usable and may have been fused into a user's wallet.
+ */
+export const personWallet = (
   state: LedgerState,
   wallet: WalletId,
   field: string,

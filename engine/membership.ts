@@ -4,7 +4,7 @@
  * loses nothing and renewing late does not backdate.
  */
 import { issuanceWallet } from "./names.js"
-import { authorize, findAsset, findPlace, holderWallet } from "./holders.js"
+import { authorize, findAsset, findPlace, personWallet } from "./holders.js"
 import { applied, fail, isFailure, transaction, type Context, type Outcome } from "./outcome.js"
 import type { CommandOf } from "./command.js"
 import { euroCascade } from "./sale.js"
@@ -23,7 +23,7 @@ export const subscribe = (state: LedgerState, cmd: CommandOf<"subscribe">, ctx: 
   if (denied !== undefined) return denied
   const place = findPlace(state, cmd.place)
   if (isFailure(place)) return place
-  const wallet = holderWallet(state, cmd.wallet, "wallet")
+  const wallet = personWallet(state, cmd.wallet, "wallet")
   if (isFailure(wallet)) return wallet
   const asset = findAsset(state, cmd.asset)
   if (isFailure(asset)) return asset

@@ -32,10 +32,13 @@ const holder = fc.constantFrom(...holders)
 /** Most requests carry an id; the sequence gives each a fresh one, or repeats an earlier one. */
 const request = fc.option(fc.constant("fresh"), { nil: undefined, freq: 4 })
 
-/** A reader of the place most of the time, sometimes of another place, sometimes none. */
+const readerKinds = new Set(["sale", "check", "badge", "topup", "refund", "subscribe"])
+
+/** For reader commands: a reader of the place most of the time, sometimes of another place, sometimes none. */
 const withOrigin = (command: fc.Arbitrary<Raw>): fc.Arbitrary<Raw> =>
   fc.tuple(command, request, fc.nat(9), fc.constantFrom("bar-1", "desk-1", "mana-bar", "mana-desk")).map(
     ([raw, id, dice, stranger]) => {
+      if (!readerKinds.has(String(raw["kind"]))) return id === undefined ? raw : { ...raw, request: id }
       const own = placeReaders[String(raw["place"])] ?? []
       const reader = dice < 7 ? own[dice % Math.max(own.length, 1)] : dice === 7 ? stranger : undefined
       return { ...raw, ...(id === undefined ? {} : { request: id }), ...(reader === undefined ? {} : { reader }) }
@@ -81,7 +84,10 @@ const commandsOf = (sequence: ReadonlyArray<readonly [Step, number]>): Array<[Ra
       const target = earlier[("retry" in s ? s.retry : s.reuse) % Math.max(earlier.length, 1)]?.[0]
       if (target === undefined) return
       if ("retry" in s) out.push([target, delay])
-      else out.push([{ ...s.raw, request: target["request"], ...(target["reader"] === undefined ? {} : { reader: target["reader"] }) }, delay])
+      else {
+        const reader = readerKinds.has(String(s.raw["kind"])) ? target["reader"] : undefined
+        out.push([{ ...s.raw, request: target["request"], ...(reader === undefined ? {} : { reader }) }, delay])
+      }
       return
     }
     out.push([s.raw["request"] === undefined ? s.raw : { ...s.raw, request: `q${index}` }, delay])

@@ -74,13 +74,15 @@ export const sale = (state: LedgerState, cmd: CommandOf<"sale">, ctx: Context): 
   return applied(transaction(ctx, "sale", { ...cmd, card: card.uid }, legs))
 }
 
-export const checkStatuses = ["ok", "bad_request", "forbidden", "unknown_card", "card_blocked"] as const
+export const checkStatuses = ["ok", "bad_request", "forbidden", "unknown_place", "unknown_card", "card_blocked"] as const
 export type CheckStatus = (typeof checkStatuses)[number]
 
 /** Read only: the caller reads balances and memberships from the state; no transaction. */
 export const check = (state: LedgerState, cmd: CommandOf<"check">): Outcome<CheckStatus> => {
   const denied = authorize(state, cmd.reader, cmd.place, false)
   if (denied !== undefined) return denied
+  const place = cmd.place === undefined ? undefined : findPlace(state, cmd.place)
+  if (isFailure(place)) return place
   const card = usableCard(state, cmd.card)
   if (isFailure(card)) return card
   return applied(null)

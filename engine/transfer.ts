@@ -1,17 +1,19 @@
 /** `transfer`: an amount of one asset from a holder's wallet to another wallet. */
-import { findAsset, holderWallet } from "./holders.js"
+import { findAsset, holderWallet, unknownHolder } from "./holders.js"
 import { applied, fail, isFailure, transaction, type Context, type Outcome } from "./outcome.js"
 import type { CommandOf } from "./command.js"
 import { balanceOf, type LedgerState } from "./state.js"
 
 /** Ordered by precedence: the first failing check is the one reported. */
 export const transferStatuses = [
-  "ok", "bad_request", "amount_out_of_range", "conflict", "unknown_card", "card_blocked", "same_wallet",
+  "ok", "bad_request", "amount_out_of_range", "conflict", "unknown_wallet", "unknown_card", "card_blocked", "same_wallet",
   "unknown_asset", "asset_not_transferable", "insufficient_funds",
 ] as const
 export type TransferStatus = (typeof transferStatuses)[number]
 
 export const transfer = (state: LedgerState, cmd: CommandOf<"transfer">, ctx: Context): Outcome<TransferStatus> => {
+  const unknown = unknownHolder(state, cmd.from, "from") ?? unknownHolder(state, cmd.to, "to")
+  if (unknown !== undefined) return unknown
   const from = holderWallet(state, cmd.from, "from")
   if (isFailure(from)) return from
   const to = holderWallet(state, cmd.to, "to")
