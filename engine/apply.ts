@@ -122,16 +122,29 @@ export type ReplayResult =
   | { readonly ok: false; readonly index: number; readonly txId: string; readonly reason: string }
 
 /**
- * Replays transactions in order from empty balances, as validators and peers do, and returns the
- * balances they produce, or the first transaction that cannot apply and why.
+ * Replays transactions in order from empty balances (or a copy of `from`), as validators and peers
+ * do, and returns the balances they produce, or the first transaction that cannot apply and why.
  */
 export const replay = (txs: Iterable<Transaction>, from: Balances = new Map()): ReplayResult => {
   const balances: Balances = new Map([...from].map(([wallet, assets]) => [wallet, new Map(assets)]))
+  const fault = replayInto(balances, txs)
+  return fault === undefined ? { ok: true, balances } : { ok: false, ...fault }
+}
+
+/**
+ * Applies transactions to `balances` in place, stopping at the first that cannot apply, for replaying
+ * a long ledger page by page. `offset` numbers the first transaction in the reported index.
+ */
+export const replayInto = (
+  balances: Balances,
+  txs: Iterable<Transaction>,
+  offset = 0,
+): { readonly index: number; readonly txId: string; readonly reason: string } | undefined => {
   const balanceOf: BalanceOf = (wallet, asset) => balances.get(wallet)?.get(asset) ?? 0
-  let index = 0
+  let index = offset
   for (const tx of txs) {
     const reason = legsFault(balanceOf, tx.legs)
-    if (reason !== undefined) return { ok: false, index, txId: tx.id, reason }
+    if (reason !== undefined) return { index, txId: tx.id, reason }
     for (const leg of tx.legs) {
       if (leg.amount === 0) continue
       for (const [wallet, delta] of [[leg.from, -leg.amount], [leg.to, leg.amount]] as const) {
@@ -143,7 +156,7 @@ export const replay = (txs: Iterable<Transaction>, from: Balances = new Map()): 
     }
     index++
   }
-  return { ok: true, balances }
+  return undefined
 }
 
 /** The balances held in a state, in the shape replay returns, for comparing the two. */

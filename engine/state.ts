@@ -96,6 +96,8 @@ export interface RequestRecord {
   readonly tx: Transaction | null
   readonly message?: string
   readonly field?: string
+  /** The reply sent on the wire, set by the node once the request is committed; the engine never reads it. */
+  reply?: string
 }
 
 export interface Validators {

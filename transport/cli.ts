@@ -1,79 +1,132 @@
 #!/usr/bin/env node
 /**
- * The `gesell` command line (PROTOCOL.md section 8). `keygen` writes a validator key. `start` does
- * not run the network node yet: it says so, and runs a demo festival in-process through the engine.
+ * The `gesell` command line (PROTOCOL.md section 8): `start` runs a node, `keygen` writes a
+ * validator key, `check` replays the stored ledger against the stored balances, `simulate` taps the
+ * demo federation over the reader WebSocket, and `festival` runs the engine alone in-process.
  */
-// Keys and reader tokens are secrets: they come from the operating system's cryptographic
-// generator, not from Effect's Random, which is for reproducible simulations.
 import { randomBytes } from "node:crypto"
-import { Clock, Effect } from "effect"
-import { writeFileSync, existsSync } from "node:fs"
 import { parseArgs } from "node:util"
-import { keyFromSeed, validatorId, base64urlEncode } from "../engine/ed25519.js"
+import { Clock, Effect, Exit, Cause } from "effect"
+import { nodeConfig } from "../actors/config.js"
+import { base64urlEncode, keyFromSeed, validatorId } from "../engine/ed25519.js"
 import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
+import { runCheck } from "./check.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { runFestival } from "./festival.js"
+import { writeNewKey } from "./keys.js"
+import { runNode, storageLayer } from "./node.js"
+import { simulate } from "./simulate.js"
 
 const usage = `usage:
-  gesell start [--taps N]        run the demo festival through the engine (the network node comes next)
-  gesell keygen --out FILE       write a new Ed25519 validator key and print its validator id`
+  gesell start [--genesis FILE] [--port N] [--data-dir DIR] [--key FILE]
+                                  run a node (PGlite under the data dir unless DATABASE_URL is set);
+                                  with no ledger yet and no --genesis, a demo federation
+  gesell keygen --out FILE        write a new Ed25519 validator key and print its validator id
+  gesell check [--data-dir DIR]   replay the whole ledger and compare it with the stored balances
+                                  (PGlite: stop the node first; PostgreSQL: DATABASE_URL)
+  gesell simulate [--data-dir DIR] [--port N] [--rate TAPS_PER_S] [--duration S]
+                                  tap the demo federation's readers over the WebSocket
+  gesell festival [--taps N]      run a demo festival through the engine alone, in-process`
+
+const clockMs = () => Number(Effect.runSync(Clock.currentTimeNanos)) / 1e6
+
+/** Parses the flags of a command; an unknown flag or a bad number is reported and exits 2. */
+const flags = (args: string[], options: Record<string, { type: "string" }>) => {
+  const { values } = parseArgs({ args, options, strict: true })
+  return values as Record<string, string | undefined>
+}
+
+const integerFlag = (value: string | undefined, name: string, min: number, max: number): number | undefined => {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer between ${min} and ${max}`)
+  return n
+}
+
+class UsageError extends Error {}
+
+/** Runs an Effect program to an exit code; failures print their reason. */
+const runExit = async (program: Effect.Effect<number, unknown>): Promise<number> => {
+  const exit = await Effect.runPromiseExit(program)
+  if (Exit.isSuccess(exit)) return exit.value
+  if (Cause.isInterruptedOnly(exit.cause)) return 0
+  console.error(`gesell: ${Cause.pretty(exit.cause)}`)
+  return 1
+}
+
+const start = async (args: string[]): Promise<number> => {
+  const f = flags(args, { genesis: { type: "string" }, port: { type: "string" }, "data-dir": { type: "string" }, key: { type: "string" } })
+  const fiber = Effect.runFork(runNode({ genesis: f["genesis"], port: integerFlag(f["port"], "port", 0, 65535), dataDir: f["data-dir"], key: f["key"] }))
+  const stop = () => Effect.runFork(fiber.interruptAsFork(fiber.id()))
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
+  return runExit(fiber.await.pipe(Effect.flatMap((exit) => exit), Effect.as(0)) as Effect.Effect<number, unknown>)
+}
+
+const check = (args: string[]): Promise<number> => {
+  const f = flags(args, { "data-dir": { type: "string" } })
+  return runExit(
+    Effect.gen(function* () {
+      const config = yield* nodeConfig({ dataDir: f["data-dir"] })
+      return yield* runCheck.pipe(Effect.provide(storageLayer(config)))
+    }),
+  )
+}
 
 const keygen = (args: string[]): number => {
-  const { values } = parseArgs({ args, options: { out: { type: "string" } } })
-  if (values.out === undefined) {
-    console.error("gesell keygen: --out FILE is required")
-    return 2
-  }
-  if (existsSync(values.out)) {
-    console.error(`gesell keygen: ${values.out} exists; refusing to overwrite a key`)
-    return 1
-  }
-  const seed = randomBytes(32)
-  const key = keyFromSeed(seed)
-  if (key === undefined) throw new Error("a 32-byte seed always makes a key")
-  const id = validatorId(key.publicKeyRaw)
-  writeFileSync(values.out, JSON.stringify({ validator: id, seed: base64urlEncode(seed) }) + "\n", { mode: 0o600 })
-  console.log(id)
+  const out = flags(args, { out: { type: "string" } })["out"]
+  if (out === undefined) throw new UsageError("gesell keygen: --out FILE is required")
+  console.log(writeNewKey(out).validator)
   return 0
 }
 
-const start = (args: string[]): number => {
-  const { values } = parseArgs({ args, options: { taps: { type: "string", default: "200000" } }, strict: false })
-  const taps = Number(values.taps)
-  if (!Number.isSafeInteger(taps) || taps < 1 || taps > 10_000_000) {
-    console.error("gesell start: --taps must be an integer between 1 and 10000000")
-    return 2
-  }
+const simulateCommand = async (args: string[]): Promise<number> => {
+  const f = flags(args, { "data-dir": { type: "string" }, port: { type: "string" }, rate: { type: "string" }, duration: { type: "string" } })
+  const port = integerFlag(f["port"], "port", 1, 65535) ?? 7400
+  const result = await simulate({
+    url: `ws://127.0.0.1:${port}`,
+    dataDir: f["data-dir"] ?? ".data",
+    ratePerSecond: integerFlag(f["rate"], "rate", 1, 100_000) ?? 200,
+    durationSeconds: integerFlag(f["duration"], "duration", 1, 3600) ?? 20,
+    clockMs,
+    print: (line) => console.log(line),
+  })
+  console.log(`simulate: ${result.sent} taps sent, ${result.answered} answered, ${result.ok} ok`)
+  return result.answered === result.sent ? 0 : 1
+}
+
+const festival = (args: string[]): number => {
+  const taps = integerFlag(flags(args, { taps: { type: "string" } })["taps"], "taps", 1, 10_000_000) ?? 200_000
   const key = keyFromSeed(randomBytes(32))
   if (key === undefined) throw new Error("a 32-byte seed always makes a key")
   const readers = demoReaders(() => base64urlEncode(randomBytes(24)))
   const cards = 5_000
   const genesis = decodeGenesis(demoGenesis(validatorId(key.publicKeyRaw), readers, cards))
   if (!genesis.ok) throw new Error(`demo genesis rejected: ${genesis.field}: ${genesis.message}`)
-  console.log("Gesell: the network node (readers over WebSocket, Postgres, blocks) is not built yet.")
-  console.log(`Running a demo festival in-process through the ledger engine: ${readers.length} readers, ${cards} cards, ${taps} taps.`)
-  const report = runFestival(ledgerFromGenesis(genesis.value), readers, {
-    taps,
-    cards,
-    seed: 20261124,
-    startMs: Effect.runSync(Clock.currentTimeMillis),
-    clockMs: () => Number(Effect.runSync(Clock.currentTimeNanos)) / 1e6,
-  })
+  console.log(`A demo festival in-process through the ledger engine alone: ${readers.length} readers, ${cards} cards, ${taps} taps.`)
+  const report = runFestival(ledgerFromGenesis(genesis.value), readers, { taps, cards, seed: 20261124, startMs: Effect.runSync(Clock.currentTimeMillis), clockMs })
   console.log(`  outcomes: ${[...report.statuses].map(([status, n]) => `${status} ${n}`).join(", ")}`)
   console.log(`  transactions: ${report.transactions}; engine time ${report.engineMs.toFixed(0)} ms (${Math.round(report.taps / (report.engineMs / 1000))} taps/s on one core, no IO)`)
   console.log(`  supply: ${[...report.supply].map(([asset, amount]) => `${asset} ${amount}`).join(", ")}`)
   console.log(`  replay of every transaction gives the same balances: ${report.replayMatches ? "yes" : "NO"}`)
   console.log(`  Merkle root of the transactions: ${report.txRoot}`)
-  console.log("Run the tests with: npm test")
   return report.replayMatches ? 0 : 1
 }
 
-const main = (argv: string[]): number => {
+const main = async (argv: string[]): Promise<number> => {
   const [command, ...rest] = argv
-  if (command === "keygen") return keygen(rest)
-  if (command === "start") return start(rest)
+  try {
+    if (command === "start") return await start(rest)
+    if (command === "check") return await check(rest)
+    if (command === "keygen") return keygen(rest)
+    if (command === "simulate") return await simulateCommand(rest)
+    if (command === "festival") return festival(rest)
+  } catch (error) {
+    console.error(`gesell ${command ?? ""}: ${error instanceof Error ? error.message : String(error)}`)
+    return 2
+  }
   console.error(usage)
   return command === undefined || command === "help" || command === "--help" ? 0 : 2
 }
 
-process.exitCode = main(process.argv.slice(2))
+process.exitCode = await main(process.argv.slice(2))

@@ -1,0 +1,82 @@
+/**
+ * The bridge between what storage holds and the engine's in-memory state: rebuilding a LedgerState
+ * from a storage Snapshot, and the stored form of wallets and cards for a commit batch.
+ */
+import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
+import type { AssetId, CardUid, TimeMs, WalletId } from "../engine/names.js"
+import { isRecord } from "../engine/names.js"
+import type { Card, JsonValue, LedgerState, Wallet } from "../engine/state.js"
+import type { Snapshot, StoredCard, StoredWallet } from "../storage/ledger.js"
+
+export class SnapshotInvalid extends Error {
+  override readonly name = "SnapshotInvalid"
+}
+
+const entries = (record: Readonly<Record<string, number>>) => Object.entries(record)
+
+/** Rebuilds the engine's state from storage; throws SnapshotInvalid when storage holds nonsense. */
+export const stateFromSnapshot = (snapshot: Snapshot): LedgerState => {
+  const genesis = isRecord(snapshot.genesis) ? snapshot.genesis : {}
+  const document = {
+    federation: genesis["federation"],
+    validators: genesis["validators"],
+    assets: snapshot.assets,
+    places: snapshot.places,
+    readers: snapshot.readers.map(({ id, place, role, tokenSha256 }) => ({ id, place, role, tokenSha256 })),
+    cards: [],
+  }
+  const decoded = decodeGenesis(document)
+  if (!decoded.ok) throw new SnapshotInvalid(`stored ledger definition is invalid at ${decoded.field}: ${decoded.message}`)
+  const state = ledgerFromGenesis(decoded.value)
+  for (const card of snapshot.cards) state.cards.set(card.uid as CardUid, cardFromStore(card))
+  for (const wallet of snapshot.wallets) state.wallets.set(wallet.id as WalletId, walletFromStore(wallet))
+  for (const ref of snapshot.refs) state.refs.add(ref)
+  for (const request of snapshot.requests) {
+    state.requests.set(`${request.reader}/${request.request}`, {
+      fingerprint: request.fingerprint,
+      time: request.time,
+      status: "recorded",
+      tx: null,
+      reply: request.reply,
+    })
+  }
+  Object.assign(state.backing, snapshot.backing)
+  return state
+}
+
+const cardFromStore = (card: StoredCard): Card => ({
+  uid: card.uid as CardUid,
+  ...(card.number === undefined ? {} : { number: card.number }),
+  status: card.status,
+  wallet: card.wallet as WalletId,
+})
+
+const walletFromStore = (wallet: StoredWallet): Wallet => ({
+  id: wallet.id as WalletId,
+  balances: new Map(entries(wallet.balances).map(([asset, amount]) => [asset as AssetId, amount])),
+  memberships: new Map(entries(wallet.memberships).map(([asset, until]) => [asset as AssetId, until as TimeMs])),
+  lastActivityMs: wallet.lastActivityMs,
+  meltedUntilMs: new Map(entries(wallet.melted).map(([asset, until]) => [asset as AssetId, until])),
+})
+
+export const walletToStore = (wallet: Wallet): StoredWallet => ({
+  id: wallet.id,
+  balances: Object.fromEntries(wallet.balances),
+  memberships: Object.fromEntries(wallet.memberships),
+  melted: Object.fromEntries(wallet.meltedUntilMs),
+  lastActivityMs: wallet.lastActivityMs,
+})
+
+export const cardToStore = (card: Card): StoredCard => ({
+  uid: card.uid,
+  number: card.number,
+  status: card.status,
+  wallet: card.wallet,
+})
+
+/** The genesis document's parts as storage keeps them. */
+export const genesisParts = (document: JsonValue) => {
+  const doc = isRecord(document) ? document : {}
+  const list = (name: string): JsonValue[] => (Array.isArray(doc[name]) ? (doc[name] as JsonValue[]) : [])
+  return { assets: list("assets"), places: list("places"), readers: list("readers"), cards: list("cards") }
+}

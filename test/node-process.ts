@@ -1,0 +1,178 @@
+/**
+ * Black-box harness: runs the built `gesell` command line as a child process on a random port, with
+ * its own data dir (PGlite) or a DATABASE_URL, and a reader WebSocket client that pipelines requests
+ * and matches replies by id. A test federation with known reader tokens is written as a genesis file.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import { createHash } from "node:crypto"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { WebSocket } from "ws"
+
+export const cliPath = new URL("../dist/transport/cli.js", import.meta.url).pathname
+export const adminToken = "test-admin-token"
+
+const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex")
+
+/** Readers of the black-box federation: the token of each is `token-<id>`. */
+export const testReaders = [
+  { id: "bar-1", place: "raffinerie", role: "bar" },
+  { id: "bar-2", place: "raffinerie", role: "bar" },
+  { id: "desk-1", place: "raffinerie", role: "cashdesk" },
+  { id: "mana-bar", place: "manapany", role: "bar" },
+  { id: "mana-desk", place: "manapany", role: "cashdesk" },
+] as const
+export const tokenOf = (reader: string): string => `token-${reader}`
+export const blackBoxCards = Array.from({ length: 200 }, (_, i) => `04${(i + 1).toString(16).padStart(12, "0")}`)
+
+export const blackBoxGenesis = {
+  federation: { id: "blackbox", name: "Black box" },
+  validators: { keys: ["11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"], threshold: 1 },
+  assets: [
+    { id: "fed", kind: "fed", name: "Euro fédéré" },
+    { id: "raf-eur", kind: "local_fiat", issuer: "raffinerie", name: "Raffinerie €" },
+    { id: "raf-gift", kind: "gift", issuer: "raffinerie", name: "Cadeau" },
+    { id: "mana-gift", kind: "gift", issuer: "manapany", name: "Cadeau Manapany" },
+  ],
+  places: [
+    { id: "raffinerie", name: "La Raffinerie", accepts: ["raf-gift", "raf-eur", "fed"] },
+    { id: "manapany", name: "Manapany", accepts: ["mana-gift", "fed"] },
+  ],
+  readers: testReaders.map((reader) => ({ ...reader, tokenSha256: sha256(tokenOf(reader.id)) })),
+  cards: blackBoxCards.map((uid, i) => ({ uid, number: `N${i + 1}` })),
+}
+
+export interface NodeProcess {
+  readonly port: number
+  readonly http: string
+  readonly ws: string
+  readonly dataDir: string
+  readonly child: ChildProcess
+  output(): string
+  /** Waits for the process to exit after SIGTERM. */
+  stop(): Promise<void>
+  /** kill -9, and waits for the exit. */
+  kill(): Promise<void>
+}
+
+export interface StartOptions {
+  readonly dataDir?: string
+  readonly env?: Record<string, string>
+  readonly genesis?: object
+}
+
+export const freshDataDir = (): string => mkdtempSync(join(tmpdir(), "gesell-node-"))
+
+/** Starts `gesell start` and resolves once it listens. */
+export const startNode = (options: StartOptions = {}): Promise<NodeProcess> => {
+  const dataDir = options.dataDir ?? freshDataDir()
+  const genesisFile = join(dataDir, "..", `${dataDir.split("/").at(-1)}-genesis.json`)
+  writeFileSync(genesisFile, JSON.stringify(options.genesis ?? blackBoxGenesis))
+  const child = spawn(process.execPath, [cliPath, "start", "--port", "0", "--data-dir", dataDir, "--genesis", genesisFile], {
+    env: { ...process.env, GESELL_ADMIN_TOKEN: adminToken, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let output = ""
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output)
+      if (match?.[1] !== undefined) {
+        const port = Number(match[1])
+        resolve({
+          port,
+          http: `http://127.0.0.1:${port}`,
+          ws: `ws://127.0.0.1:${port}/v1/readers`,
+          dataDir,
+          child,
+          output: () => output,
+          stop: () => (child.exitCode !== null ? Promise.resolve() : (child.kill("SIGTERM"), exited)),
+          kill: () => (child.exitCode !== null ? Promise.resolve() : (child.kill("SIGKILL"), exited)),
+        })
+      }
+    }
+    child.stdout?.on("data", onData)
+    child.stderr?.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`the node exited with ${code} before listening:\n${output}`)))
+  })
+}
+
+/** Runs a gesell command to its end; resolves with its exit code and output. */
+export const runCli = (args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; output: string }> =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    let output = ""
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+    child.once("exit", (code) => resolve({ code: code ?? -1, output }))
+  })
+
+export type Reply = Record<string, unknown> & { id: string | null; type: string; ok?: boolean; error?: { code: string; message: string } }
+
+/** A reader connection: sends frames, and resolves each request's promise with its reply. */
+export class ReaderClient {
+  readonly hello: Promise<Reply>
+  private readonly waiting = new Map<string, (reply: Reply) => void>()
+  readonly unmatched: Reply[] = []
+  readonly closed: Promise<{ code: number; reason: string }>
+
+  private constructor(readonly socket: WebSocket) {
+    let helloResolve: (reply: Reply) => void = () => undefined
+    this.hello = new Promise((resolve) => (helloResolve = resolve))
+    this.closed = new Promise((resolve) => socket.once("close", (code, reason) => resolve({ code, reason: reason.toString() })))
+    socket.on("message", (data) => {
+      const reply = JSON.parse(data.toString()) as Reply
+      if (reply.type === "hello") return helloResolve(reply)
+      const resolve = reply.id === null ? undefined : this.waiting.get(reply.id)
+      if (resolve === undefined) return this.unmatched.push(reply)
+      this.waiting.delete(reply.id as string)
+      resolve(reply)
+    })
+  }
+
+  static connect(url: string, token: string | undefined): Promise<ReaderClient> {
+    const socket = new WebSocket(url, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
+    return new Promise((resolve, reject) => {
+      socket.once("open", () => resolve(new ReaderClient(socket)))
+      socket.once("error", reject)
+      socket.once("unexpected-response", (_request, response) => reject(new Error(`HTTP ${response.statusCode}`)))
+    })
+  }
+
+  /** Sends a request and resolves with its reply. */
+  request(frame: Record<string, unknown> & { id: string }): Promise<Reply> {
+    return new Promise((resolve) => {
+      this.waiting.set(frame.id, resolve)
+      this.socket.send(JSON.stringify(frame))
+    })
+  }
+
+  /** Sends raw text or bytes; the reply (if any) lands in `unmatched` or closes the socket. */
+  send(data: string | Buffer, binary = false): void {
+    this.socket.send(data, { binary })
+  }
+
+  /** The next reply that no request waits for (bad frames have id null or an id never requested). */
+  async nextUnmatched(): Promise<Reply> {
+    for (;;) {
+      const reply = this.unmatched.shift()
+      if (reply !== undefined) return reply
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+  }
+
+  close(): void {
+    this.socket.close()
+  }
+}
+
+export const admin = async (node: NodeProcess, method: string, path: string, body?: unknown, contentType = "application/json") => {
+  const response = await fetch(`${node.http}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": contentType },
+    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+  })
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+}

@@ -1,0 +1,50 @@
+/**
+ * The node's Prometheus metrics (prom-client): requests by type and result, tap-to-ack latency,
+ * commit batches, queue depth and refusals, reader connections, and the process's own metrics.
+ * One registry per node, so that tests can run several nodes in one process.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client"
+
+export const makeMetrics = () => {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: "gesell_" })
+  return {
+    registry,
+    requests: new Counter({
+      name: "gesell_requests_total",
+      help: "Reader requests answered, by type and result code (ok or the error code)",
+      labelNames: ["type", "result"] as const,
+      registers: [registry],
+    }),
+    tapLatency: new Histogram({
+      name: "gesell_tap_latency_seconds",
+      help: "From a request frame read to its reply written, including the durable commit",
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    commitBatch: new Histogram({
+      name: "gesell_commit_batch_requests",
+      help: "Requests per group commit",
+      buckets: [1, 4, 16, 64, 256, 1024, 4096, 16384],
+      registers: [registry],
+    }),
+    commitDuration: new Histogram({
+      name: "gesell_commit_duration_seconds",
+      help: "Duration of one group commit",
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    commitFailures: new Counter({ name: "gesell_commit_failures_total", help: "Group commits that failed", registers: [registry] }),
+    refused: new Counter({
+      name: "gesell_refused_total",
+      help: "Requests refused without the engine, by reason (overloaded, unavailable)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({ name: "gesell_commit_queue_requests", help: "Requests waiting for or in a commit", registers: [registry] }),
+    connections: new Gauge({ name: "gesell_reader_connections", help: "Open reader WebSocket connections", registers: [registry] }),
+    height: new Gauge({ name: "gesell_ledger_transactions", help: "Committed transactions in the ledger", registers: [registry] }),
+  }
+}
+
+export type Metrics = ReturnType<typeof makeMetrics>

@@ -1,0 +1,190 @@
+/**
+ * `gesell start`: composes a node. Storage (real Postgres with DATABASE_URL, else PGlite under the
+ * data dir), the ledger created from a genesis document or the demo federation on first start, the
+ * writer rebuilt from storage, the HTTP API and the reader gateway on one port. It prints where to
+ * look and runs until interrupted.
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs"
+import { createServer, type Server } from "node:http"
+import { join, resolve } from "node:path"
+import { randomBytes } from "node:crypto"
+import { Clock, Console, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
+import { nodeConfig, type NodeConfig } from "../actors/config.js"
+import { stateFromSnapshot } from "../actors/snapshot.js"
+import { forgetOldRequests, LedgerWriter } from "../actors/writer.js"
+import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
+import { requestRetentionMs } from "../engine/limits.js"
+import type { JsonValue } from "../engine/state.js"
+import type { TimeMs } from "../engine/names.js"
+import { Ledger, type LedgerStore, StorageError } from "../storage/ledger.js"
+import { postgresLedger } from "../storage/postgres.js"
+import { pgliteLedger } from "../storage/pglite.js"
+import { demoGenesis, demoReaders } from "./demo.js"
+import { ReaderDirectoryStore } from "./directory.js"
+import { handleHttp } from "./http.js"
+import { makeMetrics } from "./metrics.js"
+import { attachGateway, ReaderGateway } from "./readers.js"
+import { loadOrCreateKey } from "./keys.js"
+
+export interface StartFlags {
+  readonly genesis?: string | undefined
+  readonly port?: number | undefined
+  readonly dataDir?: string | undefined
+  readonly key?: string | undefined
+}
+
+/** A node refuses to share its data dir with another live node (PGlite is single-process). */
+const lockDataDir = (dataDir: string) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const pidFile = join(dataDir, "node.pid")
+        if (existsSync(pidFile)) {
+          const pid = Number(readFileSync(pidFile, "utf8"))
+          if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) throw new Error(`another node (pid ${pid}) uses ${dataDir}`)
+        }
+        writeFileSync(pidFile, String(process.pid))
+        return pidFile
+      },
+      catch: (error) => new Error(`cannot use the data dir ${dataDir}: ${String(error)}`),
+    }),
+    (pidFile) => Effect.sync(() => rmSync(pidFile, { force: true })),
+  )
+
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export const storageLayer = (config: NodeConfig): Layer.Layer<Ledger, StorageError> =>
+  Option.match(config.databaseUrl, {
+    onNone: () => pgliteLedger(join(config.dataDir, "pglite")),
+    onSome: (url) => postgresLedger(Redacted.value(url)),
+  })
+
+interface DemoFile {
+  readonly readers: ReadonlyArray<{ id: string; place: string; role: string; token: string }>
+  readonly cards: number
+}
+
+/** The genesis document to create the ledger with, and, for the demo, the reader tokens to print. */
+const genesisDocument = (flags: StartFlags, config: NodeConfig, validator: string) =>
+  Effect.try({
+    try: (): { document: JsonValue; demo?: DemoFile } => {
+      if (flags.genesis !== undefined) return { document: JSON.parse(readFileSync(flags.genesis, "utf8")) as JsonValue }
+      // Tokens of the demo readers come from the cryptographic generator and are kept in the data
+      // dir (mode 0600) so that `gesell simulate` can use them; a real federation never does this.
+      const readers = demoReaders(() => randomBytes(24).toString("base64url"))
+      const demo: DemoFile = { readers, cards: 2_000 }
+      writeFileSync(join(config.dataDir, "demo-readers.json"), JSON.stringify(demo, null, 2), { mode: 0o600 })
+      return { document: demoGenesis(validator, readers, demo.cards) as unknown as JsonValue, demo }
+    },
+    catch: (error) => new Error(`cannot read the genesis document: ${String(error)}`),
+  })
+
+const createLedger = (store: LedgerStore, flags: StartFlags, config: NodeConfig, validator: string) =>
+  Effect.gen(function* () {
+    if (yield* store.initialized) {
+      if (flags.genesis !== undefined) yield* Console.log(`A ledger already exists in this storage: --genesis ${flags.genesis} is ignored.`)
+      return undefined
+    }
+    const { document, demo } = yield* genesisDocument(flags, config, validator)
+    const decoded = decodeGenesis(document)
+    if (!decoded.ok) return yield* Effect.fail(new Error(`the genesis document is invalid at ${decoded.field}: ${decoded.message}`))
+    const now = yield* Clock.currentTimeMillis
+    const tx = genesisTransaction(document, now as TimeMs)
+    yield* store.initialize(document, { seq: 0, id: tx.id, time: tx.time, body: JSON.stringify(tx) })
+    return demo
+  })
+
+/** The admin token: GESELL_ADMIN_TOKEN, else one made on first start and kept in the data dir. */
+const adminToken = (config: NodeConfig): Redacted.Redacted => {
+  if (Option.isSome(config.adminToken)) return config.adminToken.value
+  const file = join(config.dataDir, "admin-token")
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64url") + "\n", { mode: 0o600 })
+  return Redacted.make(readFileSync(file, "utf8").trim())
+}
+
+const listen = (server: Server, port: number, host: string) =>
+  Effect.acquireRelease(
+    Effect.async<void, Error>((resume) => {
+      server.once("error", (error) => resume(Effect.fail(error)))
+      server.listen(port, host, () => resume(Effect.void))
+    }),
+    () => Effect.async<void>((resume) => {
+      server.closeAllConnections()
+      server.close(() => resume(Effect.void))
+    }),
+  )
+
+export const startNode = (flags: StartFlags) =>
+  Effect.gen(function* () {
+    const config = yield* nodeConfig(flags)
+    mkdirSync(config.dataDir, { recursive: true })
+    yield* lockDataDir(config.dataDir)
+    const key = yield* loadOrCreateKey(flags.key ?? join(config.dataDir, "node-key.json"))
+    const store = yield* Ledger
+    const demo = yield* createLedger(store, flags, config, key.validator)
+    const now = yield* Clock.currentTimeMillis
+    const snapshot = yield* store.load(now - requestRetentionMs)
+    const metrics = makeMetrics()
+    const writer = new LedgerWriter(stateFromSnapshot(snapshot), snapshot.lastSeq + 1, store, config.limits, config.commitTimeoutMs, {
+      committed: (requests, _txs, durationMs) => {
+        metrics.commitBatch.observe(requests)
+        metrics.commitDuration.observe(durationMs / 1000)
+      },
+      commitFailed: () => metrics.commitFailures.inc(),
+      refused: (why) => metrics.refused.inc({ reason: why }),
+    })
+    yield* Effect.forkScoped(writer.run)
+    yield* Effect.forkScoped(
+      Effect.gen(function* () {
+        forgetOldRequests(writer, yield* Clock.currentTimeMillis)
+      }).pipe(Effect.repeat(Schedule.spaced(Duration.minutes(1)))),
+    )
+    const clock = yield* Effect.clock
+    const nowMs = () => clock.unsafeCurrentTimeMillis()
+    const directory = new ReaderDirectoryStore(snapshot.readers)
+    const gateway = new ReaderGateway({ writer: () => writer, directory, metrics, nowMs, connectionsMax: config.limits.readerConnectionsMax })
+    yield* Effect.addFinalizer(() => Effect.promise(() => gateway.close()))
+    const server = createServer(
+      handleHttp({ writer: () => writer, store, metrics, directory, gateway: () => gateway, adminToken: Option.some(adminToken(config)), nowMs }),
+    )
+    attachGateway(server, gateway)
+    yield* listen(server, config.port, config.host)
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : config.port
+    yield* announce({ ...config, port }, key.validator, demo, writer.height)
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
+
+const announce = (config: NodeConfig, validator: string, demo: DemoFile | undefined, height: number) =>
+  Effect.gen(function* () {
+    const base = `http://${config.host}:${config.port}`
+    yield* Console.log(`Gesell node listening on ${base} (readers: ws://${config.host}:${config.port}/v1/readers)`)
+    yield* Console.log(
+      Option.isSome(config.databaseUrl)
+        ? "Storage: PostgreSQL (DATABASE_URL)."
+        : `Storage: embedded PGlite under ${resolve(config.dataDir, "pglite")}. Its writes reach the operating system before a commit returns, so a killed process loses nothing, but it never calls fsync: a power cut can lose the last commits. Use real PostgreSQL (DATABASE_URL) for a festival.`,
+    )
+    yield* Console.log(`Ledger: ${height} transactions. Validator id of this node: ${validator}`)
+    yield* Console.log(`Health ${base}/v1/health · supply ${base}/v1/supply · metrics ${base}/metrics · API ${base}/v1/openapi.json`)
+    if (Option.isNone(config.adminToken)) yield* Console.log(`Admin token: in ${resolve(config.dataDir, "admin-token")}`)
+    if (demo !== undefined) {
+      yield* Console.log("Demo federation created. Reader tokens (shown once; kept for the simulator in demo-readers.json):")
+      for (const reader of demo.readers) yield* Console.log(`  ${reader.id.padEnd(18)} ${reader.role.padEnd(8)} ${reader.token}`)
+    }
+    if (existsSync(join(config.dataDir, "demo-readers.json"))) {
+      yield* Console.log(`Watch taps flow: in another terminal, run  node dist/transport/cli.js simulate --data-dir ${config.dataDir} --port ${config.port}`)
+    }
+  })
+
+export const runNode = (flags: StartFlags) =>
+  Effect.gen(function* () {
+    const config = yield* nodeConfig(flags)
+    return yield* startNode(flags).pipe(Effect.provide(storageLayer(config)))
+  })
