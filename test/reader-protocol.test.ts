@@ -165,7 +165,6 @@ describe("idempotency", () => {
     const second = await bar2.request({ type: "sale", id: "per-reader", card: card(8), amount: 20 })
     expect(errorOf(first)).toBe("insufficient_funds")
     expect(errorOf(second)).toBe("insufficient_funds")
-    expect(second["error"]).not.toEqual({ code: "conflict" })
     bar2.close()
   })
 })

@@ -111,9 +111,9 @@ export class ReaderGateway {
     const started = nowMs()
     const frame = decodeFrame(text, reader)
     if (frame.kind === "bad") {
-      metrics.requests.inc({ type: "invalid", result: "bad_request" })
+      metrics.requests.inc({ type: "invalid", result: frame.code })
       if (session.badFrames.tooMany(started)) return socket.close(1008, "too many bad frames")
-      return socket.send(errorFrame(frame.id, "bad_request", frame.message))
+      return socket.send(errorFrame(frame.id, frame.code, frame.message))
     }
     if (frame.kind === "ping") return socket.send(pongFrame(frame.id))
     if (session.inflight >= limits.readerInflightMax) {

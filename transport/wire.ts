@@ -40,7 +40,7 @@ export interface Reader {
 export type Frame =
   | { readonly kind: "command"; readonly id: string; readonly type: RequestType; readonly command: Command }
   | { readonly kind: "ping"; readonly id: string }
-  | { readonly kind: "bad"; readonly id: string | null; readonly message: string }
+  | { readonly kind: "bad"; readonly id: string | null; readonly code: ErrorCode; readonly message: string }
 
 /** Decodes a text frame; never throws. */
 export const decodeFrame = (text: string, reader: Reader): Frame => {
@@ -48,22 +48,22 @@ export const decodeFrame = (text: string, reader: Reader): Frame => {
   try {
     value = JSON.parse(text)
   } catch {
-    return { kind: "bad", id: null, message: "the frame is not JSON" }
+    return { kind: "bad", id: null, code: "bad_request", message: "the frame is not JSON" }
   }
-  if (!isRecord(value)) return { kind: "bad", id: null, message: "a frame is a JSON object" }
+  if (!isRecord(value)) return { kind: "bad", id: null, code: "bad_request", message: "a frame is a JSON object" }
   const id = decodeRequestId(value["id"], "id")
-  if (!id.ok) return { kind: "bad", id: null, message: id.message }
+  if (!id.ok) return { kind: "bad", id: null, code: "bad_request", message: id.message }
   const type = value["type"]
   if (typeof type !== "string" || !(requestTypes as readonly string[]).includes(type)) {
-    return { kind: "bad", id: id.value, message: `type must be one of ${requestTypes.join(", ")}` }
+    return { kind: "bad", id: id.value, code: "bad_request", message: `type must be one of ${requestTypes.join(", ")}` }
   }
   if (type === "ping") return { kind: "ping", id: id.value }
   for (const field of Object.keys(value)) {
-    if (!Object.hasOwn(frameFields, field)) return { kind: "bad", id: id.value, message: `${field} is not a field of ${type}` }
+    if (!Object.hasOwn(frameFields, field)) return { kind: "bad", id: id.value, code: "bad_request", message: `${field} is not a field of ${type}` }
   }
   const { type: _type, id: _id, ...fields } = value
   const decoded = decodeCommand({ kind: type, place: reader.place, ...fields, request: id.value, reader: reader.id })
-  if (!decoded.ok) return { kind: "bad", id: id.value, message: decoded.message }
+  if (!decoded.ok) return { kind: "bad", id: id.value, code: decoded.status, message: decoded.message }
   return { kind: "command", id: id.value, type: type as RequestType, command: decoded.value }
 }
 
