@@ -10,7 +10,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { WebSocket } from "ws"
 
-export const cliPath = new URL("../dist/transport/cli.js", import.meta.url).pathname
+/** The project's root, whether this module runs from its source or from the build in dist/. */
+const root = new URL(import.meta.url.includes("/dist/") ? "../../" : "../", import.meta.url)
+export const cliPath = new URL("dist/transport/cli.js", root).pathname
 export const adminToken = "test-admin-token"
 
 const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex")
