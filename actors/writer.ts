@@ -19,7 +19,8 @@
  */
 import { Clock, Deferred, Duration, Effect, Exit, FiberId, Option } from "effect"
 import { requestKey, type Command } from "../engine/command.js"
-import { execute, type Executed } from "../engine/execute.js"
+import { execute, fingerprint, type Executed } from "../engine/execute.js"
+import { fail } from "../engine/outcome.js"
 import type { NodeLimits } from "../engine/limits.js"
 import type { TimeMs, TxId, WalletId } from "../engine/names.js"
 import type { LedgerState, RequestRecord, Transaction } from "../engine/state.js"
@@ -102,11 +103,42 @@ export class LedgerWriter {
     return this.pending.entries.length + (this.inflight?.entries.length ?? 0)
   }
 
-  /** Synchronous: validates and applies now, replies once committed. */
+  /**
+   * Requests recorded up to this time may have been forgotten from memory (the cache is bounded by
+   * requestCacheMax); a request id not in memory is then looked up in storage before it runs.
+   */
+  private forgottenUpToMs = 0
+
+  /** Validates and applies now (synchronously, unless its id must first be looked up), replies once committed. */
   submit(submission: Submission, nowMs: number): void {
     if (this.mode !== "ready") return this.refuse(submission, "unavailable")
     if (this.queued >= this.limits.commitQueueTxMax) return this.refuse(submission, "overloaded")
     const key = submission.command.kind === "check" ? undefined : requestKey(submission.command)
+    if (key !== undefined && this.forgottenUpToMs > nowMs - requestRetentionMs && !this.state.requests.has(key)) {
+      return this.lookUpThenRun(submission, key, nowMs)
+    }
+    this.run(submission, key, nowMs)
+  }
+
+  /** A request id that may have been forgotten: its first reply, if storage has one, else it runs. */
+  private lookUpThenRun(submission: Submission, key: string, nowMs: number): void {
+    const [reader, request] = splitKey(key)
+    Effect.runPromise(Effect.either(this.store.reply(reader, request))).then((found) => {
+      if (found._tag === "Left") return this.refuse(submission, "unavailable")
+      const stored = found.right
+      if (stored === undefined || this.state.requests.has(key)) return this.submitRemembered(submission, key, nowMs)
+      if (stored.fingerprint === fingerprint(submission.command)) return submission.reply(stored.reply)
+      const conflict = fail("conflict", `request ${request} was already used for a different request`, "id")
+      submission.reply(submission.render({ ...conflict, replayed: false }, this.state))
+    })
+  }
+
+  private submitRemembered(submission: Submission, key: string, nowMs: number): void {
+    if (this.mode !== "ready") return this.refuse(submission, "unavailable")
+    this.run(submission, key, nowMs)
+  }
+
+  private run(submission: Submission, key: string | undefined, nowMs: number): void {
     const time = Math.max(nowMs, this.lastTimeMs)
     const executed = execute(this.state, submission.command, { now: time as TimeMs, txId: String(this.nextSeq) as TxId })
     if (executed.replayed) return this.answerRetry(submission, key)
@@ -116,6 +148,23 @@ export class LedgerWriter {
       return submission.reply(submission.render(executed, this.state))
     }
     this.enqueue(submission, executed, key, time)
+  }
+
+  /**
+   * Forgets requests past the retention window, then the oldest committed ones beyond
+   * requestCacheMax (storage still has them: `submit` looks them up).
+   */
+  forgetOldRequests(nowMs: number): number {
+    let forgotten = forgetRequestsBefore(this.state, nowMs - requestRetentionMs - 60_000)
+    const requests = this.state.requests
+    for (const [key, record] of requests) {
+      if (requests.size <= this.limits.requestCacheMax) break
+      if (record.reply === undefined) continue
+      requests.delete(key)
+      this.forgottenUpToMs = Math.max(this.forgottenUpToMs, record.time)
+      forgotten++
+    }
+    return forgotten
   }
 
   private refuse(submission: Submission, why: Refusal): void {
@@ -208,7 +257,7 @@ export class LedgerWriter {
   }
 
   /** The committer: runs forever, one batch at a time. */
-  readonly run: Effect.Effect<never> = Effect.gen(this, function* () {
+  readonly commitLoop: Effect.Effect<never> = Effect.gen(this, function* () {
     for (;;) {
       const batch = this.pending
       yield* Deferred.await(batch.firstArrived)
@@ -239,7 +288,10 @@ export class LedgerWriter {
 
   private acknowledge(batch: Batch): void {
     for (const entry of batch.entries) {
-      if (entry.record !== undefined) entry.record.reply = entry.json
+      if (entry.record !== undefined) {
+        entry.record.reply = entry.json
+        entry.record.tx = null
+      }
       for (const reply of entry.waiters) reply(entry.json)
     }
   }
@@ -275,9 +327,6 @@ export class LedgerWriter {
   })
 }
 
-/** Retries older than the retention window are forgotten, except those whose batch has not committed. */
-export const forgetOldRequests = (writer: LedgerWriter, nowMs: number): number =>
-  forgetRequestsBefore(writer.state, nowMs - requestRetentionMs - 60_000)
 
 const splitKey = (key: string): [string, string] => {
   const slash = key.indexOf("/")

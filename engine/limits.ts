@@ -68,7 +68,8 @@ export const defaults: NodeLimits = {
   blockIntervalMs: 250,
   blockTxMax: 10_000,
   readerConnectionsMax: 10_000,
-  requestCacheMax: 4_000_000,
+  /** About 400 bytes each; older requests are looked up in storage. */
+  requestCacheMax: 500_000,
   cardsPerImportMax: 100_000,
 }
 

@@ -93,7 +93,8 @@ export interface RequestRecord {
   readonly fingerprint: string
   readonly time: number
   readonly status: string
-  readonly tx: Transaction | null
+  /** The transaction applied; the node drops it once the reply is committed, to save memory. */
+  tx: Transaction | null
   readonly message?: string
   readonly field?: string
   /** The reply sent on the wire, set by the node once the request is committed; the engine never reads it. */

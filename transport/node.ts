@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto"
 import { Clock, Console, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { nodeConfig, type NodeConfig } from "../actors/config.js"
 import { stateFromSnapshot } from "../actors/snapshot.js"
-import { forgetOldRequests, LedgerWriter } from "../actors/writer.js"
+import { LedgerWriter } from "../actors/writer.js"
 import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
 import { requestRetentionMs } from "../engine/limits.js"
 import type { JsonValue } from "../engine/state.js"
@@ -140,11 +140,11 @@ export const startNode = (flags: StartFlags) =>
       commitFailed: () => metrics.commitFailures.inc(),
       refused: (why) => metrics.refused.inc({ reason: why }),
     })
-    yield* Effect.forkScoped(writer.run)
+    yield* Effect.forkScoped(writer.commitLoop)
     yield* Effect.forkScoped(
       Effect.gen(function* () {
-        forgetOldRequests(writer, yield* Clock.currentTimeMillis)
-      }).pipe(Effect.repeat(Schedule.spaced(Duration.minutes(1)))),
+        writer.forgetOldRequests(yield* Clock.currentTimeMillis)
+      }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(10)))),
     )
     const clock = yield* Effect.clock
     const nowMs = () => clock.unsafeCurrentTimeMillis()
