@@ -71,7 +71,9 @@ export const startNode = (options: StartOptions = {}): Promise<NodeProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
   const genesisFile = join(dataDir, "..", `${dataDir.split("/").at(-1)}-genesis.json`)
   writeFileSync(genesisFile, JSON.stringify(options.genesis ?? blackBoxGenesis))
-  const child = spawn(process.execPath, [cliPath, "start", "--port", "0", "--data-dir", dataDir, "--genesis", genesisFile], {
+  // GESELL_NODE_FLAGS passes flags to the node's runtime, e.g. --cpu-prof for profiling a load.
+  const runtimeFlags = (process.env["GESELL_NODE_FLAGS"] ?? "").split(" ").filter((flag) => flag !== "")
+  const child = spawn(process.execPath, [...runtimeFlags, cliPath, "start", "--port", "0", "--data-dir", dataDir, "--genesis", genesisFile], {
     env: { ...process.env, GESELL_ADMIN_TOKEN: adminToken, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   })
