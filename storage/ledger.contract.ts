@@ -1,0 +1,396 @@
+/**
+ * The contract of the `Ledger` port, one suite run against every implementation (as Hono runs
+ * `router/common.case.test.ts` against each router): PGlite and real PostgreSQL in `ledger.test.ts`.
+ *
+ * `layer()` must return the layer of a new, empty database each time it is called; providing the
+ * same returned layer twice opens the same database twice. `server`, when the implementation has
+ * one the test can stop and start again, enables the tests of a database that goes away.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Duration, Effect, Exit, Fiber, type Layer, Ref, Schedule } from "effect"
+import { genesisDocument, genesisReaders, genesisTimeMs, genesisTx, sale, salesBatch, wallet } from "./fixtures.js"
+import {
+  type CommitBatch,
+  Ledger,
+  type LedgerStore,
+  type Snapshot,
+  StorageError,
+  type StoredCard,
+  type StoredReply,
+  type StoredTx,
+} from "./ledger.js"
+
+export interface ServerControl {
+  readonly stop: () => Promise<void>
+  readonly start: () => Promise<void>
+}
+
+const initialize = (store: LedgerStore) => store.initialize(genesisDocument, genesisTx)
+
+const byKey = <T>(key: (item: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
+const sortRequests = (requests: readonly StoredReply[]) =>
+  [...requests].sort(byKey((request) => `${request.reader}/${request.request}`))
+/** A snapshot with its unordered parts sorted, to compare two of them. */
+const sorted = (snapshot: Snapshot): Snapshot => ({
+  ...snapshot,
+  cards: [...snapshot.cards].sort(byKey((card) => card.uid)),
+  wallets: [...snapshot.wallets].sort(byKey((wallet) => wallet.id)),
+  requests: sortRequests(snapshot.requests),
+  refs: [...snapshot.refs].sort(),
+})
+
+/** The request of a committed transaction, as load returns it. */
+const asRequest = (tx: StoredTx): StoredReply => ({
+  reader: tx.reader ?? "-",
+  request: tx.request ?? "",
+  fingerprint: tx.fingerprint ?? "",
+  reply: tx.reply ?? "",
+  time: tx.time,
+})
+
+/** A refill at the cash desk: it carries an external reference. */
+const refill = (seq: number, ref: string): StoredTx => ({
+  ...sale(seq, "04a1b2c3"),
+  id: `refill-${seq}`,
+  reader: "desk-1",
+  request: `desk-req-${seq}`,
+  ref,
+})
+
+/** A command made without a reader (HTTP): the writer files its request under reader "-". */
+const readerless = (seq: number, request: string): StoredTx => ({
+  seq,
+  id: `http-${seq}`,
+  time: genesisTimeMs + seq,
+  body: JSON.stringify({ id: `http-${seq}`, kind: "transfer", time: genesisTimeMs + seq, legs: [] }),
+  reader: "-",
+  request,
+  fingerprint: `fp-${request}`,
+  reply: `{"status":"ok","request":"${request}"}`,
+})
+
+const failed = (request: string, time: number): StoredReply => ({
+  reader: "bar-1",
+  request,
+  fingerprint: `fp-${request}`,
+  reply: `{"status":"insufficient_funds","request":"${request}"}`,
+  time,
+})
+
+const blocked: StoredCard = { uid: "04a1b2c3", number: "A1B2C3D4", status: "blocked", wallet: "card:04a1b2c3" }
+
+const firstBatch: CommitBatch = {
+  txs: [sale(1, "04a1b2c3"), refill(2, "pi_3Q0abc"), readerless(3, "http-1")],
+  replies: [failed("req-fail", genesisTimeMs + 3)],
+  wallets: [
+    { id: "card:04a1b2c3", balances: { fed: 750, "raf-gift": 20 }, memberships: { "raf-eur": genesisTimeMs + 1_000 }, melted: { fed: genesisTimeMs }, lastActivityMs: genesisTimeMs + 2 },
+    wallet("place:raffinerie", 250),
+  ],
+  cards: [blocked],
+  backing: { received: 1_000, refunded: 0, paidOut: 0 },
+}
+
+const committed = (store: LedgerStore) => initialize(store).pipe(Effect.zipRight(store.commit(firstBatch)))
+
+const lifecycle = (layer: () => Layer.Layer<Ledger, StorageError>) => {
+  it.live("initialize creates a ledger, and initialized says so", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      expect(yield* store.initialized).toBe(false)
+      expect(yield* initialize(store)).toEqual({ created: true })
+      expect(yield* store.initialized).toBe(true)
+    }).pipe(Effect.provide(layer())))
+
+  it.live("initialize on an existing ledger changes nothing", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const before = yield* store.load(0)
+      const other = { ...genesisDocument, federation: { id: "other", name: "Other" }, cards: [{ uid: "04ffffff" }] }
+      expect(yield* store.initialize(other, { ...genesisTx, body: "{}" })).toEqual({ created: false })
+      expect(sorted(yield* store.load(0))).toEqual(sorted(before))
+      expect((yield* store.transactions(0, 10)).map((tx) => tx.body)).toEqual([genesisTx.body])
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a new ledger loads its genesis: assets, places, readers, cards, and seq 0", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const snapshot = sorted(yield* store.load(0))
+      expect(snapshot.genesis).toEqual(genesisDocument)
+      expect(snapshot.assets).toEqual(genesisDocument.assets)
+      expect(snapshot.places).toEqual(genesisDocument.places)
+      expect(snapshot.readers).toEqual(genesisDocument.readers.map((reader) => ({ ...reader, revoked: false })))
+      expect(snapshot.cards).toEqual([
+        { uid: "04a1b2c3", number: "A1B2C3D4", status: "active", wallet: "card:04a1b2c3" },
+        { uid: "04a1b2c4", number: undefined, status: "active", wallet: "card:04a1b2c4" },
+      ])
+      expect(snapshot.wallets).toEqual([])
+      expect(snapshot.requests).toEqual([])
+      expect(snapshot.refs).toEqual([])
+      expect(snapshot.backing).toEqual({ received: 0, refunded: 0, paidOut: 0 })
+      expect(snapshot.lastSeq).toBe(0)
+    }).pipe(Effect.provide(layer())))
+
+  it.live("load before initialize fails with StorageError", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip((yield* Ledger).load(0))
+      expect(error._tag).toBe("StorageError")
+      expect(error.operation).toBe("load")
+    }).pipe(Effect.provide(layer())))
+}
+
+const commits = (layer: () => Layer.Layer<Ledger, StorageError>) => {
+  it.live("commit then load returns wallets, cards, requests, refs and backing as committed", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      const later = wallet("card:04a1b2c3", 500, genesisTimeMs + 4)
+      yield* store.commit({ txs: [sale(4, "04a1b2c3")], replies: [], wallets: [later], cards: [] })
+      const snapshot = sorted(yield* store.load(0))
+      expect(snapshot.wallets).toEqual([later, wallet("place:raffinerie", 250)])
+      expect(snapshot.cards).toContainEqual(blocked)
+      expect(snapshot.requests).toEqual(
+        sortRequests([...firstBatch.txs.map(asRequest), asRequest(sale(4, "04a1b2c3")), ...firstBatch.replies]),
+      )
+      expect(snapshot.refs).toEqual(["pi_3Q0abc"])
+      expect(snapshot.backing).toEqual(firstBatch.backing)
+      expect(snapshot.lastSeq).toBe(4)
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a batch is all or nothing: a refused batch leaves no wallet, card, reply, backing or tx of it", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      const before = sorted(yield* store.load(0))
+      const rest = { replies: [failed("req-late", genesisTimeMs + 9)], wallets: [wallet("card:04a1b2c3", 1), wallet("card:new", 5)], cards: [{ ...blocked, status: "voided" as const }], backing: { received: 9, refunded: 9, paidOut: 9 } }
+      const refused: ReadonlyArray<readonly StoredTx[]> = [
+        [sale(4, "04a1b2c3"), { ...sale(5, "04a1b2c3"), id: "tx-1" }], // the second reuses a committed id
+        [sale(4, "04a1b2c3"), { ...sale(5, "04a1b2c3"), request: "req-1" }], // ...a committed request
+        [sale(4, "04a1b2c3"), { ...sale(5, "04a1b2c3"), ref: "pi_3Q0abc" }], // ...a used external reference
+        [sale(4, "04a1b2c3"), sale(3, "04a1b2c3")], // ...a committed seq
+        [sale(3, "04a1b2c3"), sale(4, "04a1b2c3")], // the batch overlaps the ledger
+        [sale(5, "04a1b2c3")], // the batch leaves a gap
+      ]
+      for (const txs of refused) {
+        const error = yield* Effect.flip(store.commit({ ...rest, txs }))
+        expect(error._tag).toBe("StorageError")
+        expect(error.operation).toBe("commit")
+      }
+      expect(sorted(yield* store.load(0))).toEqual(before)
+      expect((yield* store.transactions(0, 100)).map((tx) => tx.seq)).toEqual([0, 1, 2, 3])
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a number that is not a safe integer is a defect, and nothing is written", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      const exit = yield* Effect.exit(store.commit({ txs: [sale(4, "04a1b2c3")], replies: [], wallets: [wallet("card:x", 2 ** 53)], cards: [] }))
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect((yield* store.load(0)).lastSeq).toBe(3)
+    }).pipe(Effect.provide(layer())))
+
+  it.live("transactions returns bodies byte for byte, in seq order, from a seq, at most limit", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const bodies = [
+        '{ "id" : "tx-1",\n\t"memo": "é ü ß 😀 \\u00e9 \\"quoted\\" back\\\\slash" }',
+        '{"id":"tx-2","memo":"\u2028\u00a0<>&\'","legs":[]}   ',
+        '{"id":"tx-3","memo":1.50,"n":1e3}',
+      ]
+      const txs = bodies.map((body, index) => ({ ...sale(index + 1, "04a1b2c3"), body }))
+      yield* store.commit({ txs, replies: [], wallets: [], cards: [] })
+      expect(yield* store.transactions(1, 10)).toEqual(txs)
+      expect((yield* store.transactions(0, 2)).map((tx) => tx.body)).toEqual([genesisTx.body, bodies[0]])
+      expect((yield* store.transactions(3, 10)).map((tx) => tx.seq)).toEqual([3])
+      expect(yield* store.transactions(4, 10)).toEqual([])
+      expect(yield* store.transactions(0, 0)).toEqual([])
+    }).pipe(Effect.provide(layer())))
+}
+
+const requests = (layer: () => Layer.Layer<Ledger, StorageError>) => {
+  it.live("reply finds committed and failed requests, and nothing else", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      const first = sale(1, "04a1b2c3")
+      expect(yield* store.reply("bar-1", "req-1")).toEqual({ fingerprint: first.fingerprint, reply: first.reply })
+      expect(yield* store.reply("-", "http-1")).toEqual({ fingerprint: "fp-http-1", reply: '{"status":"ok","request":"http-1"}' })
+      expect(yield* store.reply("bar-1", "req-fail")).toEqual({ fingerprint: "fp-req-fail", reply: failed("req-fail", 0).reply })
+      expect(yield* store.reply("bar-1", "req-unknown")).toBeUndefined()
+      expect(yield* store.reply("desk-1", "req-1")).toBeUndefined()
+    }).pipe(Effect.provide(layer())))
+
+  it.live("load leaves out requests older than sinceMs, committed and failed alike", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const [oldMs, newMs] = [genesisTimeMs + 1_000, genesisTimeMs + 2_000]
+      yield* store.commit({
+        txs: [sale(1, "04a1b2c3", oldMs), sale(2, "04a1b2c3", newMs)],
+        replies: [failed("old-fail", oldMs), failed("new-fail", newMs)],
+        wallets: [],
+        cards: [],
+      })
+      const recent = (yield* store.load(newMs)).requests.map((request) => request.request).sort()
+      expect(recent).toEqual(["new-fail", "req-2"])
+      expect((yield* store.load(0)).requests).toHaveLength(4)
+      expect((yield* store.load(newMs + 1)).requests).toEqual([])
+    }).pipe(Effect.provide(layer())))
+}
+
+const operators = (layer: () => Layer.Layer<Ledger, StorageError>) => {
+  it.live("addCards inserts new uids only and counts them", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const card = (uid: string): StoredCard => ({ uid, status: "active", wallet: `card:${uid}` })
+      const changed: StoredCard = { uid: "04a1b2c3", number: "OTHER", status: "blocked", wallet: "user:someone" }
+      expect(yield* store.addCards([changed, card("05000001"), card("05000002")])).toBe(2)
+      expect(yield* store.addCards([card("05000003"), card("05000003")])).toBe(1)
+      expect(yield* store.addCards([])).toBe(0)
+      const cards = (yield* store.load(0)).cards
+      expect(cards).toHaveLength(5)
+      expect(cards).toContainEqual({ uid: "04a1b2c3", number: "A1B2C3D4", status: "active", wallet: "card:04a1b2c3" })
+      expect(cards).toContainEqual({ ...card("05000003"), number: undefined })
+    }).pipe(Effect.provide(layer())))
+
+  it.live("putReader, putPlace and putAsset add and replace, revoked readers included", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const [bar, desk] = genesisReaders
+      yield* store.putReader({ ...bar, revoked: true })
+      yield* store.putPlace({ id: "bar-du-port", name: "Bar du port", accepts: ["fed"] })
+      yield* store.putReader({ id: "bar-2", place: "bar-du-port", role: "bar", tokenSha256: "c".repeat(64), revoked: false })
+      yield* store.putAsset({ id: "fed", kind: "fed", name: "Euro fédéré (renamed)" })
+      const snapshot = yield* store.load(0)
+      expect(snapshot.readers).toEqual([
+        { ...bar, revoked: true },
+        { id: "bar-2", place: "bar-du-port", role: "bar", tokenSha256: "c".repeat(64), revoked: false },
+        { ...desk, revoked: false },
+      ])
+      expect(snapshot.places.map((place) => (place as { id: string }).id)).toEqual(["bar-du-port", "raffinerie"])
+      expect(snapshot.assets[0]).toEqual({ id: "fed", kind: "fed", name: "Euro fédéré (renamed)" })
+      const error = yield* Effect.flip(store.putReader({ id: "bar-3", place: "nowhere", role: "bar", tokenSha256: "d".repeat(64), revoked: false }))
+      expect(error.operation).toBe("putReader")
+    }).pipe(Effect.provide(layer())))
+}
+
+const durability = (layer: () => Layer.Layer<Ledger, StorageError>) => {
+  it.live("a ledger survives closing and reopening its layer", () =>
+    Effect.gen(function* () {
+      const same = layer()
+      const before = yield* Effect.gen(function* () {
+        const store = yield* Ledger
+        yield* committed(store)
+        yield* store.commit(salesBatch(4, 500))
+        return sorted(yield* store.load(0))
+      }).pipe(Effect.provide(same))
+      const after = yield* Ledger.pipe(Effect.flatMap((store) => store.load(0)), Effect.provide(same))
+      expect(sorted(after)).toEqual(before)
+      expect(after.lastSeq).toBe(503)
+    }))
+}
+
+/** A stuck test is a failed test: these bound what a dead server may cost. */
+const answerWithinMs = 60_000
+
+const outages = (layer: () => Layer.Layer<Ledger, StorageError>, server: ServerControl | undefined) => {
+  const stop = Effect.promise(() => server?.stop() ?? Promise.resolve())
+  const start = Effect.promise(() => server?.start() ?? Promise.resolve())
+
+  it.live.skipIf(server === undefined)("ping fails with StorageError while the server is stopped, and works again after it starts", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      yield* store.ping
+      yield* stop
+      const error = yield* Effect.flip(store.ping)
+      expect(error.operation).toBe("ping")
+      expect((yield* Effect.flip(store.commit(salesBatch(1, 10))))._tag).toBe("StorageError")
+      yield* start
+      yield* store.ping
+      yield* store.commit(salesBatch(1, 10))
+      expect((yield* store.load(0)).lastSeq).toBe(10)
+    }).pipe(Effect.ensuring(start), Effect.provide(layer()), Effect.timeout(Duration.millis(answerWithinMs))))
+
+  it.live.skipIf(server === undefined)("a commit in flight when the server stops fails with StorageError or commits whole", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const inFlight = yield* Effect.fork(Effect.exit(store.commit(salesBatch(1, 20_000))))
+      yield* stop
+      const exit = yield* Fiber.join(inFlight)
+      yield* start
+      const lastSeq = (yield* store.load(0)).lastSeq
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+      if (error === undefined) expect(lastSeq).toBe(20_000)
+      else {
+        expect(error).toBeInstanceOf(StorageError)
+        expect(lastSeq).toBe(0)
+      }
+    }).pipe(Effect.ensuring(start), Effect.provide(layer()), Effect.timeout(Duration.millis(answerWithinMs))))
+}
+
+/**
+ * Commits batches until told to stop, as the writer does: after a failed commit it waits for
+ * storage to answer and carries on from the last seq storage holds. Returns the last seq it saw
+ * acknowledged.
+ */
+const commitUntil = (store: LedgerStore, done: Ref.Ref<boolean>, acknowledged: Ref.Ref<number>) =>
+  Effect.gen(function* () {
+    let next = 1
+    while (!(yield* Ref.get(done))) {
+      const exit = yield* Effect.exit(store.commit(salesBatch(next, 100, next)))
+      if (Exit.isSuccess(exit)) {
+        yield* Ref.set(acknowledged, next + 99)
+        next += 100
+      } else {
+        const snapshot = yield* store.load(0).pipe(Effect.retry(Schedule.spaced(Duration.millis(50))))
+        next = snapshot.lastSeq + 1
+      }
+    }
+  })
+
+const restartUnderLoad = (layer: () => Layer.Layer<Ledger, StorageError>, server: ServerControl | undefined) =>
+  it.live.skipIf(server === undefined)("commits resume on the same layer after the server restarts under load, losing no acknowledged one", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const [done, acknowledged] = [yield* Ref.make(false), yield* Ref.make(0)]
+      const committer = yield* Effect.fork(commitUntil(store, done, acknowledged))
+      const progress = (after: number) =>
+        Ref.get(acknowledged).pipe(Effect.repeat({ until: (seq) => seq > after, schedule: Schedule.spaced(Duration.millis(20)) }))
+      yield* progress(0)
+      yield* Effect.promise(() => server?.stop() ?? Promise.resolve())
+      const beforeRestart = yield* Ref.get(acknowledged)
+      yield* Effect.promise(() => server?.start() ?? Promise.resolve())
+      yield* progress(beforeRestart)
+      yield* Ref.set(done, true)
+      yield* Fiber.join(committer)
+      const lastSeq = (yield* store.load(0)).lastSeq
+      expect(lastSeq).toBeGreaterThanOrEqual(yield* Ref.get(acknowledged))
+      expect((yield* store.transactions(0, lastSeq + 10)).map((tx) => tx.seq)).toEqual(Array.from({ length: lastSeq + 1 }, (_, seq) => seq))
+    }).pipe(
+      Effect.ensuring(Effect.promise(() => server?.start() ?? Promise.resolve())),
+      Effect.provide(layer()),
+      Effect.timeout(Duration.millis(answerWithinMs)),
+    ))
+
+export const ledgerContract = (
+  name: string,
+  layer: () => Layer.Layer<Ledger, StorageError>,
+  server?: ServerControl,
+): void => {
+  describe(`Ledger contract: ${name}`, () => {
+    lifecycle(layer)
+    commits(layer)
+    requests(layer)
+    operators(layer)
+    durability(layer)
+    outages(layer, server)
+    restartUnderLoad(layer, server)
+  })
+}

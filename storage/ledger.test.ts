@@ -1,0 +1,96 @@
+/**
+ * The ledger contract on both implementations: PGlite on temp data dirs, and a throwaway real
+ * PostgreSQL started by the harness (skipped, visibly, when PostgreSQL is not installed, unless
+ * GESELL_REQUIRE_SERVERS=1 makes that a failure). Also what only a shared server shows: migrations
+ * applied once when two nodes start together.
+ */
+import { cpSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import postgres from "postgres"
+import { postgresInstalled, startPostgres, type PostgresServer } from "../test/postgres-server.js"
+import { ledgerContract } from "./ledger.contract.js"
+import { Ledger } from "./ledger.js"
+import { pgliteLedger } from "./pglite.js"
+import { postgresLedger } from "./postgres.js"
+
+describe("PGlite", () => {
+  let root = ""
+  let created = 0
+  // A new PGlite data dir costs seconds (initdb in WASM); a copy of a migrated empty one, milliseconds.
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), "gesell-ledger-pglite-"))
+    return Effect.runPromise(Effect.scoped(Layer.build(pgliteLedger(join(root, "template")))))
+  }, 60_000)
+  afterAll(() => rmSync(root, { recursive: true, force: true }))
+  ledgerContract("PGlite", () => {
+    const dir = join(root, `ledger-${created++}`)
+    cpSync(join(root, "template"), dir, { recursive: true })
+    return pgliteLedger(dir)
+  })
+})
+
+const requireServers = process.env["GESELL_REQUIRE_SERVERS"] === "1"
+
+const postgresSuite = () => {
+  let server: PostgresServer | undefined
+  const running = (): PostgresServer => {
+    if (server === undefined) throw new Error("the PostgreSQL test server did not start")
+    return server
+  }
+  beforeAll(async () => {
+    server = await startPostgres()
+  }, 60_000)
+  afterAll(() => server?.destroy())
+
+  // One database per layer; building the same layer again (a reopen) finds it created.
+  const databases = new Map<string, Promise<string>>()
+  const database = (name: string) => {
+    const url = databases.get(name) ?? running().database(name)
+    databases.set(name, url)
+    return url
+  }
+  let created = 0
+  const layerOn = (name: string) => Layer.unwrapEffect(Effect.promise(() => database(name)).pipe(Effect.map((url) => postgresLedger(url))))
+
+  ledgerContract("PostgreSQL", () => layerOn(`ledger_${created++}`), {
+    stop: () => running().stop(),
+    start: () => running().start(),
+  })
+
+  it.live("migrations are applied once, also when two nodes start together on one database", () =>
+    Effect.gen(function* () {
+      const open = Effect.scoped(Layer.build(layerOn("migrations")))
+      yield* Effect.all([open, open], { concurrency: 2 })
+      yield* open
+      const url = yield* Effect.promise(() => database("migrations"))
+      const names = yield* Effect.acquireUseRelease(
+        Effect.sync(() => postgres(url, { max: 1 })),
+        (sql) => Effect.promise(() => sql`select name from migration order by name`.then((rows) => rows.map((row) => row["name"] as unknown))),
+        (sql) => Effect.promise(() => sql.end()),
+      )
+      expect(names).toEqual(["001_ledger.sql"])
+    }))
+
+  it.live("two nodes initializing one database at once create one ledger", () =>
+    Effect.gen(function* () {
+      const layer = layerOn("initialize")
+      const initialize = Ledger.pipe(
+        Effect.flatMap((store) => store.initialize({ federation: { id: "x", name: "X" }, assets: [], places: [] }, { seq: 0, id: "genesis", time: 1, body: "{}" })),
+        Effect.provide(layer),
+      )
+      const results = yield* Effect.all([initialize, initialize], { concurrency: 2 })
+      expect(results.map((result) => result.created).sort()).toEqual([false, true])
+    }))
+}
+
+const skipped = "PostgreSQL is not installed: the ledger contract runs on PGlite only (apt-get install -y postgresql; GESELL_REQUIRE_SERVERS=1 makes this a failure)"
+if (postgresInstalled() || requireServers) describe("PostgreSQL", postgresSuite)
+else {
+  console.warn(skipped)
+  describe.skip(skipped, () => {
+    it("runs the ledger contract on a real PostgreSQL", () => undefined)
+  })
+}

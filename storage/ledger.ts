@@ -1,0 +1,151 @@
+/**
+ * The ledger storage port: what the node needs from Postgres, whichever Postgres it is (a real server
+ * through DATABASE_URL, or PGlite served in-process on a loopback socket; both speak to the same
+ * postgres.js code). Postgres is the source of truth: the node rebuilds its in-memory state from
+ * `load`, and writes each group commit with `commit`, one database transaction per batch.
+ */
+import { Context, Data, type Effect } from "effect"
+import type { JsonValue } from "../engine/state.js"
+
+/** The database could not do what was asked (down, timed out, constraint violated). */
+export class StorageError extends Data.TaggedError("StorageError")<{
+  readonly operation: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** One committed transaction as stored: its JSON text is what blocks and replay read back. */
+export interface StoredTx {
+  /** Position in the ledger, 1, 2, 3… with no gap (the genesis transaction is 0). */
+  readonly seq: number
+  readonly id: string
+  readonly time: number
+  /** The transaction's JSON text (PROTOCOL.md section 4). */
+  readonly body: string
+  /**
+   * The reader of the request. For a request made without a reader, "-" or absent (both are known
+   * as reader "-" to `reply` and `Snapshot.requests`); read back as it was given.
+   */
+  readonly reader?: string | undefined
+  readonly request?: string | undefined
+  /**
+   * The command's fingerprint, to tell a retry from a conflicting reuse of a request id. Required,
+   * with `reply`, when `request` is present: the database refuses the batch otherwise.
+   */
+  readonly fingerprint?: string | undefined
+  /** The reply sent for it, resent byte for byte to a retry. */
+  readonly reply?: string | undefined
+  readonly ref?: string | undefined
+}
+
+/** A request that failed (or a read): its reply is remembered so that a retry gets the same one. */
+export interface StoredReply {
+  /** The reader id, or "-" for requests made without a reader. */
+  readonly reader: string
+  readonly request: string
+  readonly fingerprint: string
+  readonly reply: string
+  readonly time: number
+}
+
+/** A wallet as the last committed batch left it. */
+export interface StoredWallet {
+  readonly id: string
+  /** Asset -> amount, zero balances absent. */
+  readonly balances: Readonly<Record<string, number>>
+  /** Membership asset -> end of validity. */
+  readonly memberships: Readonly<Record<string, number>>
+  /** Asset -> time up to which demurrage has melted. */
+  readonly melted: Readonly<Record<string, number>>
+  readonly lastActivityMs: number
+}
+
+export interface StoredCard {
+  readonly uid: string
+  readonly number?: string | undefined
+  readonly status: "active" | "blocked" | "voided"
+  readonly wallet: string
+}
+
+export interface StoredReader {
+  readonly id: string
+  readonly place: string
+  readonly role: "bar" | "cashdesk"
+  readonly tokenSha256: string
+  readonly revoked: boolean
+}
+
+export interface Backing {
+  readonly received: number
+  readonly refunded: number
+  readonly paidOut: number
+}
+
+/**
+ * Everything one group commit writes, in one database transaction. Its txs' seqs must continue the
+ * ledger (consecutive, the first one lastSeq + 1), else the commit fails with StorageError. Listing
+ * a wallet or a card twice, or a number that is not a safe integer, is a bug: a defect, nothing
+ * written.
+ */
+export interface CommitBatch {
+  readonly txs: readonly StoredTx[]
+  readonly replies: readonly StoredReply[]
+  /** The last value of each wallet the batch touched. */
+  readonly wallets: readonly StoredWallet[]
+  /** Cards whose status or wallet changed. */
+  readonly cards: readonly StoredCard[]
+  /** The backing counters after the batch, when they changed. */
+  readonly backing?: Backing | undefined
+}
+
+/** What the node reads at start (and after a failed commit) to rebuild its state. */
+export interface Snapshot {
+  /** The genesis document, as stored at initialization (as JSON: the order of keys is not kept). */
+  readonly genesis: JsonValue
+  /**
+   * Places, assets and readers as JSON documents of the genesis form, with later admin changes,
+   * each sorted by id. Cards, wallets, requests and refs come in no particular order.
+   */
+  readonly assets: readonly JsonValue[]
+  readonly places: readonly JsonValue[]
+  readonly readers: readonly StoredReader[]
+  readonly cards: readonly StoredCard[]
+  readonly wallets: readonly StoredWallet[]
+  /** Requests of the retention window: committed ones (with their reply) and failed ones. */
+  readonly requests: readonly StoredReply[]
+  /** External references already used by committed transactions. */
+  readonly refs: readonly string[]
+  readonly backing: Backing
+  /** The seq of the last committed transaction (0 when only the genesis is there). */
+  readonly lastSeq: number
+}
+
+export interface LedgerStore {
+  /**
+   * Creates the tables of a new ledger from its genesis, or does nothing if it already exists. The
+   * document is one that decodeGenesis accepted (anything else is a defect); `genesisTx` is seq 0.
+   */
+  readonly initialize: (genesis: JsonValue, genesisTx: StoredTx) => Effect.Effect<{ readonly created: boolean }, StorageError>
+  /** Whether a ledger exists in this database. */
+  readonly initialized: Effect.Effect<boolean, StorageError>
+  /**
+   * Requests of at least `sinceMs` are loaded with the rest of the state, all of it from one
+   * snapshot of the database. Fails with StorageError when no ledger was initialized.
+   */
+  readonly load: (sinceMs: number) => Effect.Effect<Snapshot, StorageError>
+  readonly commit: (batch: CommitBatch) => Effect.Effect<void, StorageError>
+  /** Transactions with seq ≥ `fromSeq`, in order, at most `limit`. */
+  readonly transactions: (fromSeq: number, limit: number) => Effect.Effect<readonly StoredTx[], StorageError>
+  /** A remembered reply (committed or failed) for a request, looked up in the database. */
+  readonly reply: (reader: string, request: string) => Effect.Effect<{ readonly fingerprint: string; readonly reply: string } | undefined, StorageError>
+  /** Answers when the database can take a commit. */
+  readonly ping: Effect.Effect<void, StorageError>
+  // Operator changes, applied outside group commits.
+  readonly putPlace: (place: JsonValue & { readonly id: string }) => Effect.Effect<void, StorageError>
+  readonly putAsset: (asset: JsonValue & { readonly id: string }) => Effect.Effect<void, StorageError>
+  readonly putReader: (reader: StoredReader) => Effect.Effect<void, StorageError>
+  /** Inserts cards; a uid already present is left as it is. Returns how many were new. */
+  readonly addCards: (cards: readonly StoredCard[]) => Effect.Effect<number, StorageError>
+}
+
+export class Ledger extends Context.Tag("gesell/storage/Ledger")<Ledger, LedgerStore>() {}

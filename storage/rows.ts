@@ -1,0 +1,300 @@
+/**
+ * The two sides of the database boundary: a commit batch checked and turned into one JSON document
+ * per table (which `json_to_recordset` expands into rows in a single statement), and rows read back
+ * decoded into the port's values (with Schema, except the bulk of a snapshot, checked by hand for
+ * speed). Both sides assert that every number is a safe integer: a value that is not is a bug or a
+ * corrupted row, never an operating error, so it stops the caller (a defect) instead of being
+ * stored or believed.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import { cardWallet, type CardUid } from "../engine/names.js"
+import type { JsonValue } from "../engine/state.js"
+import type { Backing, CommitBatch, Snapshot, StoredCard, StoredReader, StoredReply, StoredTx, StoredWallet } from "./ledger.js"
+
+/** Thrown, hence a defect inside Effect.sync: the caller handed over a value that cannot be stored. */
+export const assertSafeInteger = (value: number, what: string): number => {
+  if (!Number.isSafeInteger(value)) throw new Error(`${what} must be a safe integer, got ${value}`)
+  return value
+}
+
+const assertSafeIntegers = (record: Readonly<Record<string, number>>, what: string): void => {
+  for (const [key, value] of Object.entries(record)) assertSafeInteger(value, `${what}.${key}`)
+}
+
+const assertUnique = (keys: readonly string[], what: string): void => {
+  if (new Set(keys).size !== keys.length) throw new Error(`a commit batch lists a ${what} twice`)
+}
+
+/**
+ * The rows of one table as one JSON text, or undefined when there are none. JSON.stringify is native
+ * and the server parses the document once: measured twice as fast as handing postgres.js one array
+ * per column for `unnest`, because postgres.js escapes every element of a text array in JavaScript.
+ * The rows' property names are the column names given to `json_to_recordset`; an absent property
+ * reads as null.
+ */
+export const rowsDocument = (rows: readonly object[]): string | undefined =>
+  rows.length === 0 ? undefined : JSON.stringify(rows)
+
+/** Everything a commit writes, checked and serialized before the database is touched. */
+export interface BatchRows {
+  /** The seqs of the batch's transactions, which must continue the ledger without a gap. */
+  readonly seqs: readonly number[]
+  readonly txs: string | undefined
+  readonly replies: string | undefined
+  readonly wallets: string | undefined
+  readonly cards: string | undefined
+  readonly backing: string | undefined
+}
+
+const checkTxs = (txs: readonly StoredTx[]): number[] =>
+  txs.map((tx) => {
+    assertSafeInteger(tx.time, `tx ${tx.id} time`)
+    return assertSafeInteger(tx.seq, `tx ${tx.id} seq`)
+  })
+
+const checkWallets = (wallets: readonly StoredWallet[]): void => {
+  for (const wallet of wallets) {
+    assertSafeIntegers(wallet.balances, `wallet ${wallet.id} balances`)
+    assertSafeIntegers(wallet.memberships, `wallet ${wallet.id} memberships`)
+    assertSafeIntegers(wallet.melted, `wallet ${wallet.id} melted`)
+    assertSafeInteger(wallet.lastActivityMs, `wallet ${wallet.id} lastActivityMs`)
+  }
+  // Postgres refuses to upsert one row twice in a statement; say which bug it is before it does.
+  assertUnique(wallets.map((wallet) => wallet.id), "wallet")
+}
+
+export const backingDocument = (backing: Backing): string =>
+  JSON.stringify({
+    received: assertSafeInteger(backing.received, "backing.received"),
+    refunded: assertSafeInteger(backing.refunded, "backing.refunded"),
+    paidOut: assertSafeInteger(backing.paidOut, "backing.paidOut"),
+  })
+
+export const batchRows = (batch: CommitBatch): BatchRows => {
+  const seqs = checkTxs(batch.txs)
+  for (const reply of batch.replies) assertSafeInteger(reply.time, `reply ${reply.reader}/${reply.request} time`)
+  checkWallets(batch.wallets)
+  assertUnique(batch.cards.map((card) => card.uid), "card")
+  return {
+    seqs,
+    txs: rowsDocument(batch.txs),
+    replies: rowsDocument(batch.replies),
+    wallets: rowsDocument(batch.wallets),
+    cards: rowsDocument(batch.cards),
+    backing: batch.backing === undefined ? undefined : backingDocument(batch.backing),
+  }
+}
+
+// Reading back.
+
+const SafeInteger = Schema.Number.pipe(
+  Schema.filter((n) => Number.isSafeInteger(n), { message: () => "a safe integer" }),
+)
+/** A bigint column: postgres.js hands int8 over as text so that no digit is lost on the way. */
+const SafeIntegerText = Schema.compose(Schema.NumberFromString, SafeInteger)
+const OptionalText = Schema.NullOr(Schema.String)
+const present = (value: string | null): string | undefined => (value === null ? undefined : value)
+
+const TxRow = Schema.Struct({
+  seq: SafeIntegerText,
+  id: Schema.String,
+  time: SafeIntegerText,
+  body: Schema.String,
+  reader: OptionalText,
+  request: OptionalText,
+  fingerprint: OptionalText,
+  reply: OptionalText,
+  ref: OptionalText,
+})
+
+/** Thrown, hence a defect: a row that does not decode was not written by this code. */
+const decodeAll = <A, I>(schema: Schema.Schema<A, I>, what: string, rows: unknown): readonly A[] => {
+  const decoded = Schema.decodeUnknownEither(Schema.Array(schema))(rows, { onExcessProperty: "ignore" })
+  if (Either.isLeft(decoded)) {
+    throw new Error(`${what} read back does not decode: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+  }
+  return decoded.right
+}
+
+export const decodeTxs = (rows: unknown): StoredTx[] =>
+  decodeAll(TxRow, "tx", rows).map((row) => ({
+    seq: row.seq,
+    id: row.id,
+    time: row.time,
+    body: row.body,
+    reader: present(row.reader),
+    request: present(row.request),
+    fingerprint: present(row.fingerprint),
+    reply: present(row.reply),
+    ref: present(row.ref),
+  }))
+
+export const decodeFlag = (rows: unknown): boolean =>
+  decodeAll(Schema.Struct({ value: Schema.Boolean }), "a flag", rows)[0]?.value === true
+
+export const decodeFoundReply = (rows: unknown): { readonly fingerprint: string; readonly reply: string } | undefined =>
+  decodeAll(Schema.Struct({ fingerprint: Schema.String, reply: Schema.String }), "a reply", rows)[0]
+
+// A snapshot comes back as (part, doc) rows, `doc` parsed from JSON by postgres.js; the numbers of
+// the parts are those of `readSnapshot` in statements.ts.
+
+const Doc = Schema.Unknown as Schema.Schema<JsonValue>
+
+const Reader = Schema.Struct({
+  id: Schema.String,
+  place: Schema.String,
+  role: Schema.Literal("bar", "cashdesk"),
+  tokenSha256: Schema.String,
+  revoked: Schema.Boolean,
+})
+
+// Wallets, cards and requests are checked by hand: Schema measured 20-40 times slower on them
+// (about 1.5 s per million wallets against 50 ms), and load is on the writer's recovery path.
+
+type Fields = Readonly<Record<string, unknown>>
+const isFields = (value: unknown): value is Fields => typeof value === "object" && value !== null && !Array.isArray(value)
+const isSafeIntegerRecord = (value: unknown): value is Record<string, number> =>
+  isFields(value) && Object.values(value).every((amount) => Number.isSafeInteger(amount))
+const isText = (value: unknown): value is string => typeof value === "string"
+
+/** Thrown, hence a defect: a row that does not check was not written by this code. */
+const corrupt = (what: string, value: unknown): never => {
+  throw new Error(`${what} read back is not what was written: ${String(JSON.stringify(value)).slice(0, 300)}`)
+}
+
+const cardStatuses: ReadonlySet<unknown> = new Set<StoredCard["status"]>(["active", "blocked", "voided"])
+
+const checkCard = (doc: unknown): StoredCard =>
+  isFields(doc) && isText(doc["uid"]) && (doc["number"] === null || isText(doc["number"])) &&
+  cardStatuses.has(doc["status"]) && isText(doc["wallet"])
+    ? {
+        uid: doc["uid"],
+        number: present(doc["number"]),
+        status: doc["status"] as StoredCard["status"],
+        wallet: doc["wallet"],
+      }
+    : corrupt("a card", doc)
+
+const checkWallet = (doc: unknown): StoredWallet =>
+  isFields(doc) && isText(doc["id"]) && isSafeIntegerRecord(doc["balances"]) && isSafeIntegerRecord(doc["memberships"]) &&
+  isSafeIntegerRecord(doc["melted"]) && Number.isSafeInteger(doc["lastActivityMs"])
+    ? {
+        id: doc["id"],
+        balances: doc["balances"],
+        memberships: doc["memberships"],
+        melted: doc["melted"],
+        lastActivityMs: doc["lastActivityMs"] as number,
+      }
+    : corrupt("a wallet", doc)
+
+const checkRequest = (doc: unknown): StoredReply =>
+  isFields(doc) && isText(doc["reader"]) && isText(doc["request"]) && isText(doc["fingerprint"]) &&
+  isText(doc["reply"]) && Number.isSafeInteger(doc["time"])
+    ? { reader: doc["reader"], request: doc["request"], fingerprint: doc["fingerprint"], reply: doc["reply"], time: doc["time"] as number }
+    : corrupt("a request", doc)
+
+const checkRef = (doc: unknown): string => (isText(doc) ? doc : corrupt("a ref", doc))
+
+const BackingValue = Schema.Struct({ received: SafeInteger, refunded: SafeInteger, paidOut: SafeInteger })
+
+const snapshotParts = ["genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq"] as const
+type SnapshotPart = (typeof snapshotParts)[number]
+
+/** The docs of each part, in the order the database returned them. */
+const partsOf = (rows: unknown): Record<SnapshotPart, unknown[]> => {
+  const parts = Object.fromEntries(snapshotParts.map((part) => [part, [] as unknown[]])) as Record<SnapshotPart, unknown[]>
+  if (!Array.isArray(rows)) return corrupt("a snapshot", rows)
+  for (const row of rows as unknown[]) {
+    const part = isFields(row) && typeof row["part"] === "number" ? snapshotParts[row["part"]] : undefined
+    if (part === undefined || !isFields(row)) return corrupt("a snapshot row", row)
+    parts[part].push(row["doc"])
+  }
+  return parts
+}
+
+/** Asset, place and reader ids are ASCII names, so code-unit order is the database's order. */
+const byId = <T>(items: readonly T[], id: (item: T) => string): T[] =>
+  [...items].sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0))
+const docId = (doc: JsonValue): string => {
+  const id = isObject(doc) ? doc["id"] : undefined
+  return typeof id === "string" ? id : ""
+}
+
+/** The snapshot, or undefined when no ledger was initialized in this database. */
+export const decodeSnapshot = (rows: unknown): Snapshot | undefined => {
+  const parts = partsOf(rows)
+  const [genesis] = decodeAll(Doc, "the genesis document", parts.genesis)
+  if (genesis === undefined) return undefined
+  const [backing] = decodeAll(BackingValue, "the backing counters", parts.backing)
+  if (backing === undefined) throw new Error("a ledger without backing counters: initialize writes both")
+  const [lastSeq] = decodeAll(SafeInteger, "the last seq", parts.lastSeq)
+  if (lastSeq === undefined) throw new Error("a ledger without its genesis transaction: initialize writes both")
+  return {
+    genesis,
+    assets: byId(decodeAll(Doc, "an asset", parts.assets), docId),
+    places: byId(decodeAll(Doc, "a place", parts.places), docId),
+    readers: byId(decodeAll(Reader, "a reader", parts.readers), (reader) => reader.id),
+    cards: parts.cards.map(checkCard),
+    wallets: parts.wallets.map(checkWallet),
+    requests: parts.requests.map(checkRequest),
+    refs: parts.refs.map(checkRef),
+    backing,
+    lastSeq,
+  }
+}
+
+// The genesis document (PROTOCOL.md section 6), already decoded by the caller, as rows.
+
+export interface GenesisRows {
+  readonly assets: ReadonlyArray<{ readonly id: string; readonly doc: JsonValue }>
+  readonly places: ReadonlyArray<{ readonly id: string; readonly doc: JsonValue }>
+  readonly readers: readonly StoredReader[]
+  readonly cards: readonly StoredCard[]
+}
+
+type JsonObject = { readonly [key: string]: JsonValue }
+const isObject = (value: JsonValue | undefined): value is JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** Thrown, hence a defect: the node decodes the genesis document before it initializes a ledger. */
+const field = (object: JsonObject, name: string, what: string): string => {
+  const value = object[name]
+  if (typeof value !== "string") throw new Error(`genesis ${what} has no ${name} text`)
+  return value
+}
+
+const objects = (genesis: JsonObject, name: string): JsonObject[] => {
+  const list = genesis[name] ?? []
+  if (!Array.isArray(list) || !list.every(isObject)) throw new Error(`genesis ${name} must be a list of objects`)
+  return list as JsonObject[]
+}
+
+const role = (reader: JsonObject): StoredReader["role"] => {
+  const value = field(reader, "role", "reader")
+  if (value !== "bar" && value !== "cashdesk") throw new Error(`genesis reader role ${value} is neither bar nor cashdesk`)
+  return value
+}
+
+export const genesisRows = (genesis: JsonValue): GenesisRows => {
+  if (!isObject(genesis)) throw new Error("the genesis document must be an object")
+  const documents = (name: string) =>
+    objects(genesis, name).map((doc) => ({ id: field(doc, "id", name), doc }))
+  const cards = objects(genesis, "cards").map((card): StoredCard => {
+    const uid = field(card, "uid", "card")
+    const number = card["number"]
+    if (number !== undefined && typeof number !== "string") throw new Error(`genesis card ${uid} number must be text`)
+    return { uid, number, status: "active", wallet: cardWallet(uid as CardUid) }
+  })
+  return {
+    assets: documents("assets"),
+    places: documents("places"),
+    readers: objects(genesis, "readers").map((reader) => ({
+      id: field(reader, "id", "reader"),
+      place: field(reader, "place", "reader"),
+      role: role(reader),
+      tokenSha256: field(reader, "tokenSha256", "reader"),
+      revoked: false,
+    })),
+    cards,
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The SQL of every ledger operation, as postgres.js calls that return promises. This is the one
+ * place that speaks SQL; `postgres.ts` calls each of these exactly once inside Effect.tryPromise.
+ * Rows come back undecoded (`unknown`): `rows.ts` decodes them.
+ *
+ * A multi-row write passes its rows as one JSON document that `json_to_recordset` expands, so a
+ * batch costs one statement whatever its size. JSON text is cast from `text`: a parameter the server
+ * describes as json would be stringified a second time by postgres.js. Rows with nested objects
+ * (wallets, documents) go through jsonb, whose nested values need no second parse (measured 2-3x
+ * faster server side than json for the wallet upsert); flat rows go through json, cheaper to read once.
+ *
+ * A commit and a load are each ONE statement, hence one implicit transaction and one snapshot, and
+ * not `sql.begin`: when the server goes away in the middle of a `begin`, postgres.js 3.4.9 writes its
+ * ROLLBACK to the closed socket from a setImmediate and the uncaught TypeError kills the process
+ * (porsager/postgres#1154, #1208, unfixed upstream). A single statement just fails. `begin` is left
+ * to what runs once at start: migrations and initialization.
+ */
+import type postgres from "postgres"
+import type { JsonValue } from "../engine/state.js"
+import type { StoredReader, StoredTx } from "./ledger.js"
+import { rowsDocument, type BatchRows, type GenesisRows } from "./rows.js"
+
+export type Sql = postgres.Sql
+/** A pool or a transaction: whatever can run a statement. */
+type Session = postgres.ISql
+
+/**
+ * One batch, one statement: all of it is written, or none of it. Each part is a data-modifying CTE,
+ * and PostgreSQL runs every one of them to completion even though the main query reads none. An
+ * absent part is a null document, which the strict json_to_recordset turns into no rows: one fixed
+ * statement, one prepared plan. The seq check runs on the statement's snapshot (the function is
+ * stable), so it never sees the rows the statement inserts.
+ */
+export const writeBatch = (sql: Session, batch: BatchRows) => sql`
+  with wallets as (
+    insert into wallet (id, balances, memberships, melted, last_activity_ms)
+    select id, balances, memberships, melted, "lastActivityMs"
+    from jsonb_to_recordset(${batch.wallets ?? null}::text::jsonb) as r (id text, balances jsonb, memberships jsonb,
+      melted jsonb, "lastActivityMs" bigint)
+    on conflict (id) do update set balances = excluded.balances, memberships = excluded.memberships,
+      melted = excluded.melted, last_activity_ms = excluded.last_activity_ms
+  ), cards as (
+    -- A card's number is printed on it and never changes; a row without one keeps the stored one.
+    insert into card (uid, number, status, wallet)
+    select uid, number, status, wallet
+    from json_to_recordset(${batch.cards ?? null}::text::json) as r (uid text, number text, status text, wallet text)
+    on conflict (uid) do update set number = coalesce(excluded.number, card.number), status = excluded.status,
+      wallet = excluded.wallet
+  ), replies as (
+    insert into reply (reader, request, fingerprint, reply, time)
+    select reader, request, fingerprint, reply, time
+    from json_to_recordset(${batch.replies ?? null}::text::json) as r (reader text, request text, fingerprint text,
+      reply text, time bigint)
+    on conflict do nothing
+  ), backing as (
+    insert into meta (key, value)
+    select 'backing', value from (select ${batch.backing ?? null}::text::jsonb as value) as b where value is not null
+    on conflict (key) do update set value = excluded.value
+  ), txs as (
+    insert into tx (seq, id, time, body, reader, request, fingerprint, reply, ref)
+    select seq, id, time, body, reader, request, fingerprint, reply, ref
+    from json_to_recordset(${batch.txs ?? null}::text::json) as r (seq bigint, id text, time bigint, body text,
+      reader text, request text, fingerprint text, reply text, ref text)
+  )
+  select ledger_expect_next_seq(${batch.seqs[0] ?? null}::bigint)`
+
+/**
+ * Every part of a snapshot in one statement, so from one snapshot of the database without a
+ * transaction: a row per item, `part` saying which part of `Snapshot` it belongs to (`snapshotParts`
+ * in rows.ts), `doc` the item as JSON with the port's field names.
+ */
+export const readSnapshot = (pool: Sql, sinceMs: number) => pool`
+  select 0 as part, value::json as doc from meta where key = 'genesis'
+  union all select 1, doc::json from asset
+  union all select 2, doc::json from place
+  union all select 3, json_build_object('id', id, 'place', place, 'role', role, 'tokenSha256', token_sha256,
+    'revoked', revoked) from reader
+  union all select 4, json_build_object('uid', uid, 'number', number, 'status', status, 'wallet', wallet) from card
+  union all select 5, json_build_object('id', id, 'balances', balances, 'memberships', memberships, 'melted', melted,
+    'lastActivityMs', last_activity_ms) from wallet
+  union all select 6, json_build_object('reader', coalesce(reader, '-'), 'request', request,
+    'fingerprint', fingerprint, 'reply', reply, 'time', time) from tx where request is not null and time >= ${sinceMs}
+  union all select 6, json_build_object('reader', reader, 'request', request, 'fingerprint', fingerprint,
+    'reply', reply, 'time', time) from reply where time >= ${sinceMs}
+  union all select 7, to_json(ref) from tx where ref is not null
+  union all select 8, value::json from meta where key = 'backing'
+  union all select 9, to_json(max(seq)) from tx`
+
+export const readTransactions = (pool: Sql, fromSeq: number, limit: number) => pool`
+  select seq, id, time, body, reader, request, fingerprint, reply, ref from tx
+  where seq >= ${fromSeq} order by seq limit ${limit}`
+
+export const readReply = (pool: Sql, reader: string, request: string) => pool`
+  select fingerprint, reply from tx where coalesce(reader, '-') = ${reader} and request = ${request}
+  union all
+  select fingerprint, reply from reply where reader = ${reader} and request = ${request}
+  limit 1`
+
+export const readInitialized = (pool: Sql) => pool`select exists (select 1 from meta where key = 'genesis') as value`
+
+export const ping = (pool: Sql) => pool`select 1`
+
+const insertCards = (sql: Session, rows: string) => sql`
+  insert into card (uid, number, status, wallet)
+  select uid, number, status, wallet
+  from json_to_recordset(${rows}::text::json) as r (uid text, number text, status text, wallet text)
+  on conflict (uid) do nothing`
+
+const insertDocuments = (sql: Session, table: "asset" | "place", rows: GenesisRows["assets"]) =>
+  rows.length === 0
+    ? []
+    : [sql`insert into ${sql(table)} (id, doc) select id, doc
+           from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) as r (id text, doc jsonb)`]
+
+const insertGenesis = (sql: Session, genesis: JsonValue, rows: GenesisRows, tx: StoredTx) => [
+  sql`insert into meta (key, value) values ('genesis', ${JSON.stringify(genesis)}::text::jsonb),
+      ('backing', ${JSON.stringify({ received: 0, refunded: 0, paidOut: 0 })}::text::jsonb)`,
+  ...insertDocuments(sql, "asset", rows.assets),
+  // Places before readers: a reader refers to its place.
+  ...insertDocuments(sql, "place", rows.places),
+  ...(rows.readers.length === 0
+    ? []
+    : [sql`insert into reader (id, place, role, token_sha256, revoked)
+           select id, place, role, "tokenSha256", revoked from json_to_recordset(${JSON.stringify(rows.readers)}::text::json)
+           as r (id text, place text, role text, "tokenSha256" text, revoked boolean)`]),
+  ...(rows.cards.length === 0 ? [] : [insertCards(sql, JSON.stringify(rows.cards))]),
+  sql`insert into tx (seq, id, time, body) values (${tx.seq}, ${tx.id}, ${tx.time}, ${tx.body})`,
+]
+
+/**
+ * Creates the ledger unless one is there. The advisory lock makes two nodes that initialize the
+ * same database at once agree: the second one waits, then finds the first one's genesis.
+ */
+export const writeGenesis = (pool: Sql, genesis: JsonValue, rows: GenesisRows, tx: StoredTx): Promise<boolean> =>
+  pool.begin(async (sql) => {
+    await sql`select pg_advisory_xact_lock(hashtext('gesell.initialize'))`
+    const existing = await sql`select 1 from meta where key = 'genesis'`
+    if (existing.length > 0) return false
+    await Promise.all(insertGenesis(sql, genesis, rows, tx))
+    return true
+  })
+
+export const putDocument = (pool: Sql, table: "asset" | "place", id: string, doc: string) => pool`
+  insert into ${pool(table)} (id, doc) values (${id}, ${doc}::text::jsonb)
+  on conflict (id) do update set doc = excluded.doc`
+
+export const putReader = (pool: Sql, reader: StoredReader) => pool`
+  insert into reader (id, place, role, token_sha256, revoked)
+  values (${reader.id}, ${reader.place}, ${reader.role}, ${reader.tokenSha256}, ${reader.revoked})
+  on conflict (id) do update set place = excluded.place, role = excluded.role,
+    token_sha256 = excluded.token_sha256, revoked = excluded.revoked`
+
+/** How many of the cards were new (an empty list sends nothing). */
+export const addCards = (pool: Sql, cards: readonly object[]): Promise<number> => {
+  const rows = rowsDocument(cards)
+  return rows === undefined ? Promise.resolve(0) : insertCards(pool, rows).then((result) => result.count)
+}
