@@ -310,9 +310,10 @@ export class LedgerWriter {
   private readonly recover: Effect.Effect<void> = Effect.gen(this, function* () {
     for (;;) {
       const now = yield* Clock.currentTimeMillis
+      // The ping has the commit's deadline; the load has storage's own, longer one (a large ledger).
       const loaded = yield* this.store.ping.pipe(
-        Effect.zipRight(this.store.load(now - requestRetentionMs)),
         Effect.timeout(Duration.millis(this.commitTimeoutMs)),
+        Effect.zipRight(this.store.load(now - requestRetentionMs)),
         Effect.option,
       )
       if (Option.isSome(loaded)) {

@@ -18,7 +18,7 @@ import type { JsonValue } from "../engine/state.js"
 import type { TimeMs } from "../engine/names.js"
 import { Ledger, type LedgerStore, StorageError } from "../storage/ledger.js"
 import { postgresLedger } from "../storage/postgres.js"
-import { pgliteLedger } from "../storage/pglite.js"
+import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { ReaderDirectoryStore } from "./directory.js"
 import { handleHttp } from "./http.js"
@@ -169,7 +169,7 @@ const announce = (config: NodeConfig, validator: string, demo: DemoFile | undefi
     yield* Console.log(
       Option.isSome(config.databaseUrl)
         ? "Storage: PostgreSQL (DATABASE_URL)."
-        : `Storage: embedded PGlite under ${resolve(config.dataDir, "pglite")}. Its writes reach the operating system before a commit returns, so a killed process loses nothing, but it never calls fsync: a power cut can lose the last commits. Use real PostgreSQL (DATABASE_URL) for a festival.`,
+        : `${pgliteDurabilityNotice} Data: ${resolve(config.dataDir, "pglite")}`,
     )
     yield* Console.log(`Ledger: ${height} transactions. Validator id of this node: ${validator}`)
     yield* Console.log(`Health ${base}/v1/health · supply ${base}/v1/supply · metrics ${base}/metrics · API ${base}/v1/openapi.json`)
