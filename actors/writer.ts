@@ -142,11 +142,9 @@ export class LedgerWriter {
     const time = Math.max(nowMs, this.lastTimeMs)
     const executed = execute(this.state, submission.command, { now: time as TimeMs, txId: String(this.nextSeq) as TxId })
     if (executed.replayed) return this.answerRetry(submission, key)
-    if (executed.status === "conflict" || key === undefined) {
-      // Nothing to remember: a read, a conflict, or a request without an id.
-      if (executed.ok && executed.tx !== null) return this.enqueue(submission, executed, key, time)
-      return submission.reply(submission.render(executed, this.state))
-    }
+    // A conflict changes nothing and depends on nothing uncommitted. Everything else, reads
+    // included, is answered with its batch: a reply never shows a balance that is not durable.
+    if (executed.status === "conflict") return submission.reply(submission.render(executed, this.state))
     this.enqueue(submission, executed, key, time)
   }
 

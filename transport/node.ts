@@ -150,12 +150,14 @@ export const startNode = (flags: StartFlags) =>
     const nowMs = () => clock.unsafeCurrentTimeMillis()
     const directory = new ReaderDirectoryStore(snapshot.readers)
     const gateway = new ReaderGateway({ writer: () => writer, directory, metrics, nowMs, connectionsMax: config.limits.readerConnectionsMax })
-    yield* Effect.addFinalizer(() => Effect.promise(() => gateway.close()))
     const server = createServer(
       handleHttp({ writer: () => writer, store, metrics, directory, gateway: () => gateway, adminToken: Option.some(adminToken(config)), nowMs }),
     )
     attachGateway(server, gateway)
     yield* listen(server, config.port, config.host)
+    // Finalizers run last-registered first: reader sockets are closed before the HTTP server, whose
+    // close waits for every connection, so that a hub that never hangs up cannot hold the node.
+    yield* Effect.addFinalizer(() => Effect.promise(() => gateway.close()))
     const address = server.address()
     const port = typeof address === "object" && address !== null ? address.port : config.port
     yield* announce({ ...config, port }, key.validator, demo, writer.height)
