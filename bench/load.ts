@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks"
 import { blackBoxGenesis, ReaderClient, startNode, tokenOf, type NodeProcess } from "../test/node-process.js"
 import { startPostgres, type PostgresServer } from "../test/postgres-server.js"
 import { createHash } from "node:crypto"
+import { readFileSync } from "node:fs"
 
 const { values } = parseArgs({
   options: {
@@ -50,6 +51,14 @@ const drive = async (client: ReaderClient, make: (n: number) => Record<string, u
   return n
 }
 
+/** CPU time (user + system) of a process so far, in milliseconds, from /proc (Linux). */
+const cpuMs = (pid: number | undefined): number => {
+  if (pid === undefined) return 0
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+  const ticksPerSecond = 100
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond
+}
+
 const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0
 
 const main = async () => {
@@ -70,6 +79,7 @@ const main = async () => {
     const clients = await Promise.all(bars.map((bar) => ReaderClient.connect(node.ws, tokenOf(bar.id))))
     await Promise.all(clients.map((client) => client.hello))
     const latencies: number[] = []
+    const cpuBefore = cpuMs(node.child.pid)
     const started = performance.now()
     const end = started + seconds * 1000
     const counts = await Promise.all(
@@ -79,9 +89,10 @@ const main = async () => {
     )
     const elapsed = (performance.now() - started) / 1000
     const taps = counts.reduce((a, b) => a + b, 0)
+    const nodeCpuMs = cpuMs(node.child.pid) - cpuBefore
     const sorted = Float64Array.from(latencies).sort()
     console.log(`storage ${values.storage}; ${topups} cards topped up; ${connections} connections × ${inflightMax} in flight for ${seconds} s`)
-    console.log(`taps/s ${(taps / elapsed).toFixed(0)}  p50 ${percentile(sorted, 0.5).toFixed(2)} ms  p99 ${percentile(sorted, 0.99).toFixed(2)} ms  p99.9 ${percentile(sorted, 0.999).toFixed(2)} ms`)
+    console.log(`taps/s ${(taps / elapsed).toFixed(0)}  p50 ${percentile(sorted, 0.5).toFixed(2)} ms  p99 ${percentile(sorted, 0.99).toFixed(2)} ms  p99.9 ${percentile(sorted, 0.999).toFixed(2)} ms  node CPU ${((nodeCpuMs / taps) * 1000).toFixed(0)} µs per tap`)
     for (const client of clients) client.close()
   } finally {
     await node.stop()

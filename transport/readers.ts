@@ -125,7 +125,10 @@ export class ReaderGateway {
       session.inflight--
       metrics.requests.inc({ type: frame.type, result })
       metrics.tapLatency.observe((nowMs() - started) / 1000)
-      if (socket.readyState === socket.OPEN) socket.send(json)
+      if (socket.readyState === socket.OPEN) {
+        corkUntilNextTick(socket)
+        socket.send(json)
+      }
     }
     this.deps.writer().submit(
       {
@@ -137,6 +140,24 @@ export class ReaderGateway {
       started,
     )
   }
+}
+
+/**
+ * A commit answers many requests at once: corking the connection's TCP socket until the end of the
+ * tick turns its replies into one write system call instead of one each. `ws` keeps the socket in
+ * `_socket`; it has no public way to batch sends.
+ */
+const corked = new WeakSet<WebSocket>()
+const corkUntilNextTick = (socket: WebSocket): void => {
+  if (corked.has(socket)) return
+  const raw = (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket
+  if (raw === undefined) return
+  corked.add(socket)
+  raw.cork()
+  process.nextTick(() => {
+    corked.delete(socket)
+    raw.uncork()
+  })
 }
 
 /** The result label of a reply frame, read back cheaply for the metrics. */
