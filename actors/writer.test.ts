@@ -39,9 +39,13 @@ const submit = (writer: LedgerWriter, raw: Record<string, unknown>, now = t0): P
     ),
   )
 
+const lookups = { count: 0 }
+
 const withWriter = <A>(use: (writer: LedgerWriter) => Promise<A>) =>
   Effect.gen(function* () {
-    const store = yield* Ledger
+    const ledger = yield* Ledger
+    // Counts the lookups of forgotten request ids in storage.
+    const store = { ...ledger, reply: (reader: string, request: string) => ((lookups.count += 1), ledger.reply(reader, request)) }
     const tx = genesisTransaction(genesisDocument as never, t0 as TimeMs)
     yield* store.initialize(genesisDocument as never, { seq: 0, id: tx.id, time: tx.time, body: JSON.stringify(tx) })
     const writer = new LedgerWriter(ledgerFromGenesis(genesis()), 1, store, { ...testPreset, requestCacheMax: 4 }, 5_000)
@@ -63,7 +67,9 @@ describe("LedgerWriter", () => {
         const forgotten = writer.forgetOldRequests(t0 + 1)
         const fromStorage = await submit(writer, { kind: "sale", reader: "bar-1", request: "s1", place: "raffinerie", card: "04a1b2c3", amount: 100 })
         const conflict = await submit(writer, { kind: "sale", reader: "bar-1", request: "s2", place: "raffinerie", card: "04a1b2c3", amount: 5 })
-        return { topup, sales, again, forgotten, fromStorage, conflict }
+        const lookupsBefore = lookups.count
+        const fresh = await submit(writer, { kind: "sale", reader: "bar-1", request: "new-one", place: "raffinerie", card: "04a1b2c3", amount: 5 })
+        return { topup, sales, again, forgotten, fromStorage, conflict, fresh, freshLookups: lookups.count - lookupsBefore, lookupsBefore }
       })
       expect(JSON.parse(result.topup)).toEqual({ ok: true, tx: "1" })
       expect(result.sales.filter((reply) => JSON.parse(reply).ok === true)).toHaveLength(10)
@@ -73,6 +79,10 @@ describe("LedgerWriter", () => {
       expect(writer.state.requests.has("bar-1/s1")).toBe(false)
       expect(result.fromStorage).toBe(result.sales[1])
       expect(JSON.parse(result.conflict)).toEqual({ ok: false, status: "conflict" })
+      // The forgotten ids were looked up in storage; a brand-new id is not.
+      expect(result.lookupsBefore).toBe(2)
+      expect(result.freshLookups).toBe(0)
+      expect(JSON.parse(result.fresh)).toEqual({ ok: false, status: "insufficient_funds" })
       expect(writer.height).toBe(11)
       const rebuilt = stateFromSnapshot(snapshot)
       expect(stateBalances(rebuilt)).toEqual(stateBalances(writer.state))

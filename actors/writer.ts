@@ -26,6 +26,10 @@ import type { TimeMs, TxId, WalletId } from "../engine/names.js"
 import type { LedgerState, RequestRecord, Transaction } from "../engine/state.js"
 import type { CommitBatch, LedgerStore, StoredReply, StoredTx } from "../storage/ledger.js"
 import { cardToStore, stateFromSnapshot, walletToStore } from "./snapshot.js"
+import { ForgottenRequests } from "./forgotten.js"
+
+/** Bloom segments of forgotten request ids: about 1.25 MB per requestCacheMax ids, 256 at most. */
+const forgottenSegmentsMax = 256
 import { forgetRequestsBefore } from "../engine/execute.js"
 import { requestRetentionMs } from "../engine/limits.js"
 
@@ -93,7 +97,9 @@ export class LedgerWriter {
     private readonly limits: NodeLimits,
     private readonly commitTimeoutMs: number,
     private readonly events: WriterEvents = {},
-  ) {}
+  ) {
+    this.forgotten = new ForgottenRequests(Math.max(limits.requestCacheMax, 1024), forgottenSegmentsMax)
+  }
 
   get height(): number {
     return this.nextSeq - 1
@@ -104,17 +110,17 @@ export class LedgerWriter {
   }
 
   /**
-   * Requests recorded up to this time may have been forgotten from memory (the cache is bounded by
-   * requestCacheMax); a request id not in memory is then looked up in storage before it runs.
+   * Request ids forgotten from memory (the cache is bounded by requestCacheMax) within the retention
+   * window: an id not in memory that may be among them is looked up in storage before it runs.
    */
-  private forgottenUpToMs = 0
+  private readonly forgotten: ForgottenRequests
 
   /** Validates and applies now (synchronously, unless its id must first be looked up), replies once committed. */
   submit(submission: Submission, nowMs: number): void {
     if (this.mode !== "ready") return this.refuse(submission, "unavailable")
     if (this.queued >= this.limits.commitQueueTxMax) return this.refuse(submission, "overloaded")
     const key = submission.command.kind === "check" ? undefined : requestKey(submission.command)
-    if (key !== undefined && this.forgottenUpToMs > nowMs - requestRetentionMs && !this.state.requests.has(key)) {
+    if (key !== undefined && !this.state.requests.has(key) && this.forgotten.mayContain(key)) {
       return this.lookUpThenRun(submission, key, nowMs)
     }
     this.run(submission, key, nowMs)
@@ -153,13 +159,15 @@ export class LedgerWriter {
    * requestCacheMax (storage still has them: `submit` looks them up).
    */
   forgetOldRequests(nowMs: number): number {
-    let forgotten = forgetRequestsBefore(this.state, nowMs - requestRetentionMs - 60_000)
+    const retainedFromMs = nowMs - requestRetentionMs - 60_000
+    let forgotten = forgetRequestsBefore(this.state, retainedFromMs)
+    this.forgotten.dropBefore(retainedFromMs)
     const requests = this.state.requests
     for (const [key, record] of requests) {
       if (requests.size <= this.limits.requestCacheMax) break
       if (record.reply === undefined) continue
       requests.delete(key)
-      this.forgottenUpToMs = Math.max(this.forgottenUpToMs, record.time)
+      this.forgotten.add(key, record.time)
       forgotten++
     }
     return forgotten
