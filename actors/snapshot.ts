@@ -5,7 +5,7 @@
 import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
 import type { AssetId, CardUid, TimeMs, WalletId } from "../engine/names.js"
 import { isRecord } from "../engine/names.js"
-import type { Card, JsonValue, LedgerState, Wallet } from "../engine/state.js"
+import { emptyWallet, setMeltedUntil, setMembership, type Card, type JsonValue, type LedgerState, type Wallet } from "../engine/state.js"
 import type { Snapshot, StoredCard, StoredWallet } from "../storage/ledger.js"
 
 export class SnapshotInvalid extends Error {
@@ -51,13 +51,14 @@ const cardFromStore = (card: StoredCard): Card => ({
   wallet: card.wallet as WalletId,
 })
 
-const walletFromStore = (wallet: StoredWallet): Wallet => ({
-  id: wallet.id as WalletId,
-  balances: new Map(entries(wallet.balances).map(([asset, amount]) => [asset as AssetId, amount])),
-  memberships: new Map(entries(wallet.memberships).map(([asset, until]) => [asset as AssetId, until as TimeMs])),
-  lastActivityMs: wallet.lastActivityMs,
-  meltedUntilMs: new Map(entries(wallet.melted).map(([asset, until]) => [asset as AssetId, until])),
-})
+const walletFromStore = (stored: StoredWallet): Wallet => {
+  const wallet = emptyWallet(stored.id as WalletId)
+  for (const [asset, amount] of entries(stored.balances)) wallet.balances.set(asset as AssetId, amount)
+  for (const [asset, until] of entries(stored.memberships)) setMembership(wallet, asset as AssetId, until as TimeMs)
+  for (const [asset, until] of entries(stored.melted)) setMeltedUntil(wallet, asset as AssetId, until)
+  wallet.lastActivityMs = stored.lastActivityMs
+  return wallet
+}
 
 export const walletToStore = (wallet: Wallet): StoredWallet => ({
   id: wallet.id,

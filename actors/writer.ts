@@ -62,6 +62,8 @@ interface Batch {
   backingChanged: boolean
   readonly firstArrived: Deferred.Deferred<void>
   readonly full: Deferred.Deferred<void>
+  /** When the first request joined the batch: a batch that filled during a commit waits no longer. */
+  firstArrivedMs: number
 }
 
 const newBatch = (): Batch => ({
@@ -73,6 +75,7 @@ const newBatch = (): Batch => ({
   backingChanged: false,
   firstArrived: Deferred.unsafeMake<void>(FiberId.none),
   full: Deferred.unsafeMake<void>(FiberId.none),
+  firstArrivedMs: 0,
 })
 
 export interface WriterEvents {
@@ -208,7 +211,10 @@ export class LedgerWriter {
       batch.replies.push(stored)
     }
     batch.entries.push({ json, record, stored, waiters: [submission.reply], refusers: [submission.refuse] })
-    if (batch.entries.length === 1) Deferred.unsafeDone(batch.firstArrived, Exit.void)
+    if (batch.entries.length === 1) {
+      batch.firstArrivedMs = time
+      Deferred.unsafeDone(batch.firstArrived, Exit.void)
+    }
     if (batch.entries.length >= this.limits.commitTxMax) Deferred.unsafeDone(batch.full, Exit.void)
   }
 
@@ -267,7 +273,10 @@ export class LedgerWriter {
     for (;;) {
       const batch = this.pending
       yield* Deferred.await(batch.firstArrived)
-      yield* Effect.raceFirst(Effect.sleep(Duration.millis(this.limits.commitIntervalMs)), Deferred.await(batch.full))
+      // A batch that has been filling during the previous commit has waited long enough already.
+      const waitedMs = (yield* Clock.currentTimeMillis) - batch.firstArrivedMs
+      const leftMs = Math.min(this.limits.commitIntervalMs, this.limits.commitIntervalMs - waitedMs)
+      if (leftMs > 0) yield* Effect.raceFirst(Effect.sleep(Duration.millis(leftMs)), Deferred.await(batch.full))
       yield* this.commitPending
     }
   })

@@ -8,7 +8,7 @@ import * as limits from "./limits.js"
 import type { AssetId, CardUid, TimeMs, WalletId } from "./names.js"
 import { isRecord, walletKind } from "./names.js"
 import type { CardStatus, LedgerState, Leg, Transaction } from "./state.js"
-import { walletFor } from "./state.js"
+import { setMeltedUntil, setMembership, walletFor } from "./state.js"
 
 /** Balances by wallet then asset, as replay produces them. */
 export type Balances = Map<WalletId, Map<AssetId, number>>
@@ -72,7 +72,7 @@ const applyKindEffects = (state: LedgerState, tx: Transaction): void => {
   } else if (tx.kind === "void" && card !== undefined && typeof memo["status"] === "string") {
     card.status = memo["status"] as CardStatus
   } else if (tx.kind === "demurrage" && typeof memo["wallet"] === "string" && typeof memo["asset"] === "string") {
-    walletFor(state, memo["wallet"] as WalletId).meltedUntilMs.set(memo["asset"] as AssetId, Number(memo["meltedUntil"]))
+    setMeltedUntil(walletFor(state, memo["wallet"] as WalletId), memo["asset"] as AssetId, Number(memo["meltedUntil"]))
   }
   if (tx.ref !== undefined) state.refs.add(tx.ref)
   for (const leg of tx.legs) {
@@ -98,8 +98,8 @@ export const applyTransaction = (state: LedgerState, tx: Transaction): string | 
     const from = walletFor(state, leg.from)
     const to = walletFor(state, leg.to)
     if (leg.until !== undefined) {
-      if (walletKind(leg.from) !== "issuance") from.memberships.delete(leg.asset)
-      to.memberships.set(leg.asset, leg.until)
+      if (walletKind(leg.from) !== "issuance") setMembership(from, leg.asset, undefined)
+      setMembership(to, leg.asset, leg.until)
     } else {
       moveBalance(from.balances, leg.asset, -leg.amount)
       moveBalance(to.balances, leg.asset, leg.amount)

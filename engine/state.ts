@@ -81,11 +81,13 @@ export interface Wallet {
   readonly id: WalletId
   readonly balances: Map<AssetId, number>
   /** Membership asset -> end of validity. */
-  readonly memberships: Map<AssetId, TimeMs>
+  /** Read-only: most wallets share one empty map; `setMembership` gives a wallet its own. */
+  memberships: ReadonlyMap<AssetId, TimeMs>
   /** Time of the last transaction of this wallet other than demurrage; 0 if none. */
   lastActivityMs: number
   /** Asset -> time up to which demurrage has been melted. */
-  readonly meltedUntilMs: Map<AssetId, number>
+  /** Read-only like `memberships`; `setMeltedUntil` writes it. */
+  meltedUntilMs: ReadonlyMap<AssetId, number>
 }
 
 /** What one request produced, kept to answer a retry of the same request identically. */
@@ -168,12 +170,31 @@ export interface Transaction {
   readonly legs: readonly Leg[]
 }
 
+/**
+ * The maps of a wallet that most wallets leave empty are this one shared empty map until written:
+ * three Maps per wallet would cost hundreds of bytes for each of a million idle wallets.
+ */
+export const noEntries: ReadonlyMap<AssetId, never> = new Map<AssetId, never>()
+
+export const setMembership = (wallet: Wallet, asset: AssetId, until: TimeMs | undefined): void => {
+  const own = wallet.memberships === noEntries ? new Map<AssetId, TimeMs>() : (wallet.memberships as Map<AssetId, TimeMs>)
+  if (until === undefined) own.delete(asset)
+  else own.set(asset, until)
+  wallet.memberships = own.size === 0 ? noEntries : own
+}
+
+export const setMeltedUntil = (wallet: Wallet, asset: AssetId, untilMs: number): void => {
+  const own = wallet.meltedUntilMs === noEntries ? new Map<AssetId, number>() : (wallet.meltedUntilMs as Map<AssetId, number>)
+  own.set(asset, untilMs)
+  wallet.meltedUntilMs = own
+}
+
 export const emptyWallet = (id: WalletId): Wallet => ({
   id,
   balances: new Map(),
-  memberships: new Map(),
+  memberships: noEntries,
   lastActivityMs: 0,
-  meltedUntilMs: new Map(),
+  meltedUntilMs: noEntries,
 })
 
 export const balanceOf = (state: LedgerState, wallet: WalletId, asset: AssetId): number =>
