@@ -95,14 +95,18 @@ const recordOf = (print: string, ctx: Context, outcome: Outcome): RequestRecord 
     ? { fingerprint: print, time: ctx.now, status: "ok", tx: outcome.tx }
     : { fingerprint: print, time: ctx.now, status: outcome.status, tx: null, message: outcome.message, ...(outcome.field === undefined ? {} : { field: outcome.field }) }
 
-/** Forgets requests recorded before `beforeMs`; the contract keeps them at least 24 hours. */
+/**
+ * Forgets requests recorded before `beforeMs`; the contract keeps them at least 24 hours. Records
+ * are kept in the order they were made, oldest first, so the pass stops at the first one to keep
+ * instead of walking the whole map (a pause the node would feel); one recorded out of order is
+ * only kept longer.
+ */
 export const forgetRequestsBefore = (state: LedgerState, beforeMs: number): number => {
   let forgotten = 0
   for (const [key, record] of state.requests) {
-    if (record.time < beforeMs) {
-      state.requests.delete(key)
-      forgotten++
-    }
+    if (record.time >= beforeMs) break
+    state.requests.delete(key)
+    forgotten++
   }
   return forgotten
 }
