@@ -55,15 +55,4 @@ export class Teardown {
   }
 }
 
-/** Resolves as `promise` does; fails with `what` after `timeoutMs`. */
-export const within = async <A>(what: string, promise: Promise<A>, timeoutMs: number): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
-  })
-  try {
-    return await Promise.race([promise, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+export { within } from "../test/node-process.js"

@@ -113,6 +113,19 @@ export const runCli = (args: readonly string[], env: Record<string, string> = {}
     child.once("exit", (code) => resolve({ code: code ?? -1, output }))
   })
 
+/** Resolves as `promise` does; fails with `what` after `timeoutMs`. */
+export const within = async <A>(what: string, promise: Promise<A>, timeoutMs: number): Promise<A> => {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
+  })
+  try {
+    return await Promise.race([promise, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export type Reply = Record<string, unknown> & { id: string | null; type: string; ok?: boolean; error?: { code: string; message: string } }
 
 /** A reader connection: sends frames, and resolves each request's promise with its reply. */

@@ -48,18 +48,7 @@ export const waitFor = async (what: string, condition: () => boolean | Promise<b
   }
 }
 
-/** Resolves as `promise` does; fails with `what` if it takes longer than `timeoutMs`. */
-export const within = async <A>(what: string, promise: Promise<A>, timeoutMs: number): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs)
-  })
-  try {
-    return await Promise.race([promise, deadline])
-  } finally {
-    clearTimeout(timer)
-  }
-}
+export { within } from "./node-process.js"
 
 /** A small deterministic generator (mulberry32): the same seed drives the same taps. */
 const randomInts = (seed: number) => {
