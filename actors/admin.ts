@@ -10,7 +10,7 @@ import { decodeGenesis } from "../engine/genesis.js"
 import * as limits from "../engine/limits.js"
 import { cardWallet, decodeCardUid, decodeLiteral, decodePlaceId, decodeReaderId, isRecord, type CardUid } from "../engine/names.js"
 import type { Asset, LedgerState, Place, Reader } from "../engine/state.js"
-import type { LedgerStore, StorageError, StoredCard, StoredReader } from "../storage/ledger.js"
+import type { LedgerStore, StoredCard, StoredReader } from "../storage/ledger.js"
 import { base64urlEncode } from "../engine/ed25519.js"
 import { sha256Hex } from "../engine/hash.js"
 
@@ -147,4 +147,3 @@ export const importCards = (state: () => LedgerState, store: LedgerStore, cards:
     return { added, known: cards.length - added }
   })
 
-export type AdminError = AdminRejected | StorageError

@@ -5,7 +5,7 @@
 import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
 import type { AssetId, CardUid, TimeMs, WalletId } from "../engine/names.js"
 import { isRecord } from "../engine/names.js"
-import { emptyWallet, setMeltedUntil, setMembership, type Card, type JsonValue, type LedgerState, type Wallet } from "../engine/state.js"
+import { emptyWallet, setMeltedUntil, setMembership, type Card, type LedgerState, type Wallet } from "../engine/state.js"
 import type { Snapshot, StoredCard, StoredWallet } from "../storage/ledger.js"
 
 export class SnapshotInvalid extends Error {
@@ -74,10 +74,3 @@ export const cardToStore = (card: Card): StoredCard => ({
   status: card.status,
   wallet: card.wallet,
 })
-
-/** The genesis document's parts as storage keeps them. */
-export const genesisParts = (document: JsonValue) => {
-  const doc = isRecord(document) ? document : {}
-  const list = (name: string): JsonValue[] => (Array.isArray(doc[name]) ? (doc[name] as JsonValue[]) : [])
-  return { assets: list("assets"), places: list("places"), readers: list("readers"), cards: list("cards") }
-}
