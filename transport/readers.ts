@@ -11,7 +11,7 @@ import * as limits from "../engine/limits.js"
 import type { LedgerWriter, Refusal } from "../actors/writer.js"
 import { tokenHash } from "../actors/admin.js"
 import type { Metrics } from "./metrics.js"
-import { decodeFrame, errorFrame, pongFrame, resultFrame, type Reader } from "./wire.js"
+import { codeOf, decodeFrame, errorFrame, pongFrame, resultFrame, type Reader } from "./wire.js"
 
 export interface ReaderDirectory {
   /** The reader holding this token, if the token is known and not revoked. */
@@ -130,11 +130,16 @@ export class ReaderGateway {
         socket.send(json)
       }
     }
+    // The metrics label is known when the reply is rendered; a retry's stored reply is read back.
+    let result: string | undefined
     this.deps.writer().submit(
       {
         command: frame.command,
-        render: (executed, state) => resultFrame(frame.id, frame.command, executed, state),
-        reply: (json) => send(json, resultOf(json)),
+        render: (executed, state) => {
+          result = executed.ok ? "ok" : codeOf(executed.status)
+          return resultFrame(frame.id, frame.command, executed, state)
+        },
+        reply: (json) => send(json, result ?? resultOf(json)),
         refuse: (why) => send(errorFrame(frame.id, why, refusalMessages[why]), why),
       },
       started,
@@ -160,7 +165,7 @@ const corkUntilNextTick = (socket: WebSocket): void => {
   })
 }
 
-/** The result label of a reply frame, read back cheaply for the metrics. */
+/** The result label of a stored reply frame, read back for the metrics. */
 const resultOf = (json: string): string => {
   const code = /"code":"([a-z_]+)"/.exec(json)
   return code?.[1] ?? "ok"
