@@ -157,6 +157,11 @@ export class LedgerWriter {
     this.enqueue(submission, executed, key, time)
   }
 
+  /** Request ids of the retention window that storage holds but the state was not loaded with. */
+  rememberOlderRequests(requests: ReadonlyArray<{ readonly key: string; readonly time: number }>): void {
+    for (const { key, time } of requests) this.forgotten.add(key, time)
+  }
+
   /**
    * Forgets requests past the retention window, then the oldest committed ones beyond
    * requestCacheMax (storage still has them: `submit` looks them up).
@@ -328,11 +333,12 @@ export class LedgerWriter {
       // The ping has the commit's deadline; the load has storage's own, longer one (a large ledger).
       const loaded = yield* this.store.ping.pipe(
         Effect.timeout(Duration.millis(this.commitTimeoutMs)),
-        Effect.zipRight(this.store.load(now - requestRetentionMs)),
+        Effect.zipRight(this.store.load(now - requestRetentionMs, this.limits.requestCacheMax)),
         Effect.option,
       )
       if (Option.isSome(loaded)) {
         this.state = stateFromSnapshot(loaded.value)
+        this.rememberOlderRequests(loaded.value.olderRequests)
         this.nextSeq = loaded.value.lastSeq + 1
         this.mode = "ready"
         this.events.recovered?.()

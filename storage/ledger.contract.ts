@@ -238,6 +238,30 @@ const requests = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       expect((yield* store.load(0)).requests).toHaveLength(4)
       expect((yield* store.load(newMs + 1)).requests).toEqual([])
     }).pipe(Effect.provide(layer())))
+
+  it.live("load keeps the newest requestsMax requests whole, oldest first, and only the keys of the others", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const at = (n: number) => genesisTimeMs + 1_000 * n
+      yield* store.commit({
+        txs: [sale(1, "04a1b2c3", at(1)), sale(2, "04a1b2c3", at(3)), readerless(3, "http-3")].map((tx, i) => (i === 2 ? { ...tx, time: at(5) } : tx)),
+        replies: [failed("fail-2", at(2)), failed("fail-4", at(4))],
+        wallets: [],
+        cards: [],
+      })
+      const snapshot = yield* store.load(0, 2)
+      expect(snapshot.requests.map((request) => request.request)).toEqual(["fail-4", "http-3"])
+      expect(snapshot.requests[1]).toMatchObject({ reader: "-", fingerprint: "fp-http-3" })
+      expect([...snapshot.olderRequests].sort((a, b) => a.time - b.time)).toEqual([
+        { key: "bar-1/req-1", time: at(1) },
+        { key: "bar-1/fail-2", time: at(2) },
+        { key: "bar-1/req-2", time: at(3) },
+      ])
+      const whole = yield* store.load(0)
+      expect(whole.requests).toHaveLength(5)
+      expect(whole.olderRequests).toEqual([])
+    }).pipe(Effect.provide(layer())))
 }
 
 const operators = (layer: () => Layer.Layer<Ledger, StorageError>) => {

@@ -111,8 +111,13 @@ export interface Snapshot {
   readonly readers: readonly StoredReader[]
   readonly cards: readonly StoredCard[]
   readonly wallets: readonly StoredWallet[]
-  /** Requests of the retention window: committed ones (with their reply) and failed ones. */
+  /**
+   * Requests of the retention window, committed ones (with their reply) and failed ones: the newest
+   * `requestsMax` of them, oldest first.
+   */
   readonly requests: readonly StoredReply[]
+  /** The keys (`reader/request`) and times of the window's older requests, beyond `requestsMax`. */
+  readonly olderRequests: ReadonlyArray<{ readonly key: string; readonly time: number }>
   /** External references already used by committed transactions. */
   readonly refs: readonly string[]
   readonly backing: Backing
@@ -130,9 +135,11 @@ export interface LedgerStore {
   readonly initialized: Effect.Effect<boolean, StorageError>
   /**
    * Requests of at least `sinceMs` are loaded with the rest of the state, all of it from one
-   * snapshot of the database. Fails with StorageError when no ledger was initialized.
+   * snapshot of the database: the newest `requestsMax` whole (all when absent), the older ones as
+   * keys only, so that a node starts in bounded memory. Fails with StorageError when no ledger was
+   * initialized.
    */
-  readonly load: (sinceMs: number) => Effect.Effect<Snapshot, StorageError>
+  readonly load: (sinceMs: number, requestsMax?: number) => Effect.Effect<Snapshot, StorageError>
   readonly commit: (batch: CommitBatch) => Effect.Effect<void, StorageError>
   /** Transactions with seq ≥ `fromSeq`, in order, at most `limit`. */
   readonly transactions: (fromSeq: number, limit: number) => Effect.Effect<readonly StoredTx[], StorageError>

@@ -166,9 +166,9 @@ const operations = (run: Run): LedgerStore => ({
       Effect.map((created) => ({ created })),
     ),
   initialized: run("initialized", postgresTimeouts.readTimeoutMs, statements.readInitialized).pipe(Effect.map(decodeFlag)),
-  load: (sinceMs) =>
+  load: (sinceMs, requestsMax) =>
     Effect.sync(() => assertSafeInteger(sinceMs, "sinceMs")).pipe(
-      Effect.zipRight(run("load", postgresTimeouts.loadTimeoutMs, (sql) => statements.readSnapshot(sql, sinceMs))),
+      Effect.zipRight(run("load", postgresTimeouts.loadTimeoutMs, (sql) => statements.readSnapshot(sql, sinceMs, requestsMax ?? null))),
       Effect.map(decodeSnapshot),
       Effect.flatMap((snapshot) => (snapshot === undefined ? Effect.fail(noLedger) : Effect.succeed(snapshot))),
     ),

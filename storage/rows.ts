@@ -195,9 +195,14 @@ const checkRequest = (doc: unknown): StoredReply =>
 
 const checkRef = (doc: unknown): string => (isText(doc) ? doc : corrupt("a ref", doc))
 
+const checkOlderRequest = (doc: unknown): { key: string; time: number } =>
+  isFields(doc) && isText(doc["key"]) && typeof doc["time"] === "number" && Number.isSafeInteger(doc["time"])
+    ? { key: doc["key"], time: doc["time"] }
+    : corrupt("an older request", doc)
+
 const BackingValue = Schema.Struct({ received: SafeInteger, refunded: SafeInteger, paidOut: SafeInteger })
 
-const snapshotParts = ["genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq"] as const
+const snapshotParts = ["genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq", "olderRequests"] as const
 type SnapshotPart = (typeof snapshotParts)[number]
 
 /** The docs of each part, in the order the database returned them. */
@@ -238,6 +243,7 @@ export const decodeSnapshot = (rows: unknown): Snapshot | undefined => {
     wallets: parts.wallets.map(checkWallet),
     requests: parts.requests.map(checkRequest),
     refs: parts.refs.map(checkRef),
+    olderRequests: parts.olderRequests.map(checkOlderRequest),
     backing,
     lastSeq,
   }

@@ -69,7 +69,14 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
  * transaction: a row per item, `part` saying which part of `Snapshot` it belongs to (`snapshotParts`
  * in rows.ts), `doc` the item as JSON with the port's field names.
  */
-export const readSnapshot = (pool: Sql, sinceMs: number) => pool`
+export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | null) => pool`
+  with recent as (
+    select coalesce(reader, '-') as reader, request, fingerprint, reply, time from tx
+      where request is not null and time >= ${sinceMs}
+    union all select reader, request, fingerprint, reply, time from reply where time >= ${sinceMs}
+  ), ranked as (
+    select reader, request, fingerprint, reply, time, row_number() over (order by time desc) as rank from recent
+  )
   select 0 as part, value::json as doc from meta where key = 'genesis'
   union all select 1, doc::json from asset
   union all select 2, doc::json from place
@@ -78,10 +85,11 @@ export const readSnapshot = (pool: Sql, sinceMs: number) => pool`
   union all select 4, json_build_object('uid', uid, 'number', number, 'status', status, 'wallet', wallet) from card
   union all select 5, json_build_object('id', id, 'balances', balances, 'memberships', memberships, 'melted', melted,
     'lastActivityMs', last_activity_ms) from wallet
-  union all select 6, json_build_object('reader', coalesce(reader, '-'), 'request', request,
-    'fingerprint', fingerprint, 'reply', reply, 'time', time) from tx where request is not null and time >= ${sinceMs}
-  union all select 6, json_build_object('reader', reader, 'request', request, 'fingerprint', fingerprint,
-    'reply', reply, 'time', time) from reply where time >= ${sinceMs}
+  union all select 6, doc from (select json_build_object('reader', reader, 'request', request,
+    'fingerprint', fingerprint, 'reply', reply, 'time', time) as doc from ranked
+    where rank <= coalesce(${requestsMax}::bigint, rank) order by time) as newest
+  union all select 10, json_build_object('key', reader || '/' || request, 'time', time) from ranked
+    where rank > coalesce(${requestsMax}::bigint, rank)
   union all select 7, to_json(ref) from tx where ref is not null
   union all select 8, value::json from meta where key = 'backing'
   union all select 9, to_json(max(seq)) from tx`

@@ -57,6 +57,30 @@ describe("a request replayed after a restart", () => {
   })
 })
 
+describe("a restart with a small request cache", () => {
+  it("still answers a retry of a request the node was not loaded with, from storage", async () => {
+    const dataDir = nodes.dataDir()
+    const env = { GESELL_REQUEST_CACHE_MAX: "2" }
+    const card = blackBoxCards[160] as string
+    const node = await nodes.start({ dataDir, env })
+    const desk = await connect(node.ws, "desk-1")
+    const first = await desk.request({ type: "topup", id: "small-cache-0", card, amount: 100, asset: "raf-eur" })
+    for (let i = 1; i <= 4; i++) await desk.request({ type: "topup", id: `small-cache-${i}`, card, amount: 100, asset: "raf-eur" })
+    desk.close()
+    await desk.closed
+    await node.stop()
+
+    // Loaded with the 2 newest requests only; the 3 older are known by key and looked up in storage.
+    const restarted = await nodes.start({ dataDir, env })
+    const desk2 = await connect(restarted.ws, "desk-1")
+    expect(await desk2.request({ type: "topup", id: "small-cache-0", card, amount: 100, asset: "raf-eur" })).toEqual(first)
+    expect(codeOf(await desk2.request({ type: "topup", id: "small-cache-1", card, amount: 999, asset: "raf-eur" }))).toBe("conflict")
+    const check = await desk2.request({ type: "check", id: "small-cache-check", card })
+    expect(check["balances"]).toEqual([{ asset: "raf-eur", amount: 500 }])
+    desk2.close()
+  })
+})
+
 describe("stopping", () => {
   // A hub never hangs up by itself: SIGTERM must close reader sockets before the HTTP server waits
   // for its connections (transport/node.ts registers the gateway's close after listen).

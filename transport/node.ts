@@ -130,7 +130,7 @@ export const startNode = (flags: StartFlags) =>
     const store = yield* Ledger
     const demo = yield* createLedger(store, flags, config, key.validator)
     const now = yield* Clock.currentTimeMillis
-    const snapshot = yield* store.load(now - requestRetentionMs)
+    const snapshot = yield* store.load(now - requestRetentionMs, config.limits.requestCacheMax)
     const metrics = makeMetrics()
     const writer = new LedgerWriter(stateFromSnapshot(snapshot), snapshot.lastSeq + 1, store, config.limits, config.commitTimeoutMs, {
       committed: (requests, _txs, durationMs) => {
@@ -140,6 +140,7 @@ export const startNode = (flags: StartFlags) =>
       commitFailed: () => metrics.commitFailures.inc(),
       refused: (why) => metrics.refused.inc({ reason: why }),
     })
+    writer.rememberOlderRequests(snapshot.olderRequests)
     yield* Effect.forkScoped(writer.commitLoop)
     yield* Effect.forkScoped(
       Effect.gen(function* () {
