@@ -6,7 +6,7 @@
  */
 import postgres from "postgres"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { runCli } from "./node-process.js"
+import { runCli, type NodeProcess } from "./node-process.js"
 import { postgresInstalled, startPostgres, type PostgresServer } from "./postgres-server.js"
 import { accountFor, killUnderLoad } from "./kill-under-load.js"
 import { codeOf, festivalLanes, health, sleep, TapLoad, trackedNodes, waitFor, within, type Tap } from "./tap-load.js"
@@ -21,6 +21,23 @@ let database: PostgresServer | undefined
 const server = (): PostgresServer => {
   if (database === undefined) throw new Error("PostgreSQL did not start")
   return database
+}
+
+/**
+ * After an outage: health back to 200, 500 new taps acknowledged, every lane answered, every tap
+ * resent and accounted for, and `gesell check` on the same database passing.
+ */
+const recoverAndAccount = async (node: NodeProcess, load: TapLoad, env: Record<string, string>): Promise<void> => {
+  await waitFor("health 200 again", async () => (await health(node.http)).status === 200, 30_000)
+  const upFrom = load.taps.length
+  await waitFor("500 taps acknowledged after the recovery", () => load.taps.slice(upFrom).filter((tap) => tap.reply?.ok === true).length >= 500, 30_000)
+  await within("the lanes' last replies", load.stop(), 30_000)
+  expect(load.inflight, "taps never answered").toBe(0)
+  const txCount = await accountFor(node, load.taps)
+  load.close()
+  const check = await runCli(["check"], env)
+  expect(check.output).toContain(`${txCount + 1} transactions replayed`)
+  expect(check.code, check.output).toBe(0)
 }
 
 describe.skipIf(skipped)("with real PostgreSQL", () => {
@@ -59,18 +76,8 @@ describe.skipIf(skipped)("with real PostgreSQL", () => {
     expect(new Set(whileDown.flatMap((tap) => (tap.reply === undefined ? [] : [codeOf(tap.reply)]))), "codes while down").toEqual(new Set(["unavailable"]))
 
     await server().start()
-    await waitFor("health 200 again", async () => (await health(node.http)).status === 200, 30_000)
-    const upFrom = load.taps.length
-    await waitFor("500 taps acknowledged after the recovery", () => sentSince(upFrom).filter((tap) => tap.reply?.ok === true).length >= 500, 30_000)
-    await within("the lanes' last replies", load.stop(), 30_000)
-    expect(load.inflight, "taps never answered").toBe(0)
-
     // Every tap, refused ones included, is resent and accounted for; the node is still the same process.
-    const txCount = await accountFor(node, load.taps)
-    load.close()
-    const check = await runCli(["check"], env)
-    expect(check.output).toContain(`${txCount + 1} transactions replayed`)
-    expect(check.code, check.output).toBe(0)
+    await recoverAndAccount(node, load, env)
   })
 
   it("answers unavailable when commits hang past GESELL_COMMIT_TIMEOUT_MS, recovers once they pass, and keeps every acknowledged tap", async () => {
@@ -106,16 +113,8 @@ describe.skipIf(skipped)("with real PostgreSQL", () => {
     const acknowledgedLate = load.taps.slice(lockedFrom, lockedTo).filter((tap) => tap.reply?.ok === true)
     expect(acknowledgedLate.length, "taps sent while the lock was held and acknowledged").toBe(0)
 
-    await waitFor("health 200 again", async () => (await health(node.http)).status === 200, 30_000)
-    const upFrom = load.taps.length
-    await waitFor("500 taps acknowledged after the recovery", () => load.taps.slice(upFrom).filter((tap) => tap.reply?.ok === true).length >= 500, 30_000)
-    await within("the lanes' last replies", load.stop(), 30_000)
-    expect(load.inflight, "taps never answered").toBe(0)
-    const txCount = await accountFor(node, load.taps)
-    load.close()
-    const check = await runCli(["check"], env)
-    expect(check.output).toContain(`${txCount + 1} transactions replayed`)
-    expect(check.code, check.output).toBe(0)
+    // Every tap, refused ones included, is resent and accounted for; the node is still the same process.
+    await recoverAndAccount(node, load, env)
   })
 
   it("kill -9 under load keeps every acknowledged tap exactly once, and gesell check passes", async () => {
