@@ -13,7 +13,7 @@ import { decodeGenesis, ledgerFromGenesis } from "./genesis.js"
 import * as limits from "./limits.js"
 import type { Decoded, TimeMs, TxId } from "./names.js"
 import type { LedgerState } from "./state.js"
-import { cards, day, genesisDocument, Session, users } from "../test/federation.js"
+import { cards, day, genesisDocument, Session, users, ledgerSnapshot } from "../test/federation.js"
 
 type Raw = Record<string, unknown>
 
@@ -199,14 +199,7 @@ const preparedSession = (): Session => {
   return s
 }
 
-/** Balances, memberships, cards, refs and backing: what a rejected command must leave alone. */
-const snapshot = (state: LedgerState): string =>
-  JSON.stringify({
-    wallets: [...state.wallets].map(([id, w]) => [id, [...w.balances], [...w.memberships], [...w.meltedUntilMs]]),
-    cards: [...state.cards.values()].map((c) => [c.uid, c.status, c.wallet]),
-    refs: [...state.refs],
-    backing: state.backing,
-  })
+const snapshot = ledgerSnapshot
 
 const balancesHold = (state: LedgerState): void => {
   const sums = new Map<string, number>()

@@ -9,7 +9,7 @@ import fc from "fast-check"
 import { replay, stateBalances } from "./apply.js"
 import type { Executed } from "./execute.js"
 import type { LedgerState, Transaction } from "./state.js"
-import { cards, day, genesisDocument, Session, t0, users } from "../test/federation.js"
+import { cards, day, genesisDocument, ledgerSnapshot, Session, t0, users } from "../test/federation.js"
 
 type Raw = Record<string, unknown>
 
@@ -96,12 +96,7 @@ const commandsOf = (sequence: ReadonlyArray<readonly [Step, number]>): Array<[Ra
 }
 const sequence = steps.map(commandsOf)
 
-const snapshot = (state: LedgerState): string =>
-  JSON.stringify({
-    balances: [...stateBalances(state)].map(([wallet, held]) => [wallet, [...held]]),
-    cards: [...state.cards.values()].map((c) => [c.uid, c.status, c.wallet]),
-    memberships: [...state.wallets].map(([id, w]) => [id, [...w.memberships]]),
-  })
+const snapshot = ledgerSnapshot
 
 /** The simple model: balances as "wallet asset" -> amount, with naive rules for the money commands. */
 class Model {

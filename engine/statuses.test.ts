@@ -10,8 +10,8 @@ import { commandKinds, type CommandKind } from "./command.js"
 import { statusesOf, type Executed } from "./execute.js"
 import * as limits from "./limits.js"
 import { decodeGenesis, ledgerFromGenesis } from "./genesis.js"
-import type { LedgerState, Transaction } from "./state.js"
-import { cards, day, genesisDocument, Session, t0, users } from "../test/federation.js"
+import type { Transaction } from "./state.js"
+import { cards, day, genesisDocument, Session, t0, users, ledgerSnapshot } from "../test/federation.js"
 
 type Raw = Record<string, unknown>
 
@@ -91,14 +91,7 @@ const membershipUntil = (s: Session, wallet: string, asset: string): number | un
 
 const cardOf = (s: Session, card: string) => s.state.cards.get(card as never)
 
-/** Everything a failing command must leave as it was: balances, memberships, cards, refs, backing. */
-const snapshot = (state: LedgerState): string =>
-  JSON.stringify({
-    wallets: [...state.wallets].map(([id, w]) => [id, [...w.balances], [...w.memberships], [...w.meltedUntilMs]]),
-    cards: [...state.cards.values()].map((c) => [c.uid, c.status, c.wallet]),
-    refs: [...state.refs],
-    backing: state.backing,
-  })
+const snapshot = ledgerSnapshot
 
 // Raw commands with valid defaults, so that each scenario shows only what it changes.
 const raw = {

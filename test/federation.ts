@@ -83,3 +83,12 @@ export class Session {
 }
 
 export const card = (uid: string): CardUid => uid as CardUid
+
+/** Everything a failing command must leave as it was: balances, memberships, melt times, cards, refs, backing. */
+export const ledgerSnapshot = (state: LedgerState): string =>
+  JSON.stringify({
+    wallets: [...state.wallets].map(([id, w]) => [id, [...w.balances], [...w.memberships], [...w.meltedUntilMs]]),
+    cards: [...state.cards.values()].map((c) => [c.uid, c.status, c.wallet]),
+    refs: [...state.refs],
+    backing: state.backing,
+  })
