@@ -127,9 +127,11 @@ class Model {
   predictRequest(raw: Raw): "replay" | "conflict" | undefined {
     if (raw["request"] === undefined || raw["kind"] === "check") return undefined
     const key = `${raw["reader"] ?? "-"}/${raw["request"]}`
+    // Same content whatever the order of its fields, as the engine decodes it.
+    const content = JSON.stringify(Object.entries(raw).sort(([a], [b]) => (a < b ? -1 : 1)))
     const first = this.requests.get(key)
-    if (first === undefined) this.requests.set(key, JSON.stringify(raw))
-    return first === undefined ? undefined : first === JSON.stringify(raw) ? "replay" : "conflict"
+    if (first === undefined) this.requests.set(key, content)
+    return first === undefined ? undefined : first === content ? "replay" : "conflict"
   }
 
   /** The model's own sale: the euro assets the place accepts, in order, as much as possible from each. */
@@ -194,7 +196,14 @@ describe("engine properties", () => {
         expect(replayed.ok).toBe(true)
         if (replayed.ok) expect(replayed.balances).toEqual(stateBalances(session.state))
       }),
-      { numRuns: 400 },
+      {
+        numRuns: 400,
+        // A retry whose fields come in another order is the same request (found by a run in CI).
+        examples: [[[
+          [{ kind: "topup", place: "raffinerie", card: "04a1b2c3", amount: 1, asset: "fed", request: "q0", reader: "bar-1" }, 0],
+          [{ kind: "topup", place: "raffinerie", card: "04a1b2c3", amount: 1, asset: "fed", reader: "bar-1", request: "q0" }, 0],
+        ]]],
+      },
     )
   })
 
