@@ -21,6 +21,7 @@ import { Clock, Deferred, Duration, Effect, Exit, FiberId, Option } from "effect
 import { requestKey, type Command } from "../engine/command.js"
 import { execute, fingerprint, type Executed } from "../engine/execute.js"
 import { fail } from "../engine/outcome.js"
+import { transactionJson } from "../engine/transaction.js"
 import type { NodeLimits } from "../engine/limits.js"
 import type { TimeMs, TxId, WalletId } from "../engine/names.js"
 import type { LedgerState, RequestRecord, Transaction } from "../engine/state.js"
@@ -80,6 +81,8 @@ const newBatch = (): Batch => ({
 
 export interface WriterEvents {
   readonly committed?: (requests: number, txs: number, durationMs: number) => void
+  /** The transactions of each committed batch, in seq order, and when the commit returned. */
+  readonly committedTxs?: (txs: readonly StoredTx[], atMs: number) => void
   readonly commitFailed?: (error: unknown) => void
   readonly recovered?: () => void
   readonly refused?: (why: Refusal) => void
@@ -229,7 +232,8 @@ export class LedgerWriter {
       seq,
       id: tx.id,
       time: tx.time,
-      body: JSON.stringify(tx),
+      // Canonical (RFC 8785) from the start: a block's Merkle leaves are these bytes as stored.
+      body: transactionJson(tx),
       reader: request === undefined ? undefined : reader,
       request,
       fingerprint,
@@ -299,6 +303,7 @@ export class LedgerWriter {
       const finished = yield* Clock.currentTimeMillis
       this.acknowledge(batch)
       this.events.committed?.(batch.entries.length, batch.txs.length, finished - started)
+      this.events.committedTxs?.(batch.txs, finished)
       return
     }
     this.events.commitFailed?.(result.cause)

@@ -9,6 +9,7 @@ import type { AssetId, CardUid, TimeMs, WalletId } from "./names.js"
 import { isRecord, walletKind } from "./names.js"
 import type { CardStatus, LedgerState, Leg, Transaction } from "./state.js"
 import { setMeltedUntil, setMembership, walletFor } from "./state.js"
+import { validatorSetOf } from "./validators.js"
 
 /** Balances by wallet then asset, as replay produces them. */
 export type Balances = Map<WalletId, Map<AssetId, number>>
@@ -73,6 +74,10 @@ const applyKindEffects = (state: LedgerState, tx: Transaction): void => {
     card.status = memo["status"] as CardStatus
   } else if (tx.kind === "demurrage" && typeof memo["wallet"] === "string" && typeof memo["asset"] === "string") {
     setMeltedUntil(walletFor(state, memo["wallet"] as WalletId), memo["asset"] as AssetId, Number(memo["meltedUntil"]))
+  } else if (tx.kind === "validators") {
+    // The genesis transaction's memo is the genesis document, whose set the ledger starts with.
+    const set = validatorSetOf(tx.memo)
+    if (set !== undefined) state.validators = set
   }
   if (tx.ref !== undefined) state.refs.add(tx.ref)
   for (const leg of tx.legs) {

@@ -17,6 +17,7 @@ import {
   decodePlaceId,
   decodeReaderId,
   decodeRequestId,
+  decodeValidatorId,
   decodeWalletId,
   isRecord,
   reject,
@@ -52,6 +53,7 @@ const walletOf =
 const periodMs = (value: unknown, field: string) => decodeCount(value, field, 1, limits.membershipPeriodMsMax)
 const voidReason = (value: unknown, field: string) => decodeLiteral(value, field, ["lost", "voided"] as const)
 const direction = (value: unknown, field: string) => decodeLiteral(value, field, ["to_fed", "from_fed"] as const)
+const threshold = (value: unknown, field: string) => decodeCount(value, field, 1, limits.validatorsMax)
 
 /** Who sent a request: a reader's request id is its idempotency key (reader commands only). */
 const origin = { request: optional(decodeRequestId), reader: optional(decodeReaderId) }
@@ -73,6 +75,7 @@ export const commandSpecs = {
   demurrage: { ...operator, wallet: required(walletOf("card", "user", "place")), asset: required(decodeAssetId) },
   void: { ...operator, card: required(decodeCardUid), reason: required(voidReason), place: optional(decodePlaceId) },
   mint: { ...operator, asset: required(decodeAssetId), to: required(walletOf("card", "user", "place", "fund")), amount: required(decodeAmount), ref: optional(decodeExternalRef) },
+  validators: { ...operator, add: optional(decodeValidatorId), remove: optional(decodeValidatorId), threshold: optional(threshold) },
 } as const
 
 type Specs = typeof commandSpecs

@@ -18,6 +18,7 @@ import { subscribe, subscribeStatuses } from "./membership.js"
 import { deposit, depositStatuses, mint, mintStatuses, refill, refillStatuses } from "./issuance.js"
 import { exchange, exchangeStatuses } from "./exchange.js"
 import { demurrage, demurrageStatuses } from "./demurrage.js"
+import { changeValidators, validatorsStatuses } from "./validators.js"
 
 /** Every command's statuses, each list ordered by precedence. */
 export const statusesOf: { readonly [K in CommandKind]: readonly string[] } = {
@@ -35,6 +36,7 @@ export const statusesOf: { readonly [K in CommandKind]: readonly string[] } = {
   demurrage: demurrageStatuses,
   void: voidStatuses,
   mint: mintStatuses,
+  validators: validatorsStatuses,
 }
 
 /** An outcome, and whether it is the recorded answer to an earlier identical request. */
@@ -56,6 +58,7 @@ export const decide = (state: LedgerState, command: Command, ctx: Context): Outc
     case "demurrage": return demurrage(state, command, ctx)
     case "void": return voidCard(state, command, ctx)
     case "mint": return mint(state, command, ctx)
+    case "validators": return changeValidators(state, command, ctx)
   }
 }
 

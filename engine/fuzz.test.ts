@@ -127,6 +127,9 @@ const meaningful: Readonly<Record<string, fc.Arbitrary<unknown>>> = {
   ref: fc.constantFrom("pi_1", "pi_2", "bank-1", "bank-2"),
   direction: fc.constantFrom("to_fed", "from_fed"),
   reason: fc.constantFrom("lost", "voided"),
+  add: fc.constantFrom(...genesisDocument.validators.keys, "A".repeat(43), "B".repeat(43), "not-a-key"),
+  remove: fc.constantFrom(...genesisDocument.validators.keys, "A".repeat(43)),
+  threshold: fc.integer({ min: 0, max: 3 }),
 }
 /** Fields that succeed only in one combination, leaned toward it so that the command runs to the end. */
 const leanings: Partial<Record<CommandKind, Readonly<Record<string, fc.Arbitrary<unknown>>>>> = {

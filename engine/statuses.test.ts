@@ -33,6 +33,8 @@ const unknownUid = "00000000"
 const [user, user2] = users
 const cardW = `card:${uid}`
 const otherW = `card:${other}`
+const genesisValidator = genesisDocument.validators.keys[0]
+const newValidator = "A".repeat(43)
 const raf = "place:raffinerie"
 const mana = "place:manapany"
 
@@ -109,6 +111,7 @@ const raw = {
   demurrage: (f: Raw = {}): Raw => ({ kind: "demurrage", wallet: cardW, asset: "fed", ...f }),
   void: (f: Raw = {}): Raw => ({ kind: "void", card: uid, reason: "lost", ...f }),
   mint: (f: Raw = {}): Raw => ({ kind: "mint", asset: "raf-gift", to: cardW, amount: 100, ...f }),
+  validators: (f: Raw = {}): Raw => ({ kind: "validators", add: newValidator, ...f }),
 } satisfies Record<CommandKind, (f?: Raw) => Raw>
 
 /** The request id of an earlier, different request of the same reader. */
@@ -742,6 +745,33 @@ const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
     { status: "card_blocked", scene: (s) => block(s, uid), command: raw.mint() },
     { status: "duplicate_ref", name: "refills and mints share their refs", scene: (s) => s.must(raw.refill({ wallet: otherW })), command: raw.mint({ ref: "pi_1" }), field: "ref" },
     { status: "supply_limit", scene: (s) => mintWholeSupply(s, "raf-gift", otherW), command: raw.mint({ amount: 1 }) },
+  ],
+  validators: [
+    {
+      status: "ok",
+      name: "adding a key keeps the threshold and carries the whole new set",
+      command: raw.validators(),
+      effect: (s, tx) => {
+        expect(tx).toMatchObject({ kind: "validators", legs: [], memo: { keys: [genesisValidator, newValidator], threshold: 1 } })
+        expect(s.state.validators).toEqual({ keys: [genesisValidator, newValidator], threshold: 1 })
+      },
+    },
+    {
+      status: "ok",
+      name: "removing a key lowers a threshold that no longer fits",
+      scene: (s) => s.must(raw.validators({ threshold: 2 })),
+      command: raw.validators({ add: undefined, remove: genesisValidator }),
+      effect: (s) => expect(s.state.validators).toEqual({ keys: [newValidator], threshold: 1 }),
+    },
+    { status: "bad_request", name: "a change that changes nothing", command: raw.validators({ add: undefined }) },
+    { status: "bad_request", name: "a key that is no validator id", command: raw.validators({ add: "short" }), field: "add" },
+    { status: "bad_request", name: "adding and removing one key", command: raw.validators({ remove: newValidator }), field: "remove" },
+    { status: "bad_request", name: "a threshold of 0", command: raw.validators({ threshold: 0 }), field: "threshold" },
+    conflictOf(raw.validators()),
+    { status: "already_member", command: raw.validators({ add: genesisValidator }), field: "add" },
+    { status: "not_member", command: raw.validators({ add: undefined, remove: newValidator }), field: "remove" },
+    { status: "threshold_out_of_range", name: "above the number of keys", command: raw.validators({ threshold: 3 }), field: "threshold" },
+    { status: "threshold_out_of_range", name: "removing the last key", command: raw.validators({ add: undefined, remove: genesisValidator }), field: "threshold" },
   ],
 }
 

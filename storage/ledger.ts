@@ -38,6 +38,28 @@ export interface StoredTx {
   readonly ref?: string | undefined
 }
 
+/** A sealed block: its header, and where its transactions are in the ledger. */
+export interface StoredBlock {
+  readonly height: number
+  /** The hex hash of the header. */
+  readonly hash: string
+  /** The header's JSON text. */
+  readonly header: string
+  /** Its transactions are the ledger's seqs firstSeq .. firstSeq + txCount - 1. */
+  readonly firstSeq: number
+  readonly txCount: number
+  /** The validator set in force from the next height, as JSON `{keys, threshold}`. */
+  readonly validatorsNext: string
+  /** The signatures that made it final, as a JSON list; absent while it is not final. */
+  readonly signatures?: string | undefined
+}
+
+/** A block with its transactions' texts, as the feed serves it. */
+export interface StoredBlockWithTxs extends StoredBlock {
+  /** The transactions' JSON texts, in order, joined by commas (the inside of a JSON list). */
+  readonly txs: string
+}
+
 /** A request that failed (or a read): its reply is remembered so that a retry gets the same one. */
 export interface StoredReply {
   /** The reader id, or "-" for requests made without a reader. */
@@ -96,6 +118,11 @@ export interface CommitBatch {
   readonly cards: readonly StoredCard[]
   /** The backing counters after the batch, when they changed. */
   readonly backing?: Backing | undefined
+  /**
+   * Blocks sealed or made final. A block already stored at a height gets the signatures given
+   * (it becomes final); its header never changes.
+   */
+  readonly blocks?: readonly StoredBlock[] | undefined
 }
 
 /** What the node reads at start (and after a failed commit) to rebuild its state. */
@@ -145,6 +172,18 @@ export interface LedgerStore {
   readonly transactions: (fromSeq: number, limit: number) => Effect.Effect<readonly StoredTx[], StorageError>
   /** A remembered reply (committed or failed) for a request, looked up in the database. */
   readonly reply: (reader: string, request: string) => Effect.Effect<{ readonly fingerprint: string; readonly reply: string } | undefined, StorageError>
+  /**
+   * Blocks from `fromHeight` in order, with their transactions: at most `limit` blocks, and no more
+   * blocks than fit in `txMax` transactions (at least one), final ones only when `finalOnly`.
+   */
+  readonly blocks: (
+    fromHeight: number,
+    limit: number,
+    txMax: number,
+    finalOnly: boolean,
+  ) => Effect.Effect<readonly StoredBlockWithTxs[], StorageError>
+  /** The last sealed block (undefined before block 0 is sealed) and the height of the last final one (-1: none). */
+  readonly blockTip: Effect.Effect<{ readonly sealed: StoredBlock | undefined; readonly finalHeight: number }, StorageError>
   /** Answers when the database can take a commit. */
   readonly ping: Effect.Effect<void, StorageError>
   // Operator changes, applied outside group commits.

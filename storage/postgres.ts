@@ -17,6 +17,8 @@ import {
   assertSafeInteger,
   batchRows,
   type BatchRows,
+  decodeBlocks,
+  decodeBlockTip,
   decodeFlag,
   decodeFoundReply,
   decodeSnapshot,
@@ -142,7 +144,7 @@ const seqGap = (seqs: readonly number[]): string | undefined => {
 }
 
 const isEmpty = (rows: BatchRows): boolean =>
-  [rows.txs, rows.replies, rows.wallets, rows.cards, rows.backing].every((part) => part === undefined)
+  [rows.txs, rows.replies, rows.wallets, rows.cards, rows.backing, rows.blocks].every((part) => part === undefined)
 
 const commit = (run: Run) => (rows: BatchRows) => {
   const gap = seqGap(rows.seqs)
@@ -180,6 +182,14 @@ const operations = (run: Run): LedgerStore => ({
     ),
   reply: (reader, request) =>
     run("reply", postgresTimeouts.readTimeoutMs, (sql) => statements.readReply(sql, reader, request)).pipe(Effect.map(decodeFoundReply)),
+  blocks: (fromHeight, limit, txMax, finalOnly) =>
+    Effect.sync(() => [fromHeight, limit, txMax].forEach((n) => assertSafeInteger(n, "blocks page bound"))).pipe(
+      Effect.zipRight(
+        run("blocks", postgresTimeouts.readTimeoutMs, (sql) => statements.readBlocks(sql, fromHeight, limit, txMax, finalOnly)),
+      ),
+      Effect.map(decodeBlocks),
+    ),
+  blockTip: run("blockTip", postgresTimeouts.readTimeoutMs, statements.readBlockTip).pipe(Effect.map(decodeBlockTip)),
   ping: run("ping", postgresTimeouts.pingTimeoutMs, statements.ping).pipe(Effect.asVoid),
   putPlace: (place) =>
     run("putPlace", postgresTimeouts.commitTimeoutMs, (sql) => statements.putDocument(sql, "place", place.id, JSON.stringify(place))).pipe(

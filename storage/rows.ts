@@ -9,7 +9,18 @@
 import { Either, ParseResult, Schema } from "effect"
 import { cardWallet, type CardUid } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
-import type { Backing, CommitBatch, Snapshot, StoredCard, StoredReader, StoredReply, StoredTx, StoredWallet } from "./ledger.js"
+import type {
+  Backing,
+  CommitBatch,
+  Snapshot,
+  StoredBlock,
+  StoredBlockWithTxs,
+  StoredCard,
+  StoredReader,
+  StoredReply,
+  StoredTx,
+  StoredWallet,
+} from "./ledger.js"
 
 /** Thrown, hence a defect inside Effect.sync: the caller handed over a value that cannot be stored. */
 export const assertSafeInteger = (value: number, what: string): number => {
@@ -44,6 +55,7 @@ export interface BatchRows {
   readonly wallets: string | undefined
   readonly cards: string | undefined
   readonly backing: string | undefined
+  readonly blocks: string | undefined
 }
 
 const checkTxs = (txs: readonly StoredTx[]): number[] =>
@@ -82,7 +94,18 @@ export const batchRows = (batch: CommitBatch): BatchRows => {
     wallets: rowsDocument(batch.wallets),
     cards: rowsDocument(batch.cards),
     backing: batch.backing === undefined ? undefined : backingDocument(batch.backing),
+    blocks: rowsDocument(checkBlocks(batch.blocks ?? [])),
   }
+}
+
+const checkBlocks = (blocks: readonly StoredBlock[]): readonly StoredBlock[] => {
+  for (const block of blocks) {
+    assertSafeInteger(block.height, "block height")
+    assertSafeInteger(block.firstSeq, `block ${block.height} firstSeq`)
+    assertSafeInteger(block.txCount, `block ${block.height} txCount`)
+  }
+  assertUnique(blocks.map((block) => String(block.height)), "block")
+  return blocks
 }
 
 // Reading back.
@@ -128,6 +151,37 @@ export const decodeTxs = (rows: unknown): StoredTx[] =>
     reply: present(row.reply),
     ref: present(row.ref),
   }))
+
+const BlockRow = Schema.Struct({
+  height: SafeIntegerText,
+  hash: Schema.String,
+  header: Schema.String,
+  first_seq: SafeIntegerText,
+  tx_count: SafeInteger,
+  validators_next: Schema.String,
+  signatures: OptionalText,
+})
+
+const storedBlock = (row: typeof BlockRow.Type): StoredBlock => ({
+  height: row.height,
+  hash: row.hash,
+  header: row.header,
+  firstSeq: row.first_seq,
+  txCount: row.tx_count,
+  validatorsNext: row.validators_next,
+  signatures: present(row.signatures),
+})
+
+export const decodeBlocks = (rows: unknown): StoredBlockWithTxs[] =>
+  decodeAll(Schema.extend(BlockRow, Schema.Struct({ txs: Schema.String })), "block", rows).map((row) => ({
+    ...storedBlock(row),
+    txs: row.txs,
+  }))
+
+export const decodeBlockTip = (rows: unknown): { readonly sealed: StoredBlock | undefined; readonly finalHeight: number } => {
+  const [row] = decodeAll(Schema.extend(BlockRow, Schema.Struct({ final_height: SafeIntegerText })), "block tip", rows)
+  return row === undefined ? { sealed: undefined, finalHeight: -1 } : { sealed: storedBlock(row), finalHeight: row.final_height }
+}
 
 export const decodeFlag = (rows: unknown): boolean =>
   decodeAll(Schema.Struct({ value: Schema.Boolean }), "a flag", rows)[0]?.value === true

@@ -56,6 +56,14 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
     insert into meta (key, value)
     select 'backing', value from (select ${batch.backing ?? null}::text::jsonb as value) as b where value is not null
     on conflict (key) do update set value = excluded.value
+  ), blocks as (
+    -- A block is sealed once; a later row for its height (same hash) only brings its signatures.
+    insert into block (height, hash, header, first_seq, tx_count, validators_next, signatures, final)
+    select height, hash, header, "firstSeq", "txCount", "validatorsNext", signatures, signatures is not null
+    from json_to_recordset(${batch.blocks ?? null}::text::json) as r (height bigint, hash text, header text,
+      "firstSeq" bigint, "txCount" integer, "validatorsNext" text, signatures text)
+    on conflict (height) do update set signatures = excluded.signatures, final = excluded.final
+      where block.hash = excluded.hash
   ), txs as (
     insert into tx (seq, id, time, body, reader, request, fingerprint, reply, ref)
     select seq, id, time, body, reader, request, fingerprint, reply, ref
@@ -97,6 +105,27 @@ export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | n
 export const readTransactions = (pool: Sql, fromSeq: number, limit: number) => pool`
   select seq, id, time, body, reader, request, fingerprint, reply, ref from tx
   where seq >= ${fromSeq} order by seq limit ${limit}`
+
+const blockColumns = "height, hash, header, first_seq, tx_count, validators_next, signatures"
+
+/**
+ * Blocks with their transactions' texts joined by commas: the feed serves them without parsing.
+ * The running sum stops a page before it holds more than `txMax` transactions (the first block is
+ * always in it, whatever its size).
+ */
+export const readBlocks = (pool: Sql, fromHeight: number, limit: number, txMax: number, finalOnly: boolean) => pool`
+  with page as (
+    select ${pool.unsafe(blockColumns)}, sum(tx_count) over (order by height) - tx_count as before
+    from block where height >= ${fromHeight} and (final or not ${finalOnly}) order by height limit ${limit}
+  )
+  select height, hash, header, first_seq, tx_count, validators_next, signatures,
+    (select coalesce(string_agg(body, ',' order by seq), '') from tx
+      where seq >= page.first_seq and seq < page.first_seq + page.tx_count) as txs
+  from page where before = 0 or before + tx_count <= ${txMax} order by height`
+
+export const readBlockTip = (pool: Sql) => pool`
+  select ${pool.unsafe(blockColumns)}, (select coalesce(max(height), -1) from block where final) as final_height
+  from block order by height desc limit 1`
 
 export const readReply = (pool: Sql, reader: string, request: string) => pool`
   select fingerprint, reply from tx where coalesce(reader, '-') = ${reader} and request = ${request}

@@ -275,7 +275,7 @@ export const checkedBalances = async (ws: string, cards: readonly string[], read
 }
 
 /** GET /v1/health: its status and body. */
-export const health = async (http: string): Promise<{ status: number; body: { ok?: boolean; height?: number } }> => {
+export const health = async (http: string): Promise<{ status: number; body: { ok?: boolean; height?: number; transactions?: number } }> => {
   const response = await fetch(`${http}/v1/health`)
   return { status: response.status, body: (await response.json()) as { ok?: boolean; height?: number } }
 }

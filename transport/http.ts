@@ -10,7 +10,10 @@ import { createReader, importCards, parseCards, putAsset, putPlace, revokeReader
 import type { LedgerWriter } from "../actors/writer.js"
 import { decodeCommand } from "../engine/command.js"
 import { walletKind } from "../engine/names.js"
+import type { LedgerState } from "../engine/state.js"
 import type { LedgerStore } from "../storage/ledger.js"
+import type { BlockProducer } from "../actors/producer.js"
+import { blocksPage, oneBlock } from "./blocks-http.js"
 import type { Metrics } from "./metrics.js"
 import { openApiDocument } from "./openapi.js"
 import type { ReaderDirectoryStore } from "./directory.js"
@@ -22,6 +25,7 @@ export interface HttpDeps {
   readonly metrics: Metrics
   readonly directory: ReaderDirectoryStore
   readonly gateway: () => ReaderGateway
+  readonly producer: BlockProducer
   readonly adminToken: Option.Option<Redacted.Redacted>
   readonly nowMs: () => number
 }
@@ -61,15 +65,19 @@ const isAdmin = (deps: HttpDeps, request: IncomingMessage): boolean => {
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
 
-export const supplyOf = (writer: LedgerWriter) => {
-  const state = writer.state
+/**
+ * Per asset, the amount in circulation (minus the issuing wallet's balance); for fed, the euros
+ * received, refunded and paid out. `transactions` is the seq of the last transaction counted, so
+ * that a node and a peer that hold the same ledger answer the same document.
+ */
+export const supplyOf = (state: LedgerState, transactions: number) => {
   const assets = [...state.assets.values()].map((asset) => {
     const circulation = -(state.wallets.get(`issuance:${asset.id}` as never)?.balances.get(asset.id) ?? 0)
     return asset.kind === "fed"
       ? { asset: asset.id, kind: asset.kind, circulation, euros: { ...state.backing } }
       : { asset: asset.id, kind: asset.kind, circulation }
   })
-  return { height: writer.height, assets }
+  return { transactions, assets }
 }
 
 const adminError = (error: unknown): Reply => {
@@ -97,10 +105,10 @@ const operatorCommand = (deps: HttpDeps, raw: unknown): Promise<Reply> =>
     )
   })
 
-type Route = (deps: HttpDeps, request: IncomingMessage, path: string[]) => Promise<Reply> | Reply
+type Route = (deps: HttpDeps, request: IncomingMessage, path: string[], query: URLSearchParams) => Promise<Reply> | Reply
 
-const admin = (handler: Route): Route => (deps, request, path) =>
-  isAdmin(deps, request) ? handler(deps, request, path) : problem(401, "unauthorized", "admin endpoints take Authorization: Bearer <admin token>")
+const admin = (handler: Route): Route => (deps, request, path, query) =>
+  isAdmin(deps, request) ? handler(deps, request, path, query) : problem(401, "unauthorized", "admin endpoints take Authorization: Bearer <admin token>")
 
 const withBody = async (request: IncomingMessage, use: (body: string) => Promise<Reply>): Promise<Reply> => {
   const body = await readBody(request)
@@ -124,13 +132,18 @@ const run = <A>(effect: Effect.Effect<A, unknown>, ok: (value: A) => Reply): Pro
 const routes: Record<string, Route> = {
   "GET /v1/health": (deps) => {
     const writer = deps.writer()
-    return json(writer.mode === "ready" ? 200 : 503, { ok: writer.mode === "ready", height: writer.height })
+    const ready = writer.mode === "ready"
+    return json(ready ? 200 : 503, { ok: ready, height: deps.producer.finalizedHeight, transactions: writer.height })
   },
-  "GET /v1/supply": (deps) => json(200, supplyOf(deps.writer())),
+  "GET /v1/supply": (deps) => json(200, supplyOf(deps.writer().state, deps.writer().height)),
+  "GET /v1/blocks": (deps, _request, _path, query) => blocksPage(deps.store, query),
+  "GET /v1/blocks/*": (deps, _request, path) => oneBlock(deps.store, path[2] ?? ""),
   "GET /v1/openapi.json": () => json(200, openApiDocument),
   "GET /metrics": async (deps) => {
     deps.metrics.queueDepth.set(deps.writer().queued)
     deps.metrics.height.set(deps.writer().height)
+    deps.metrics.blockHeight.set(deps.producer.finalizedHeight)
+    deps.metrics.sealedHeight.set(deps.producer.sealedHeight)
     return { status: 200, body: await deps.metrics.registry.metrics(), type: deps.metrics.registry.contentType }
   },
   "POST /v1/admin/places": admin((deps, request) =>
@@ -186,7 +199,7 @@ export const handleHttp = (deps: HttpDeps) => (request: IncomingMessage, respons
   const url = new URL(request.url ?? "/", "http://localhost")
   const path = url.pathname.split("/").filter((part) => part !== "")
   const route = routeOf(request.method ?? "GET", path)
-  const answer = route === undefined ? problem(404, "not_found", `no route ${request.method} ${url.pathname}`) : route(deps, request, path)
+  const answer = route === undefined ? problem(404, "not_found", `no route ${request.method} ${url.pathname}`) : route(deps, request, path, url.searchParams)
   Promise.resolve(answer)
     .catch((error: unknown) => problem(500, "internal", String(error)))
     .then((reply) => {

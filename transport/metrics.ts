@@ -44,6 +44,22 @@ export const makeMetrics = () => {
     queueDepth: new Gauge({ name: "gesell_commit_queue_requests", help: "Requests waiting for or in a commit", registers: [registry] }),
     connections: new Gauge({ name: "gesell_reader_connections", help: "Open reader WebSocket connections", registers: [registry] }),
     height: new Gauge({ name: "gesell_ledger_transactions", help: "Committed transactions in the ledger", registers: [registry] }),
+    blockHeight: new Gauge({ name: "gesell_block_height", help: "Height of the last final block", registers: [registry] }),
+    sealedHeight: new Gauge({ name: "gesell_block_sealed_height", help: "Height of the last sealed block, final or not", registers: [registry] }),
+    finalityLag: new Histogram({
+      name: "gesell_finality_lag_seconds",
+      help: "From the commit of a block's oldest transaction to the block being final",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    votes: new Counter({
+      name: "gesell_validator_votes_total",
+      help: "Validator votes received, by outcome (counted, ignored, invalid)",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    rejections: new Counter({ name: "gesell_validator_rejections_total", help: "Proposals a validator rejected", registers: [registry] }),
+    followers: new Gauge({ name: "gesell_federation_connections", help: "Open federation feed connections (validators and peers)", registers: [registry] }),
   }
 }
 

@@ -12,6 +12,7 @@ import { Clock, Console, Duration, Effect, Layer, Option, Redacted, Schedule } f
 import { nodeConfig, type NodeConfig } from "../actors/config.js"
 import { stateFromSnapshot } from "../actors/snapshot.js"
 import { LedgerWriter } from "../actors/writer.js"
+import { canonicalJson } from "../engine/canonical.js"
 import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
 import { requestRetentionMs } from "../engine/limits.js"
 import type { JsonValue } from "../engine/state.js"
@@ -23,8 +24,11 @@ import { demoGenesis, demoReaders } from "./demo.js"
 import { ReaderDirectoryStore } from "./directory.js"
 import { handleHttp } from "./http.js"
 import { makeMetrics } from "./metrics.js"
-import { attachGateway, ReaderGateway } from "./readers.js"
+import { attachUpgrades, ReaderGateway } from "./readers.js"
+import { FederationFeed } from "./feed.js"
+import { BlockProducer } from "../actors/producer.js"
 import { loadOrCreateKey } from "./keys.js"
+import type { NodeSigner } from "../actors/producer.js"
 
 export interface StartFlags {
   readonly genesis?: string | undefined
@@ -97,7 +101,9 @@ const createLedger = (store: LedgerStore, flags: StartFlags, config: NodeConfig,
     if (!decoded.ok) return yield* Effect.fail(new Error(`the genesis document is invalid at ${decoded.field}: ${decoded.message}`))
     const now = yield* Clock.currentTimeMillis
     const tx = genesisTransaction(document, now as TimeMs)
-    yield* store.initialize(document, { seq: 0, id: tx.id, time: tx.time, body: JSON.stringify(tx) })
+    const body = canonicalJson(tx)
+    if (!body.ok) return yield* Effect.fail(new Error(`the genesis document has no canonical form (${body.reason} at ${body.path})`))
+    yield* store.initialize(document, { seq: 0, id: tx.id, time: tx.time, body: body.value })
     return demo
   })
 
@@ -132,11 +138,21 @@ export const startNode = (flags: StartFlags) =>
     const now = yield* Clock.currentTimeMillis
     const snapshot = yield* store.load(now - requestRetentionMs, config.limits.requestCacheMax)
     const metrics = makeMetrics()
+    const clock = yield* Effect.clock
+    const nowMs = () => clock.unsafeCurrentTimeMillis()
+    const genesis = decodeGenesis(snapshot.genesis)
+    if (!genesis.ok) return yield* Effect.dieMessage(`the stored genesis does not decode: ${genesis.message}`)
+    const producer = new BlockProducer(store, config.limits, genesis.value, key as NodeSigner, nowMs, {
+      final: (_height, lagMs) => metrics.finalityLag.observe(lagMs / 1000),
+    })
+    yield* producer.start
+    yield* Effect.forkScoped(producer.loop)
     const writer = new LedgerWriter(stateFromSnapshot(snapshot), snapshot.lastSeq + 1, store, config.limits, config.commitTimeoutMs, {
       committed: (requests, _txs, durationMs) => {
         metrics.commitBatch.observe(requests)
         metrics.commitDuration.observe(durationMs / 1000)
       },
+      committedTxs: (txs, atMs) => producer.committed(txs, atMs),
       commitFailed: () => metrics.commitFailures.inc(),
       refused: (why) => metrics.refused.inc({ reason: why }),
     })
@@ -147,18 +163,17 @@ export const startNode = (flags: StartFlags) =>
         writer.forgetOldRequests(yield* Clock.currentTimeMillis)
       }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(10)))),
     )
-    const clock = yield* Effect.clock
-    const nowMs = () => clock.unsafeCurrentTimeMillis()
     const directory = new ReaderDirectoryStore(snapshot.readers)
     const gateway = new ReaderGateway({ writer: () => writer, directory, metrics, nowMs, connectionsMax: config.limits.readerConnectionsMax })
     const server = createServer(
-      handleHttp({ writer: () => writer, store, metrics, directory, gateway: () => gateway, adminToken: Option.some(adminToken(config)), nowMs }),
+      handleHttp({ writer: () => writer, store, metrics, directory, gateway: () => gateway, producer, adminToken: Option.some(adminToken(config)), nowMs }),
     )
-    attachGateway(server, gateway)
+    const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), connectionsMax: 256 })
+    attachUpgrades(server, [gateway, feed])
     yield* listen(server, config.port, config.host)
     // Finalizers run last-registered first: reader sockets are closed before the HTTP server, whose
     // close waits for every connection, so that a hub that never hangs up cannot hold the node.
-    yield* Effect.addFinalizer(() => Effect.promise(() => gateway.close()))
+    yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all([gateway.close(), feed.close()])))
     const address = server.address()
     const port = typeof address === "object" && address !== null ? address.port : config.port
     yield* announce({ ...config, port }, key.validator, demo, writer.height)

@@ -171,8 +171,13 @@ const resultOf = (json: string): string => {
   return code?.[1] ?? "ok"
 }
 
-export const attachGateway = (server: Server, gateway: ReaderGateway): void => {
+/** Something that takes the WebSocket upgrades of its own path, and says whether it took this one. */
+export interface UpgradeHandler {
+  readonly upgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean
+}
+
+export const attachUpgrades = (server: Server, handlers: readonly UpgradeHandler[]): void => {
   server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (!gateway.upgrade(request, socket, head)) rejectUpgrade(socket, 404, "Not Found")
+    if (!handlers.some((handler) => handler.upgrade(request, socket, head))) rejectUpgrade(socket, 404, "Not Found")
   })
 }

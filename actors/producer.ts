@@ -1,0 +1,352 @@
+/**
+ * The block producer: seals committed transactions into blocks, proposes them to validators,
+ * collects their votes and marks blocks final (PROTOCOL.md section 5, ARCHITECTURE.md section 5).
+ *
+ * Taps never wait for any of this. The writer hands over each committed batch's transactions; the
+ * producer seals a block every `blockIntervalMs`, or as soon as `blockTxMax` transactions wait,
+ * stores its header (a sealed block is never changed: after a restart the same block is proposed
+ * again), signs it with the node's key when that key is in the set in force, and sends it to the
+ * validators connected to the feed. Votes are checked as they come; a block is final, in height
+ * order, once it carries `threshold` distinct valid signatures of the set in force at its height,
+ * and only then is it stored as final and sent to the feed's followers.
+ *
+ * Bounded: at most `pendingBlocksMax` sealed blocks wait for finality (beyond that, sealing pauses
+ * and transactions stay in the ledger, to be sealed later), and at most `bufferTxMax` committed
+ * transactions wait in memory (beyond that the buffer is dropped and the producer reads them back
+ * from storage when it catches up).
+ */
+import { Deferred, Duration, Effect, Exit, FiberId } from "effect"
+import {
+  genesisHeader,
+  headerHash,
+  signBlock,
+  signatureValid,
+  txRootOfTexts,
+  type BlockHeader,
+  type BlockSignature,
+} from "../engine/block.js"
+import { genesisTransaction, type Genesis } from "../engine/genesis.js"
+import type { NodeLimits } from "../engine/limits.js"
+import type { TimeMs, ValidatorId } from "../engine/names.js"
+import type { Transaction, Validators } from "../engine/state.js"
+import { validatorSetOf } from "../engine/validators.js"
+import type { SigningKey } from "../engine/ed25519.js"
+import type { LedgerStore, StoredBlock, StoredTx } from "../storage/ledger.js"
+
+/** A sealed block waiting for votes. */
+export interface PendingBlock {
+  readonly header: BlockHeader
+  readonly hash: string
+  readonly firstSeq: number
+  readonly txCount: number
+  /** The block as a proposal: header and transactions, no signatures. */
+  readonly proposal: string
+  /** The set whose signatures make it final. */
+  readonly set: Validators
+  readonly validatorsNext: Validators
+  readonly signatures: Map<ValidatorId, string>
+  /** When its oldest transaction was committed, for the finality lag. */
+  readonly committedAtMs: number
+}
+
+export interface ProducerEvents {
+  readonly sealed?: (block: PendingBlock) => void
+  readonly final?: (height: number, lagMs: number) => void
+  readonly vote?: (outcome: "counted" | "ignored" | "invalid") => void
+}
+
+export interface NodeSigner {
+  readonly validator: ValidatorId
+  readonly key: SigningKey
+}
+
+/** Sealed blocks waiting for finality, at most. */
+export const pendingBlocksMax = 1024
+
+interface Buffered {
+  readonly seq: number
+  readonly body: string
+  readonly committedAtMs: number
+}
+
+type Tip = { readonly header: BlockHeader; readonly hash: string; readonly nextSeq: number; readonly validatorsNext: Validators }
+
+export class BlockProducer {
+  private tip: Tip | undefined
+  private finalHeight = -1
+  private readonly pending = new Map<number, PendingBlock>()
+  private buffer: Buffered[] = []
+  private wake = Deferred.unsafeMake<void>(FiberId.none)
+  /** Listeners of sealed and final blocks (the feed's connections). */
+  private readonly watchers = new Set<() => void>()
+  private readonly bufferTxMax: number
+
+  constructor(
+    private readonly store: LedgerStore,
+    private readonly limits: NodeLimits,
+    private readonly genesis: Genesis,
+    private readonly signer: NodeSigner,
+    private readonly nowMs: () => number,
+    private readonly events: ProducerEvents = {},
+  ) {
+    this.bufferTxMax = Math.max(4 * limits.blockTxMax, 1024)
+  }
+
+  get sealedHeight(): number {
+    return this.tip?.header.height ?? -1
+  }
+
+  get finalizedHeight(): number {
+    return this.finalHeight
+  }
+
+  get proposer(): ValidatorId {
+    return this.signer.validator
+  }
+
+  /** A sealed, not yet final block. */
+  pendingBlock(height: number): PendingBlock | undefined {
+    return this.pending.get(height)
+  }
+
+  /** Called with each committed batch's transactions, in seq order. */
+  committed(txs: readonly StoredTx[], atMs: number): void {
+    if (txs.length === 0) return
+    if (this.buffer.length + txs.length > this.bufferTxMax) {
+      // Dropped, not lost: they are in storage, and sealing reads them back from there.
+      this.buffer = []
+      return
+    }
+    for (const tx of txs) this.buffer.push({ seq: tx.seq, body: tx.body, committedAtMs: atMs })
+    if (this.buffer.length >= this.limits.blockTxMax) this.signal()
+  }
+
+  /** Subscribes to "something was sealed or became final"; returns the unsubscribe. */
+  watch(listener: () => void): () => void {
+    this.watchers.add(listener)
+    return () => this.watchers.delete(listener)
+  }
+
+  private signal(): void {
+    Deferred.unsafeDone(this.wake, Exit.void)
+  }
+
+  private notify(): void {
+    for (const listener of this.watchers) listener()
+  }
+
+  /**
+   * A validator's vote. Counted when it is for the block sealed at that height, by a member of the
+   * set in force there, and verifies; anything else is ignored (a late vote for a final block) or
+   * invalid (a bad signature).
+   */
+  vote(height: number, hash: string, validator: ValidatorId, signature: string): "counted" | "ignored" | "invalid" {
+    const block = this.pending.get(height)
+    let outcome: "counted" | "ignored" | "invalid" = "ignored"
+    if (block !== undefined && block.hash === hash && block.set.keys.includes(validator)) {
+      if (signatureValid(hash, { validator, signature })) {
+        block.signatures.set(validator, signature)
+        outcome = "counted"
+        if (height === this.finalHeight + 1 && block.signatures.size >= block.set.threshold) this.signal()
+      } else outcome = "invalid"
+    } else if (block !== undefined && block.hash !== hash) outcome = "invalid"
+    this.events.vote?.(outcome)
+    return outcome
+  }
+
+  /** Reads the chain's tip from storage, seals block 0 if there is none, and re-opens pending blocks. */
+  readonly start: Effect.Effect<void, unknown> = Effect.gen(this, function* () {
+    const tip = yield* this.store.blockTip
+    this.finalHeight = tip.finalHeight
+    if (tip.sealed === undefined) {
+      yield* this.sealGenesis
+    } else {
+      this.tip = tipOf(tip.sealed)
+      yield* this.reopenPending(tip.finalHeight + 1)
+    }
+  })
+
+  /** Block 0 from the stored genesis transaction (seq 0). */
+  private readonly sealGenesis = Effect.gen(this, function* () {
+    const [stored] = yield* this.store.transactions(0, 1)
+    if (stored === undefined || stored.seq !== 0) return yield* Effect.dieMessage("the ledger has no genesis transaction")
+    const memo = (JSON.parse(stored.body) as Transaction).memo
+    const tx = genesisTransaction(memo ?? null, stored.time as TimeMs)
+    const header = genesisHeader(this.genesis, tx, this.signer.validator)
+    const set = this.genesis.validators
+    yield* this.seal(header, 0, 1, set, set, stored.body, stored.time)
+  })
+
+  /** Sealed blocks above the last final one, read back to be proposed again. */
+  private reopenPending(fromHeight: number) {
+    return Effect.gen(this, function* () {
+      let height = fromHeight
+      let set = yield* this.setInForceAt(fromHeight)
+      for (;;) {
+        const blocks = yield* this.store.blocks(height, 100, this.limits.blockTxMax * 4, false)
+        if (blocks.length === 0) return
+        for (const block of blocks) {
+          const header = JSON.parse(block.header) as BlockHeader
+          const next = validatorSetOf(JSON.parse(block.validatorsNext)) ?? set
+          this.open(header, block.hash, block.firstSeq, block.txCount, set, next, block.txs, this.nowMs())
+          set = next
+          height = block.height + 1
+        }
+      }
+    })
+  }
+
+  /** The set in force at a height: the one the block before it left. */
+  private setInForceAt(height: number) {
+    return Effect.gen(this, function* () {
+      if (height === 0) return this.genesis.validators
+      const [before] = yield* this.store.blocks(height - 1, 1, 1, false)
+      const set = before === undefined ? undefined : validatorSetOf(JSON.parse(before.validatorsNext))
+      return set ?? this.genesis.validators
+    })
+  }
+
+  /** Stores a sealed block, then opens it for votes. */
+  private seal(header: BlockHeader, firstSeq: number, txCount: number, set: Validators, next: Validators, txTexts: string, committedAtMs: number) {
+    return Effect.gen(this, function* () {
+      const hash = headerHash(header)
+      const stored: StoredBlock = {
+        height: header.height,
+        hash,
+        header: JSON.stringify(header),
+        firstSeq,
+        txCount,
+        validatorsNext: JSON.stringify(next),
+      }
+      yield* this.store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [stored] })
+      this.open(header, hash, firstSeq, txCount, set, next, txTexts, committedAtMs)
+    })
+  }
+
+  private open(header: BlockHeader, hash: string, firstSeq: number, txCount: number, set: Validators, next: Validators, txTexts: string, committedAtMs: number): void {
+    const block: PendingBlock = {
+      header,
+      hash,
+      firstSeq,
+      txCount,
+      proposal: `{"header":${JSON.stringify(header)},"txs":[${txTexts}]}`,
+      set,
+      validatorsNext: next,
+      signatures: new Map(),
+      committedAtMs,
+    }
+    if (set.keys.includes(this.signer.validator)) {
+      block.signatures.set(this.signer.validator, signBlock(this.signer.key, this.signer.validator, hash).signature)
+    }
+    this.pending.set(header.height, block)
+    this.tip = { header, hash, nextSeq: firstSeq + txCount, validatorsNext: next }
+    this.events.sealed?.(block)
+    this.notify()
+    this.signal()
+  }
+
+  /** The producer's loop: finalize what has the votes, seal what is due, sleep until woken or due. */
+  readonly loop: Effect.Effect<never, unknown> = Effect.gen(this, function* () {
+    for (;;) {
+      yield* this.finalizeReady
+      yield* this.sealDue
+      const wake = this.wake
+      yield* Effect.raceFirst(Deferred.await(wake), Effect.sleep(Duration.millis(this.limits.blockIntervalMs)))
+      if (wake === this.wake) this.wake = Deferred.unsafeMake<void>(FiberId.none)
+    }
+  })
+
+  /** Marks final, in height order, every block that has its threshold. */
+  private readonly finalizeReady = Effect.gen(this, function* () {
+    for (;;) {
+      const block = this.pending.get(this.finalHeight + 1)
+      if (block === undefined || block.signatures.size < block.set.threshold) return
+      const signatures: BlockSignature[] = [...block.signatures]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([validator, signature]) => ({ validator, signature }))
+      const stored: StoredBlock = {
+        height: block.header.height,
+        hash: block.hash,
+        header: JSON.stringify(block.header),
+        firstSeq: block.firstSeq,
+        txCount: block.txCount,
+        validatorsNext: JSON.stringify(block.validatorsNext),
+        signatures: JSON.stringify(signatures),
+      }
+      yield* this.store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [stored] })
+      this.pending.delete(block.header.height)
+      this.finalHeight = block.header.height
+      this.events.final?.(block.header.height, Math.max(0, this.nowMs() - block.committedAtMs))
+      this.notify()
+    }
+  })
+
+  /** Seals the next block when `blockTxMax` transactions wait or the oldest waited `blockIntervalMs`. */
+  private readonly sealDue = Effect.gen(this, function* () {
+    for (;;) {
+      const tip = this.tip
+      if (tip === undefined || this.pending.size >= pendingBlocksMax) return
+      const txs = yield* this.nextTransactions(tip.nextSeq)
+      const first = txs[0]
+      if (first === undefined) return
+      const waitedMs = this.nowMs() - first.committedAtMs
+      if (txs.length < this.limits.blockTxMax && waitedMs < this.limits.blockIntervalMs) return
+      yield* this.sealNext(tip, txs)
+    }
+  })
+
+  private sealNext(tip: Tip, txs: readonly Buffered[]) {
+    const texts = txs.map((tx) => tx.body)
+    const header: BlockHeader = {
+      federation: this.genesis.federation.id,
+      height: tip.header.height + 1,
+      prev: tip.hash,
+      time: Math.max(this.nowMs(), tip.header.time) as TimeMs,
+      txRoot: txRootOfTexts(texts),
+      txCount: txs.length,
+      proposer: this.signer.validator,
+    }
+    const next = nextSet(tip.validatorsNext, texts)
+    const committedAtMs = txs[0]?.committedAtMs ?? this.nowMs()
+    return this.seal(header, tip.nextSeq, txs.length, tip.validatorsNext, next, texts.join(","), committedAtMs)
+  }
+
+  /** Up to blockTxMax committed transactions from `seq`: from memory, else from storage. */
+  private nextTransactions(seq: number) {
+    return Effect.gen(this, function* () {
+      const start = this.buffer.findIndex((tx) => tx.seq >= seq)
+      if (start > 0) this.buffer.splice(0, start)
+      if (start === -1) this.buffer = []
+      const head = this.buffer[0]
+      if (head?.seq === seq) return this.buffer.slice(0, this.limits.blockTxMax)
+      // The buffer starts later (or was dropped): read the gap back from storage.
+      const stored = yield* this.store.transactions(seq, this.limits.blockTxMax)
+      const atMs = this.nowMs() - this.limits.blockIntervalMs
+      return stored.map((tx) => ({ seq: tx.seq, body: tx.body, committedAtMs: Math.min(atMs, tx.time) }))
+    })
+  }
+}
+
+const tipOf = (block: StoredBlock): Tip => {
+  const header = JSON.parse(block.header) as BlockHeader
+  const validatorsNext = validatorSetOf(JSON.parse(block.validatorsNext))
+  if (validatorsNext === undefined) throw new Error(`block ${block.height} stores no valid validator set`)
+  return { header, hash: block.hash, nextSeq: block.firstSeq + block.txCount, validatorsNext }
+}
+
+/**
+ * The set in force after these transactions: the last `validators` transaction's. The texts are
+ * canonical, so a validators transaction contains `"kind":"validators"` exactly; a memo that only
+ * mentions those words is parsed and found not to be one.
+ */
+const nextSet = (current: Validators, texts: readonly string[]): Validators => {
+  let set = current
+  for (const text of texts) {
+    if (!text.includes(`"kind":"validators"`)) continue
+    const tx = JSON.parse(text) as Transaction
+    if (tx.kind !== "validators") continue
+    set = validatorSetOf(tx.memo) ?? set
+  }
+  return set
+}
+

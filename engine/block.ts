@@ -1,0 +1,308 @@
+/**
+ * Blocks and Proof of Authority (PROTOCOL.md section 5), as pure functions shared by the node that
+ * proposes, the validators that re-execute and sign, and the peers that verify.
+ *
+ * A replica (`Chain`) is the ledger state after its last block, that block's header and hash, and
+ * the validator set in force for the next height. `checkBlock` tells whether a block may follow it,
+ * and why not, without changing anything (re-execution runs on an overlay of the touched balances);
+ * `followBlock` then applies it. Faults carry a stable code first, so that a reason can be matched
+ * by programs and read by people.
+ */
+import { legsFault, applyTransaction } from "./apply.js"
+import { canonicalBytes } from "./canonical.js"
+import { sign, verify, type SigningKey } from "./ed25519.js"
+import { decodeGenesis, genesisTxId, ledgerFromGenesis, type Genesis } from "./genesis.js"
+import { blockHash, bytesToHex, hashFromHex, merkleRoot } from "./hash.js"
+import * as limits from "./limits.js"
+import {
+  decodeCount,
+  decodeFederationId,
+  decodeTime,
+  decodeValidatorId,
+  isRecord,
+  type AssetId,
+  type FederationId,
+  type TimeMs,
+  type ValidatorId,
+  type WalletId,
+} from "./names.js"
+import type { LedgerState, Transaction, Validators } from "./state.js"
+import { decodeTransaction } from "./transaction.js"
+import { validatorSetOf } from "./validators.js"
+
+export const zeroHash = "0".repeat(64)
+
+export interface BlockHeader {
+  readonly federation: FederationId
+  readonly height: number
+  readonly prev: string
+  readonly time: TimeMs
+  readonly txRoot: string
+  readonly txCount: number
+  readonly proposer: ValidatorId
+}
+
+export interface BlockSignature {
+  readonly validator: ValidatorId
+  readonly signature: string
+}
+
+export interface Block {
+  readonly header: BlockHeader
+  readonly txs: readonly Transaction[]
+  readonly signatures: readonly BlockSignature[]
+}
+
+/** Why a block cannot follow, in order of the checks. */
+export const blockFaultCodes = [
+  "malformed", // not a block: a field missing, of the wrong form, or unknown
+  "federation", // another federation's block
+  "height", // not the next height
+  "prev", // does not link to the block before
+  "time", // earlier than the block before
+  "txCount", // the header counts another number of transactions
+  "txRoot", // the transactions do not hash to the header's root
+  "genesis", // block 0 is not a genesis block
+  "reexecution", // a transaction cannot apply to the ledger (an overdraft, a bad validators memo...)
+  "signature", // a signature that does not verify, or of a key outside the set in force
+  "threshold", // fewer valid signatures than the threshold in force
+  "fork", // two different final blocks at one height
+] as const
+export type BlockFaultCode = (typeof blockFaultCodes)[number]
+
+export interface BlockFault {
+  readonly code: BlockFaultCode
+  readonly message: string
+}
+
+const fault = (code: BlockFaultCode, message: string): BlockFault => ({ code, message })
+
+/** A fault as one line of text: the code, a colon, what was found. */
+export const faultText = (f: BlockFault): string => `${f.code}: ${f.message}`
+
+const headerFields = ["federation", "height", "prev", "time", "txRoot", "txCount", "proposer"]
+const hexHash = (value: unknown): value is string => typeof value === "string" && hashFromHex(value) !== undefined
+
+export const decodeHeader = (raw: unknown): BlockHeader | BlockFault => {
+  if (!isRecord(raw)) return fault("malformed", "header must be an object")
+  for (const name of Object.keys(raw)) if (!headerFields.includes(name)) return fault("malformed", `header.${name} is not a header field`)
+  const federation = decodeFederationId(raw["federation"], "header.federation")
+  const height = decodeCount(raw["height"], "header.height", 0, Number.MAX_SAFE_INTEGER)
+  const time = decodeTime(raw["time"], "header.time")
+  const txCount = decodeCount(raw["txCount"], "header.txCount", 0, Number.MAX_SAFE_INTEGER)
+  const proposer = decodeValidatorId(raw["proposer"], "header.proposer")
+  for (const decoded of [federation, height, time, txCount, proposer]) {
+    if (!decoded.ok) return fault("malformed", decoded.message)
+  }
+  if (!hexHash(raw["prev"])) return fault("malformed", "header.prev must be 64 lowercase hex digits")
+  if (!hexHash(raw["txRoot"])) return fault("malformed", "header.txRoot must be 64 lowercase hex digits")
+  return {
+    federation: raw["federation"] as FederationId,
+    height: raw["height"] as number,
+    prev: raw["prev"],
+    time: raw["time"] as TimeMs,
+    txRoot: raw["txRoot"],
+    txCount: raw["txCount"] as number,
+    proposer: raw["proposer"] as ValidatorId,
+  }
+}
+
+const isFault = (value: object): value is BlockFault => "code" in value && "message" in value && !("header" in value)
+
+/**
+ * A block received from the network. `txs` stay as received (their canonical bytes are what the
+ * root covers); each is decoded too. Signatures are optional (a proposal has none).
+ */
+export const decodeBlock = (raw: unknown): { readonly block: Block; readonly rawTxs: readonly unknown[] } | BlockFault => {
+  if (!isRecord(raw)) return fault("malformed", "a block must be an object")
+  for (const name of Object.keys(raw)) {
+    if (name !== "header" && name !== "txs" && name !== "signatures") return fault("malformed", `${name} is not a block field`)
+  }
+  const header = decodeHeader(raw["header"])
+  if (isFault(header)) return header
+  const rawTxs = raw["txs"]
+  if (!Array.isArray(rawTxs)) return fault("malformed", "txs must be a list")
+  const txs: Transaction[] = []
+  for (let index = 0; index < rawTxs.length; index++) {
+    const tx = decodeTransaction(rawTxs[index], `txs[${index}]`)
+    if (!tx.ok) return fault("malformed", tx.message)
+    txs.push(tx.value)
+  }
+  const signatures = decodeSignatures(raw["signatures"] ?? [])
+  if (isFault(signatures as object)) return signatures as BlockFault
+  return { block: { header, txs, signatures: signatures as BlockSignature[] }, rawTxs }
+}
+
+const decodeSignatures = (raw: unknown): BlockSignature[] | BlockFault => {
+  if (!Array.isArray(raw) || raw.length > limits.validatorsMax * 2) return fault("malformed", "signatures must be a short list")
+  const signatures: BlockSignature[] = []
+  for (const entry of raw as unknown[]) {
+    if (!isRecord(entry) || typeof entry["signature"] !== "string" || Object.keys(entry).length !== 2) {
+      return fault("malformed", "a signature is {validator, signature}")
+    }
+    const validator = decodeValidatorId(entry["validator"], "signatures.validator")
+    if (!validator.ok) return fault("malformed", validator.message)
+    signatures.push({ validator: validator.value, signature: entry["signature"] })
+  }
+  return signatures
+}
+
+/** The hash of a header this code built or decoded (it always has a canonical form). */
+export const headerHash = (header: BlockHeader): string => {
+  const hash = blockHash(header)
+  if (!hash.ok) throw new Error(`a decoded header has no canonical form: ${hash.reason}`)
+  return hash.value
+}
+
+/** The Merkle root over transactions' canonical texts (the node stores them in that form). */
+export const txRootOfTexts = (texts: readonly string[]): string =>
+  bytesToHex(merkleRoot(texts.map((text) => Buffer.from(text, "utf8"))))
+
+/** The Merkle root of transactions as received; undefined when one has no canonical form. */
+export const txRootOfValues = (txs: readonly unknown[]): string | undefined => {
+  const leaves: Uint8Array[] = []
+  for (const tx of txs) {
+    const bytes = canonicalBytes(tx)
+    if (!bytes.ok) return undefined
+    leaves.push(bytes.value)
+  }
+  return bytesToHex(merkleRoot(leaves))
+}
+
+export const signBlock = (key: SigningKey, validator: ValidatorId, hash: string): BlockSignature => {
+  const message = hashFromHex(hash)
+  if (message === undefined) throw new Error(`signBlock: ${hash} is not a block hash`)
+  return { validator, signature: sign(key, message) }
+}
+
+export const signatureValid = (hash: string, signature: BlockSignature): boolean => {
+  const message = hashFromHex(hash)
+  return message !== undefined && verify(signature.validator, message, signature.signature)
+}
+
+/**
+ * Checks a final block's signatures against the set in force: every signature must verify and be
+ * a member's (a block carrying anything else was assembled by someone who should not have), and
+ * there must be at least `threshold` distinct members.
+ */
+export const checkSignatures = (hash: string, signatures: readonly BlockSignature[], set: Validators): BlockFault | undefined => {
+  const signers = new Set<string>()
+  for (const signature of signatures) {
+    if (!set.keys.includes(signature.validator)) {
+      return fault("signature", `${signature.validator} signed but is not in the validator set in force`)
+    }
+    if (!signatureValid(hash, signature)) return fault("signature", `the signature of ${signature.validator} does not verify`)
+    signers.add(signature.validator)
+  }
+  if (signers.size < set.threshold) {
+    return fault("threshold", `${signers.size} distinct validator signatures, ${set.threshold} needed`)
+  }
+  return undefined
+}
+
+/** A replica of the ledger, up to and including its last block. */
+export interface Chain {
+  readonly state: LedgerState
+  /** The last block's header and hash. */
+  last: { readonly header: BlockHeader; readonly hash: string }
+  /** The set whose signatures make the next block final. */
+  setInForce: Validators
+}
+
+/** The genesis block a node seals from its genesis document. */
+export const genesisHeader = (genesis: Genesis, genesisTx: Transaction, proposer: ValidatorId): BlockHeader => {
+  const bytes = canonicalBytes(genesisTx)
+  if (!bytes.ok) throw new Error(`the genesis transaction has no canonical form: ${bytes.reason}`)
+  return {
+    federation: genesis.federation.id,
+    height: 0,
+    prev: zeroHash,
+    time: genesisTx.time,
+    txRoot: bytesToHex(merkleRoot([bytes.value])),
+    txCount: 1,
+    proposer,
+  }
+}
+
+/**
+ * A replica started from block 0: its transaction must be the genesis transaction carrying a valid
+ * genesis document; the set it names judges block 0 itself and the blocks after it.
+ */
+export const chainFromGenesisBlock = (block: Block, rawTxs: readonly unknown[]): Chain | BlockFault => {
+  const { header, txs } = block
+  if (header.height !== 0) return fault("height", `the first block of a replica is 0, not ${header.height}`)
+  if (header.prev !== zeroHash) return fault("prev", "block 0 links to 64 zeros")
+  const tx = txs[0]
+  if (txs.length !== 1 || tx === undefined || tx.kind !== "validators" || tx.id !== genesisTxId || tx.legs.length > 0) {
+    return fault("genesis", "block 0 holds exactly the genesis transaction")
+  }
+  if (header.txCount !== 1) return fault("txCount", `header counts ${header.txCount} transactions, the block has 1`)
+  const root = txRootOfValues(rawTxs)
+  if (root !== header.txRoot) return fault("txRoot", `header says ${header.txRoot}, the transactions hash to ${root ?? "nothing"}`)
+  const genesis = decodeGenesis(tx.memo)
+  if (!genesis.ok) return fault("genesis", `the genesis document is invalid: ${genesis.field}: ${genesis.message}`)
+  if (genesis.value.federation.id !== header.federation) {
+    return fault("federation", `block 0 is of ${header.federation}, its document of ${genesis.value.federation.id}`)
+  }
+  const state = ledgerFromGenesis(genesis.value)
+  return { state, last: { header, hash: headerHash(header) }, setInForce: genesis.value.validators }
+}
+
+/** The checks of a block against the replica, signatures aside. Changes nothing. */
+export const checkBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[]): BlockFault | undefined => {
+  const { header, txs } = block
+  const last = chain.last.header
+  if (header.federation !== last.federation) return fault("federation", `block of ${header.federation}, replica of ${last.federation}`)
+  if (header.height !== last.height + 1) return fault("height", `expected height ${last.height + 1}, got ${header.height}`)
+  if (header.prev !== chain.last.hash) return fault("prev", `prev is ${header.prev}, block ${last.height} hashes to ${chain.last.hash}`)
+  if (header.time < last.time) return fault("time", `time ${header.time} is before block ${last.height}'s ${last.time}`)
+  if (header.txCount !== txs.length) return fault("txCount", `header counts ${header.txCount} transactions, the block has ${txs.length}`)
+  const root = txRootOfValues(rawTxs)
+  if (root !== header.txRoot) return fault("txRoot", `header says ${header.txRoot}, the transactions hash to ${root ?? "nothing"}`)
+  return reexecutionFault(chain.state, txs)
+}
+
+/**
+ * Re-executes transactions on an overlay of the balances they touch, so that a block that fails
+ * half-way leaves the replica as it was.
+ */
+export const reexecutionFault = (state: LedgerState, txs: readonly Transaction[]): BlockFault | undefined => {
+  const overlay = new Map<string, number>()
+  const key = (wallet: WalletId, asset: AssetId): string => `${wallet}\u0000${asset}`
+  const balanceOf = (wallet: WalletId, asset: AssetId): number =>
+    overlay.get(key(wallet, asset)) ?? state.wallets.get(wallet)?.balances.get(asset) ?? 0
+  for (const tx of txs) {
+    if (tx.id === genesisTxId) return fault("reexecution", "a genesis transaction outside block 0")
+    if (tx.kind === "validators" && validatorSetOf(tx.memo) === undefined) {
+      return fault("reexecution", `transaction ${tx.id}: its memo is no validator set`)
+    }
+    const reason = legsFault(balanceOf, tx.legs)
+    if (reason !== undefined) return fault("reexecution", `transaction ${tx.id}: ${reason}`)
+    for (const leg of tx.legs) {
+      if (leg.amount === 0) continue
+      overlay.set(key(leg.from, leg.asset), balanceOf(leg.from, leg.asset) - leg.amount)
+      overlay.set(key(leg.to, leg.asset), balanceOf(leg.to, leg.asset) + leg.amount)
+    }
+  }
+  return undefined
+}
+
+/**
+ * Applies a block that `checkBlock` accepted. The set its validators transactions name is in force
+ * from the next height.
+ */
+export const followBlock = (chain: Chain, block: Block): void => {
+  for (const tx of block.txs) {
+    const reason = applyTransaction(chain.state, tx)
+    if (reason !== undefined) throw new Error(`a checked block failed to apply: ${tx.id}: ${reason}`)
+  }
+  chain.last = { header: block.header, hash: headerHash(block.header) }
+  chain.setInForce = chain.state.validators
+}
+
+/** The block as JSON text, its transactions given as their canonical texts (what the node stores). */
+export const blockJson = (header: BlockHeader, txTexts: readonly string[], signatures: readonly BlockSignature[] | undefined): string => {
+  const head = `{"header":${JSON.stringify(header)},"txs":[${txTexts.join(",")}]`
+  return signatures === undefined ? `${head}}` : `${head},"signatures":${JSON.stringify(signatures)}}`
+}
+

@@ -1,0 +1,144 @@
+/**
+ * Transactions as bytes: the strict decoder that validators and peers run on transactions they
+ * receive (PROTOCOL.md section 4), and the canonical JSON text the node stores for each one.
+ *
+ * The node writes every transaction's body in its RFC 8785 form from the start, so that a block's
+ * Merkle leaves are the stored bytes themselves: sealing a block never parses or re-serializes a
+ * transaction. `transactionJson` is a serializer for this one shape (keys in sorted order, strings
+ * and integers as JSON.stringify writes them, which is what RFC 8785 prescribes for them) because
+ * the generic canonicalizer walks and sorts every object, several microseconds per transaction.
+ * Only `memo`, which is free-form, goes through the generic one. A test checks both agree.
+ */
+import { canonicalJson } from "./canonical.js"
+import * as limits from "./limits.js"
+import {
+  accept,
+  decodeAssetId,
+  decodeCardUid,
+  decodeCount,
+  decodeLiteral,
+  decodePlaceId,
+  decodeReaderId,
+  decodeRequestId,
+  decodeTime,
+  decodeWalletId,
+  decodeExternalRef,
+  isRecord,
+  reject,
+  type Decoded,
+  type TxId,
+} from "./names.js"
+import { txKinds, type JsonValue, type Leg, type Transaction } from "./state.js"
+
+const txIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+const txFields = new Set(["id", "kind", "time", "place", "reader", "card", "request", "ref", "memo", "legs"])
+const legFields = new Set(["asset", "from", "to", "amount", "until"])
+
+const unknownField = (raw: Record<string, unknown>, known: Set<string>, field: string): Decoded<never> | undefined => {
+  for (const name of Object.keys(raw)) if (!known.has(name)) return reject(`${field}.${name}`, `${name} is not a field here`)
+  return undefined
+}
+
+const decodeLeg = (raw: unknown, field: string): Decoded<Leg> => {
+  if (!isRecord(raw)) return reject(field, "a leg must be an object")
+  const unknown = unknownField(raw, legFields, field)
+  if (unknown !== undefined) return unknown
+  const asset = decodeAssetId(raw["asset"], `${field}.asset`)
+  if (!asset.ok) return asset
+  const from = decodeWalletId(raw["from"], `${field}.from`)
+  if (!from.ok) return from
+  const to = decodeWalletId(raw["to"], `${field}.to`)
+  if (!to.ok) return to
+  const amount = decodeCount(raw["amount"], `${field}.amount`, 0, limits.amountMax)
+  if (!amount.ok) return amount
+  if (raw["until"] === undefined) return accept({ asset: asset.value, from: from.value, to: to.value, amount: amount.value })
+  const until = decodeTime(raw["until"], `${field}.until`)
+  if (!until.ok) return until
+  return accept({ asset: asset.value, from: from.value, to: to.value, amount: amount.value, until: until.value })
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** Optional string fields, each with its decoder. */
+const optionalFields = {
+  place: decodePlaceId,
+  reader: decodeReaderId,
+  card: decodeCardUid,
+  request: decodeRequestId,
+  ref: decodeExternalRef,
+} as const
+
+/**
+ * A transaction received from another node. Checks its form only (names, integers, kinds, no
+ * unknown field, at most legsPerTxMax legs, a card uid already lowercase); whether its legs can
+ * apply is re-execution's business.
+ */
+export const decodeTransaction = (raw: unknown, field = "tx"): Decoded<Transaction> => {
+  if (!isRecord(raw)) return reject(field, "a transaction must be an object")
+  const unknown = unknownField(raw, txFields, field)
+  if (unknown !== undefined) return unknown
+  const id = raw["id"]
+  if (typeof id !== "string" || !txIdPattern.test(id)) return reject(`${field}.id`, "id must be 1 to 64 characters [A-Za-z0-9_-]")
+  const kind = decodeLiteral(raw["kind"], `${field}.kind`, txKinds)
+  if (!kind.ok) return kind
+  const time = decodeTime(raw["time"], `${field}.time`)
+  if (!time.ok) return time
+  const legsRaw = raw["legs"]
+  if (!Array.isArray(legsRaw) || legsRaw.length > limits.legsPerTxMax) {
+    return reject(`${field}.legs`, `legs must be a list of at most ${limits.legsPerTxMax}`)
+  }
+  const legs: Leg[] = []
+  for (let index = 0; index < legsRaw.length; index++) {
+    const leg = decodeLeg(legsRaw[index], `${field}.legs[${index}]`)
+    if (!leg.ok) return leg
+    legs.push(leg.value)
+  }
+  const tx: Mutable<Transaction> = { id: id as TxId, kind: kind.value, time: time.value, legs }
+  for (const [name, decode] of Object.entries(optionalFields)) {
+    const value = raw[name]
+    if (value === undefined) continue
+    const decoded = decode(value, `${field}.${name}`)
+    if (!decoded.ok) return decoded
+    // A uid spelled in capitals would hash differently from the one the node committed.
+    if (decoded.value !== value) return reject(`${field}.${name}`, `${name} must be written in lowercase`)
+    ;(tx as Record<string, unknown>)[name] = decoded.value
+  }
+  if (raw["memo"] !== undefined) {
+    const memo = canonicalJson(raw["memo"])
+    if (!memo.ok) return reject(`${field}.memo`, `memo has no canonical form (${memo.reason} at ${memo.path})`)
+    tx.memo = raw["memo"] as JsonValue
+  }
+  return accept(tx)
+}
+
+const text = JSON.stringify
+
+const legJson = (leg: Leg): string =>
+  leg.until === undefined
+    ? `{"amount":${leg.amount},"asset":${text(leg.asset)},"from":${text(leg.from)},"to":${text(leg.to)}}`
+    : `{"amount":${leg.amount},"asset":${text(leg.asset)},"from":${text(leg.from)},"to":${text(leg.to)},"until":${leg.until}}`
+
+/**
+ * The RFC 8785 text of a transaction the engine made. Keys in sorted order: card, id, kind, legs,
+ * memo, place, reader, ref, request, time. Throws if the memo has no canonical form, which the
+ * engine never builds.
+ */
+export const transactionJson = (tx: Transaction): string => {
+  let out = tx.card === undefined ? "{" : `{"card":${text(tx.card)},`
+  out += `"id":${text(tx.id)},"kind":${text(tx.kind)},"legs":[`
+  for (let index = 0; index < tx.legs.length; index++) {
+    if (index > 0) out += ","
+    out += legJson(tx.legs[index] as Leg)
+  }
+  out += "]"
+  if (tx.memo !== undefined) {
+    const memo = canonicalJson(tx.memo)
+    if (!memo.ok) throw new Error(`transactionJson: memo has no canonical form (${memo.reason} at ${memo.path})`)
+    out += `,"memo":${memo.value}`
+  }
+  if (tx.place !== undefined) out += `,"place":${text(tx.place)}`
+  if (tx.reader !== undefined) out += `,"reader":${text(tx.reader)}`
+  if (tx.ref !== undefined) out += `,"ref":${text(tx.ref)}`
+  if (tx.request !== undefined) out += `,"request":${text(tx.request)}`
+  return `${out},"time":${tx.time}}`
+}
