@@ -5,7 +5,8 @@
 import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
 import type { AssetId, CardUid, TimeMs, WalletId } from "../engine/names.js"
 import { isRecord } from "../engine/names.js"
-import { emptyWallet, setMeltedUntil, setMembership, type Card, type LedgerState, type Wallet } from "../engine/state.js"
+import { emptyWallet, setMeltedUntil, setMembership, type Card, type LedgerState, type Transaction, type Wallet } from "../engine/state.js"
+import { validatorSetOf } from "../engine/validators.js"
 import type { Snapshot, StoredCard, StoredWallet } from "../storage/ledger.js"
 
 export class SnapshotInvalid extends Error {
@@ -41,7 +42,35 @@ export const stateFromSnapshot = (snapshot: Snapshot): LedgerState => {
     })
   }
   Object.assign(state.backing, snapshot.backing)
+  if (snapshot.validators !== undefined) {
+    const set = validatorSetOf(snapshot.validators)
+    if (set === undefined) throw new SnapshotInvalid("the stored validator set is invalid")
+    state.validators = set
+  }
   return state
+}
+
+/**
+ * What a transaction touches in storage: the wallets of its legs and of its card, the card itself
+ * when its wallet or status changed. Returns whether the backing counters or the validator set
+ * changed too.
+ */
+export const touchedBy = (
+  state: LedgerState,
+  tx: Transaction,
+  wallets: Set<WalletId>,
+  cards: Set<string>,
+): { readonly backing: boolean; readonly validators: boolean } => {
+  for (const leg of tx.legs) {
+    wallets.add(leg.from)
+    wallets.add(leg.to)
+  }
+  if (tx.card !== undefined) {
+    const card = state.cards.get(tx.card)
+    if (card !== undefined) wallets.add(card.wallet)
+    if (tx.kind === "fusion" || tx.kind === "void") cards.add(tx.card)
+  }
+  return { backing: tx.kind === "refill" || tx.kind === "mint" || tx.kind === "deposit", validators: tx.kind === "validators" }
 }
 
 const cardFromStore = (card: StoredCard): Card => ({

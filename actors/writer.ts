@@ -26,7 +26,7 @@ import type { NodeLimits } from "../engine/limits.js"
 import type { TimeMs, TxId, WalletId } from "../engine/names.js"
 import type { LedgerState, RequestRecord, Transaction } from "../engine/state.js"
 import type { CommitBatch, LedgerStore, StoredReply, StoredTx } from "../storage/ledger.js"
-import { cardToStore, stateFromSnapshot, walletToStore } from "./snapshot.js"
+import { cardToStore, stateFromSnapshot, touchedBy, walletToStore } from "./snapshot.js"
 import { ForgottenRequests } from "./forgotten.js"
 
 /** Bloom segments of forgotten request ids: about 1.25 MB per requestCacheMax ids, 256 at most. */
@@ -61,6 +61,7 @@ interface Batch {
   readonly wallets: Set<WalletId>
   readonly cards: Set<string>
   backingChanged: boolean
+  validatorsChanged: boolean
   readonly firstArrived: Deferred.Deferred<void>
   readonly full: Deferred.Deferred<void>
   /** When the first request joined the batch: a batch that filled during a commit waits no longer. */
@@ -74,6 +75,7 @@ const newBatch = (): Batch => ({
   wallets: new Set(),
   cards: new Set(),
   backingChanged: false,
+  validatorsChanged: false,
   firstArrived: Deferred.unsafeMake<void>(FiberId.none),
   full: Deferred.unsafeMake<void>(FiberId.none),
   firstArrivedMs: 0,
@@ -243,16 +245,9 @@ export class LedgerWriter {
   }
 
   private touch(batch: Batch, tx: Transaction): void {
-    for (const leg of tx.legs) {
-      batch.wallets.add(leg.from)
-      batch.wallets.add(leg.to)
-    }
-    if (tx.card !== undefined) {
-      const card = this.state.cards.get(tx.card)
-      if (card !== undefined) batch.wallets.add(card.wallet)
-      if (tx.kind === "fusion" || tx.kind === "void") batch.cards.add(tx.card)
-    }
-    if (tx.kind === "refill" || tx.kind === "mint" || tx.kind === "deposit") batch.backingChanged = true
+    const changed = touchedBy(this.state, tx, batch.wallets, batch.cards)
+    if (changed.backing) batch.backingChanged = true
+    if (changed.validators) batch.validatorsChanged = true
   }
 
   /** Seals the pending batch: the stored form of every touched wallet and card, as they are now. */
@@ -273,6 +268,7 @@ export class LedgerWriter {
       wallets,
       cards,
       backing: batch.backingChanged ? { ...this.state.backing } : undefined,
+      validators: batch.validatorsChanged ? JSON.stringify(this.state.validators) : undefined,
     }
     return { batch, commit }
   }

@@ -27,6 +27,7 @@ import {
   reject,
   type Decoded,
   type TxId,
+  type WalletId,
 } from "./names.js"
 import { txKinds, type JsonValue, type Leg, type Transaction } from "./state.js"
 
@@ -39,15 +40,21 @@ const unknownField = (raw: Record<string, unknown>, known: Set<string>, field: s
   return undefined
 }
 
+/** A leg's wallet, refused in capitals as the card uid is (see decodeTransaction). */
+const decodeLegWallet = (value: unknown, field: string): Decoded<WalletId> => {
+  const wallet = decodeWalletId(value, field)
+  return wallet.ok && wallet.value !== value ? reject(field, `${field} must be written in lowercase`) : wallet
+}
+
 const decodeLeg = (raw: unknown, field: string): Decoded<Leg> => {
   if (!isRecord(raw)) return reject(field, "a leg must be an object")
   const unknown = unknownField(raw, legFields, field)
   if (unknown !== undefined) return unknown
   const asset = decodeAssetId(raw["asset"], `${field}.asset`)
   if (!asset.ok) return asset
-  const from = decodeWalletId(raw["from"], `${field}.from`)
+  const from = decodeLegWallet(raw["from"], `${field}.from`)
   if (!from.ok) return from
-  const to = decodeWalletId(raw["to"], `${field}.to`)
+  const to = decodeLegWallet(raw["to"], `${field}.to`)
   if (!to.ok) return to
   const amount = decodeCount(raw["amount"], `${field}.amount`, 0, limits.amountMax)
   if (!amount.ok) return amount

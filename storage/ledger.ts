@@ -118,6 +118,8 @@ export interface CommitBatch {
   readonly cards: readonly StoredCard[]
   /** The backing counters after the batch, when they changed. */
   readonly backing?: Backing | undefined
+  /** The ledger's validator set after the batch, as JSON `{keys, threshold}`, when it changed. */
+  readonly validators?: string | undefined
   /**
    * Blocks sealed or made final. A block already stored at a height gets the signatures given
    * (it becomes final); its header never changes.
@@ -148,6 +150,8 @@ export interface Snapshot {
   /** External references already used by committed transactions. */
   readonly refs: readonly string[]
   readonly backing: Backing
+  /** The validator set the last `validators` transaction named, if any (else the genesis one holds). */
+  readonly validators?: JsonValue | undefined
   /** The seq of the last committed transaction (0 when only the genesis is there). */
   readonly lastSeq: number
 }

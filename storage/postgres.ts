@@ -144,7 +144,7 @@ const seqGap = (seqs: readonly number[]): string | undefined => {
 }
 
 const isEmpty = (rows: BatchRows): boolean =>
-  [rows.txs, rows.replies, rows.wallets, rows.cards, rows.backing, rows.blocks].every((part) => part === undefined)
+  [rows.txs, rows.replies, rows.wallets, rows.cards, rows.backing, rows.blocks, rows.validators].every((part) => part === undefined)
 
 const commit = (run: Run) => (rows: BatchRows) => {
   const gap = seqGap(rows.seqs)

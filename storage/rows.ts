@@ -56,6 +56,7 @@ export interface BatchRows {
   readonly cards: string | undefined
   readonly backing: string | undefined
   readonly blocks: string | undefined
+  readonly validators: string | undefined
 }
 
 const checkTxs = (txs: readonly StoredTx[]): number[] =>
@@ -95,6 +96,7 @@ export const batchRows = (batch: CommitBatch): BatchRows => {
     cards: rowsDocument(batch.cards),
     backing: batch.backing === undefined ? undefined : backingDocument(batch.backing),
     blocks: rowsDocument(checkBlocks(batch.blocks ?? [])),
+    validators: batch.validators,
   }
 }
 
@@ -256,7 +258,9 @@ const checkOlderRequest = (doc: unknown): { key: string; time: number } =>
 
 const BackingValue = Schema.Struct({ received: SafeInteger, refunded: SafeInteger, paidOut: SafeInteger })
 
-const snapshotParts = ["genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq", "olderRequests"] as const
+const snapshotParts = [
+  "genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq", "olderRequests", "validators",
+] as const
 type SnapshotPart = (typeof snapshotParts)[number]
 
 /** The docs of each part, in the order the database returned them. */
@@ -299,6 +303,7 @@ export const decodeSnapshot = (rows: unknown): Snapshot | undefined => {
     refs: parts.refs.map(checkRef),
     olderRequests: parts.olderRequests.map(checkOlderRequest),
     backing,
+    validators: decodeAll(Doc, "the validator set", parts.validators)[0],
     lastSeq,
   }
 }

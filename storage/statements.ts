@@ -56,6 +56,10 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
     insert into meta (key, value)
     select 'backing', value from (select ${batch.backing ?? null}::text::jsonb as value) as b where value is not null
     on conflict (key) do update set value = excluded.value
+  ), validators as (
+    insert into meta (key, value)
+    select 'validators', value from (select ${batch.validators ?? null}::text::jsonb as value) as v where value is not null
+    on conflict (key) do update set value = excluded.value
   ), blocks as (
     -- A block is sealed once; a later row for its height (same hash) only brings its signatures.
     insert into block (height, hash, header, first_seq, tx_count, validators_next, signatures, final)
@@ -100,7 +104,8 @@ export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | n
     where rank > coalesce(${requestsMax}::bigint, rank)
   union all select 7, to_json(ref) from tx where ref is not null
   union all select 8, value::json from meta where key = 'backing'
-  union all select 9, to_json(max(seq)) from tx`
+  union all select 9, to_json(max(seq)) from tx
+  union all select 11, value::json from meta where key = 'validators'`
 
 export const readTransactions = (pool: Sql, fromSeq: number, limit: number) => pool`
   select seq, id, time, body, reader, request, fingerprint, reply, ref from tx

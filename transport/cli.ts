@@ -16,12 +16,20 @@ import { runFestival } from "./festival.js"
 import { writeNewKey } from "./keys.js"
 import { runNode, storageLayer } from "./node.js"
 import { simulate } from "./simulate.js"
+import { runValidator } from "./validator.js"
+import { runPeer } from "./peer.js"
 
 const usage = `usage:
   gesell start [--genesis FILE] [--port N] [--data-dir DIR] [--key FILE]
                                   run a node (PGlite under the data dir unless DATABASE_URL is set);
                                   with no ledger yet and no --genesis, a demo federation
   gesell keygen --out FILE        write a new Ed25519 validator key and print its validator id
+  gesell validator --engine URL --key FILE --data-dir DIR
+                                  validate the engine's blocks: re-execute each proposal on an own
+                                  replica, vote or reject
+  gesell peer --engine URL --data-dir DIR [--port N]
+                                  follow and verify the final blocks; serve /v1/blocks and /v1/supply;
+                                  stop with the evidence (exit 3) on any violation
   gesell check [--data-dir DIR]   replay the whole ledger and compare it with the stored balances
                                   (PGlite: stop the node first; PostgreSQL: DATABASE_URL)
   gesell simulate [--data-dir DIR] [--port N] [--rate TAPS_PER_S] [--duration S]
@@ -61,6 +69,34 @@ const start = async (args: string[]): Promise<number> => {
   process.once("SIGINT", stop)
   process.once("SIGTERM", stop)
   return runExit(fiber.await.pipe(Effect.flatMap((exit) => exit), Effect.as(0)) as Effect.Effect<number, unknown>)
+}
+
+/** Runs a long-lived program until it ends or a signal interrupts it. */
+const untilSignal = (program: Effect.Effect<number, unknown>): Promise<number> => {
+  const fiber = Effect.runFork(program)
+  const stop = () => Effect.runFork(fiber.interruptAsFork(fiber.id()))
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
+  return runExit(fiber.await.pipe(Effect.flatMap((exit) => exit)))
+}
+
+const required = (value: string | undefined, name: string, command: string): string => {
+  if (value === undefined) throw new UsageError(`gesell ${command}: --${name} is required`)
+  return value
+}
+
+const validator = (args: string[]): Promise<number> => {
+  const f = flags(args, { engine: { type: "string" }, key: { type: "string" }, "data-dir": { type: "string" } })
+  return untilSignal(
+    runValidator({ engine: required(f["engine"], "engine", "validator"), key: required(f["key"], "key", "validator"), dataDir: required(f["data-dir"], "data-dir", "validator") }),
+  )
+}
+
+const peer = (args: string[]): Promise<number> => {
+  const f = flags(args, { engine: { type: "string" }, "data-dir": { type: "string" }, port: { type: "string" } })
+  return untilSignal(
+    runPeer({ engine: required(f["engine"], "engine", "peer"), dataDir: required(f["data-dir"], "data-dir", "peer"), port: integerFlag(f["port"], "port", 0, 65535) }),
+  )
 }
 
 const check = (args: string[]): Promise<number> => {
@@ -119,6 +155,8 @@ const main = async (argv: string[]): Promise<number> => {
     if (command === "start") return await start(rest)
     if (command === "check") return await check(rest)
     if (command === "keygen") return keygen(rest)
+    if (command === "validator") return await validator(rest)
+    if (command === "peer") return await peer(rest)
     if (command === "simulate") return await simulateCommand(rest)
     if (command === "festival") return festival(rest)
   } catch (error) {

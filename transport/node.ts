@@ -38,7 +38,7 @@ export interface StartFlags {
 }
 
 /** A node refuses to share its data dir with another live node (PGlite is single-process). */
-const lockDataDir = (dataDir: string) =>
+export const lockDataDir = (dataDir: string) =>
   Effect.acquireRelease(
     Effect.try({
       try: () => {

@@ -1,0 +1,163 @@
+/**
+ * A replica of the federation's ledger, kept by a validator or a peer in its own storage: the
+ * engine's state after its last block, rebuilt from storage at start, and extended one checked block
+ * at a time. Each block is stored (its transactions, the wallets and cards they touched, the block
+ * row) in one commit before anything is said about it, so that a validator never votes for a block
+ * it could forget, and a replica that restarts resumes from the last block it stored.
+ */
+import { Clock, Effect } from "effect"
+import {
+  chainFromGenesisBlock,
+  checkBlock,
+  followBlock,
+  type Block,
+  type BlockFault,
+  type BlockSignature,
+  type Chain,
+  type BlockHeader,
+} from "../engine/block.js"
+import { canonicalJson } from "../engine/canonical.js"
+import type { WalletId } from "../engine/names.js"
+import type { JsonValue } from "../engine/state.js"
+import type { LedgerStore, StoredBlock, StoredTx } from "../storage/ledger.js"
+import { cardToStore, stateFromSnapshot, touchedBy, walletToStore } from "./snapshot.js"
+import { validatorSetOf } from "../engine/validators.js"
+
+const canonicalText = (value: unknown): string => {
+  const text = canonicalJson(value)
+  // decodeBlock has checked every transaction's canonical form already.
+  if (!text.ok) throw new Error(`a checked transaction has no canonical form: ${text.reason} at ${text.path}`)
+  return text.value
+}
+
+export class Replica {
+  private constructor(
+    private readonly store: LedgerStore,
+    readonly chain: Chain,
+    private nextSeq: number,
+  ) {}
+
+  get height(): number {
+    return this.chain.last.header.height
+  }
+
+  get lastSeq(): number {
+    return this.nextSeq - 1
+  }
+
+  /** The replica in this storage, or undefined when it holds none yet. */
+  static open(store: LedgerStore): Effect.Effect<Replica | undefined, unknown> {
+    return Effect.gen(function* () {
+      if (!(yield* store.initialized)) return undefined
+      const now = yield* Clock.currentTimeMillis
+      const snapshot = yield* store.load(now, 0)
+      const tip = yield* store.blockTip
+      if (tip.sealed === undefined) return yield* Effect.fail(new Error("this storage holds a ledger but no block: it is not a replica"))
+      const state = stateFromSnapshot(snapshot)
+      const setInForce = validatorSetOf(JSON.parse(tip.sealed.validatorsNext))
+      if (setInForce === undefined) return yield* Effect.fail(new Error("the last stored block names no valid validator set"))
+      const header = JSON.parse(tip.sealed.header) as BlockHeader
+      const chain: Chain = { state, last: { header, hash: tip.sealed.hash }, setInForce }
+      return new Replica(store, chain, snapshot.lastSeq + 1)
+    })
+  }
+
+  /**
+   * A new replica from block 0, checked (`chainFromGenesisBlock`), signatures included when given:
+   * the ledger is initialized from the genesis document and block 0 stored.
+   */
+  static create(
+    store: LedgerStore,
+    block: Block,
+    rawTxs: readonly unknown[],
+    signatures: readonly BlockSignature[] | undefined,
+  ): Effect.Effect<Replica | BlockFault, unknown> {
+    return Effect.gen(function* () {
+      const chain = chainFromGenesisBlock(block, rawTxs)
+      if ("code" in chain) return chain
+      const tx = block.txs[0]
+      const genesisTx = rawTxs[0]
+      if (tx === undefined || genesisTx === undefined) return yield* Effect.dieMessage("a checked block 0 has its transaction")
+      const set = chain.setInForce
+      const stored: StoredTx = { seq: 0, id: tx.id, time: tx.time, body: canonicalText(genesisTx) }
+      yield* store.initialize(tx.memo as JsonValue, stored)
+      yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [blockRow(block, chain.last.hash, 0, JSON.stringify(set), signatures)] })
+      return new Replica(store, chain, 1)
+    })
+  }
+
+  /** Whether a block may follow this replica (signatures aside); changes nothing. */
+  check(block: Block, rawTxs: readonly unknown[]): BlockFault | undefined {
+    return checkBlock(this.chain, block, rawTxs)
+  }
+
+  /** The stored hash of the block at a height this replica holds. */
+  hashAt(height: number): Effect.Effect<string | undefined, unknown> {
+    if (height === this.height) return Effect.succeed(this.chain.last.hash)
+    return this.store.blocks(height, 1, 1, false).pipe(Effect.map((blocks) => (blocks[0]?.height === height ? blocks[0].hash : undefined)))
+  }
+
+  /**
+   * Applies and stores a block that `check` accepted. A failed commit leaves memory ahead of
+   * storage, so it is a defect: the process stops and its restart reloads from storage.
+   */
+  append(block: Block, rawTxs: readonly unknown[], signatures: readonly BlockSignature[] | undefined): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const state = this.chain.state
+      followBlock(this.chain, block)
+      const wallets = new Set<WalletId>()
+      const cards = new Set<string>()
+      let backing = false
+      let validators = false
+      const txs: StoredTx[] = block.txs.map((tx, index) => {
+        const changed = touchedBy(state, tx, wallets, cards)
+        backing ||= changed.backing
+        validators ||= changed.validators
+        return { seq: this.nextSeq + index, id: tx.id, time: tx.time, body: canonicalText(rawTxs[index]), ref: tx.ref }
+      })
+      const firstSeq = this.nextSeq
+      this.nextSeq += txs.length
+      return this.store.commit({
+        txs,
+        replies: [],
+        wallets: [...wallets].flatMap((id) => {
+          const wallet = state.wallets.get(id)
+          return wallet === undefined ? [] : [walletToStore(wallet)]
+        }),
+        cards: [...cards].flatMap((uid) => {
+          const card = state.cards.get(uid as never)
+          return card === undefined ? [] : [cardToStore(card)]
+        }),
+        backing: backing ? { ...state.backing } : undefined,
+        validators: validators ? JSON.stringify(state.validators) : undefined,
+        blocks: [blockRow(block, this.chain.last.hash, firstSeq, JSON.stringify(this.chain.setInForce), signatures)],
+      })
+    }).pipe(Effect.orDie)
+  }
+
+  /** Records the signatures that made a stored block final. */
+  markFinal(height: number, signatures: readonly BlockSignature[]): Effect.Effect<void, unknown> {
+    return Effect.gen(this, function* () {
+      const [stored] = yield* this.store.blocks(height, 1, Number.MAX_SAFE_INTEGER, false)
+      if (stored === undefined || stored.height !== height) return
+      const { txs: _txs, ...row } = stored
+      yield* this.store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [{ ...row, signatures: JSON.stringify(signatures) }] })
+    })
+  }
+}
+
+const blockRow = (
+  block: Block,
+  hash: string,
+  firstSeq: number,
+  validatorsNext: string,
+  signatures: readonly BlockSignature[] | undefined,
+): StoredBlock => ({
+  height: block.header.height,
+  hash,
+  header: JSON.stringify(block.header),
+  firstSeq,
+  txCount: block.txs.length,
+  validatorsNext,
+  signatures: signatures === undefined ? undefined : JSON.stringify(signatures),
+})

@@ -1,0 +1,86 @@
+/**
+ * The client side of the federation feed, shared by validators and peers: connects to
+ * `/v1/federation` of an engine, reconnects with backoff from wherever the replica stands, and hands
+ * each frame to the program one at a time, in order (the next frame waits until the previous one is
+ * stored and answered).
+ */
+import WebSocket from "ws"
+
+export interface FeedClientOptions {
+  /** The engine's base URL, http(s):// or ws(s)://. */
+  readonly engine: string
+  /** The query of each connection (`from`, and `validator` for a validator), asked anew at each. */
+  readonly query: () => Record<string, string>
+  /** Handles one frame; the socket is given to answer on. */
+  readonly frame: (message: Record<string, unknown>, socket: WebSocket) => Promise<void>
+  readonly log: (line: string) => void
+}
+
+export const reconnectDelayMsMin = 250
+export const reconnectDelayMsMax = 5_000
+/** Frames waiting to be handled, at most; beyond this the connection is dropped and resumed later. */
+const framesQueuedMax = 10_000
+
+export const feedUrl = (engine: string, query: Record<string, string>): string => {
+  const url = new URL("/v1/federation", engine.replace(/^http/, "ws"))
+  for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value)
+  return url.toString()
+}
+
+export class FeedClient {
+  private stopped = false
+  private socket: WebSocket | undefined
+  private delayMs = reconnectDelayMsMin
+
+  constructor(private readonly options: FeedClientOptions) {}
+
+  /** Runs until `stop`. */
+  async run(): Promise<void> {
+    while (!this.stopped) {
+      const received = await this.connectOnce()
+      if (this.stopped) return
+      this.delayMs = received ? reconnectDelayMsMin : Math.min(this.delayMs * 2, reconnectDelayMsMax)
+      await new Promise((resolve) => setTimeout(resolve, this.delayMs))
+    }
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.socket?.terminate()
+  }
+
+  /** One connection, until it closes; whether any frame arrived (a healthy link). */
+  private connectOnce(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const url = feedUrl(this.options.engine, this.options.query())
+      const socket = new WebSocket(url, { maxPayload: 512 * 1024 * 1024 })
+      this.socket = socket
+      let received = false
+      let queued = 0
+      let chain = Promise.resolve()
+      socket.on("message", (data) => {
+        received = true
+        if (++queued > framesQueuedMax) return socket.terminate()
+        let message: unknown
+        try {
+          message = JSON.parse(String(data))
+        } catch {
+          this.options.log(`the engine sent a frame that is not JSON; reconnecting`)
+          return socket.terminate()
+        }
+        if (typeof message !== "object" || message === null || Array.isArray(message)) return socket.terminate()
+        chain = chain
+          .then(() => (socket.readyState === WebSocket.OPEN ? this.options.frame(message as Record<string, unknown>, socket) : undefined))
+          .catch((error: unknown) => {
+            this.options.log(`stopping this connection: ${error instanceof Error ? error.message : String(error)}`)
+            socket.terminate()
+          })
+          .finally(() => queued--)
+      })
+      socket.on("error", (error) => this.options.log(`feed ${url}: ${error.message}`))
+      socket.on("close", () => {
+        void chain.then(() => resolve(received))
+      })
+    })
+  }
+}

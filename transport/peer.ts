@@ -1,0 +1,193 @@
+/**
+ * `gesell peer --engine URL --data-dir DIR [--port N]`: a federation peer. It follows the engine's
+ * feed of final blocks and checks each one before keeping it: the link to the block before, the
+ * height, the time, the Merkle root, the signatures against the validator set in force at its
+ * height, and re-execution against its own replica (PGlite under the data dir). It serves its own
+ * `/v1/blocks`, `/v1/blocks/H`, `/v1/supply` and `/v1/health`, so it can be queried like the node.
+ *
+ * On any violation it stops (exit code 3) and prints the evidence: the heights, hashes and
+ * signatures involved, as one JSON line after a sentence saying what is wrong.
+ */
+import { createServer } from "node:http"
+import { join } from "node:path"
+import { mkdirSync } from "node:fs"
+import { Console, Effect } from "effect"
+import { Replica } from "../actors/replica.js"
+import {
+  chainFromGenesisBlock,
+  checkSignatures,
+  decodeBlock,
+  faultText,
+  headerHash,
+  type Block,
+  type BlockFault,
+} from "../engine/block.js"
+import { validatorSetOf } from "../engine/validators.js"
+import { Ledger, type LedgerStore } from "../storage/ledger.js"
+import { pgliteLedger } from "../storage/pglite.js"
+import { blocksPage, oneBlock, storedBlockJson, type HttpAnswer } from "./blocks-http.js"
+import { FeedClient } from "./feed-client.js"
+import { supplyOf } from "./http.js"
+import { lockDataDir } from "./node.js"
+
+export interface PeerFlags {
+  readonly engine: string
+  readonly dataDir: string
+  readonly port?: number | undefined
+  readonly host?: string | undefined
+}
+
+export const violationExitCode = 3
+
+/** A violation: what is wrong, and the evidence to print. */
+export class Violation extends Error {
+  constructor(
+    readonly fault: BlockFault,
+    readonly evidence: Record<string, unknown>,
+  ) {
+    super(faultText(fault))
+  }
+}
+
+const summary = (block: Block, hash: string) => ({ height: block.header.height, hash, header: block.header, signatures: block.signatures })
+
+class PeerProgram {
+  private replica: Replica | undefined
+  violation: Violation | undefined
+
+  constructor(
+    private readonly store: LedgerStore,
+    replica: Replica | undefined,
+    private readonly onViolation: (violation: Violation) => void,
+  ) {
+    this.replica = replica
+  }
+
+  get height(): number {
+    return this.replica?.height ?? -1
+  }
+
+  get state() {
+    return this.replica
+  }
+
+  query = (): Record<string, string> => ({ from: String(this.height + 1) })
+
+  frame = async (message: Record<string, unknown>): Promise<void> => {
+    if (this.violation !== undefined || message["type"] !== "block") return
+    const decoded = decodeBlock(message["block"])
+    if ("code" in decoded) return this.stop(decoded, { received: message["block"] })
+    const { block, rawTxs } = decoded
+    const hash = headerHash(block.header)
+    const height = block.header.height
+    if (this.replica === undefined) {
+      if (height !== 0) return this.stop({ code: "height", message: `the feed began at height ${height}, not 0` }, { received: summary(block, hash) })
+      const chain = chainFromGenesisBlock(block, rawTxs)
+      const fault = "code" in chain ? chain : checkSignatures(hash, block.signatures, chain.setInForce)
+      if (fault !== undefined) return this.stop(fault, { received: summary(block, hash) })
+      const created = await Effect.runPromise(Replica.create(this.store, block, rawTxs, block.signatures))
+      if ("code" in created) return this.stop(created, { received: summary(block, hash) })
+      this.replica = created
+      return
+    }
+    const replica = this.replica
+    if (height <= replica.height) return this.again(block, hash)
+    const last = replica.chain.last
+    const fault =
+      height > replica.height + 1
+        ? { code: "height" as const, message: `expected height ${replica.height + 1}, got ${height}` }
+        : (replica.check(block, rawTxs) ?? checkSignatures(hash, block.signatures, replica.chain.setInForce))
+    if (fault !== undefined) {
+      return this.stop(fault, { received: summary(block, hash), previous: { height: last.header.height, hash: last.hash, header: last.header } })
+    }
+    await Effect.runPromise(replica.append(block, rawTxs, block.signatures))
+  }
+
+  /**
+   * A block at a height already held: the same block is a harmless repeat; another one with valid
+   * signatures of the set in force there is a fork, proof that validators signed two blocks.
+   */
+  private async again(block: Block, hash: string): Promise<void> {
+    const height = block.header.height
+    const [held] = await Effect.runPromise(this.store.blocks(height, 1, Number.MAX_SAFE_INTEGER, false))
+    if (held !== undefined && held.hash === hash) return
+    const set =
+      height === 0
+        ? undefined
+        : await Effect.runPromise(this.store.blocks(height - 1, 1, 1, false)).then(([before]) =>
+            before === undefined ? undefined : validatorSetOf(JSON.parse(before.validatorsNext)),
+          )
+    const signed = set === undefined ? undefined : checkSignatures(hash, block.signatures, set)
+    const heldBlock = held === undefined ? undefined : (JSON.parse(storedBlockJson(held)) as Record<string, unknown>)
+    const evidence = {
+      received: summary(block, hash),
+      held: heldBlock === undefined ? undefined : { height, hash: held?.hash, header: heldBlock["header"], signatures: heldBlock["signatures"] },
+    }
+    if (signed !== undefined || set === undefined) {
+      return this.stop(signed ?? { code: "signature", message: `a second block 0 (${hash})` }, evidence)
+    }
+    return this.stop({ code: "fork", message: `two different final blocks at height ${height}: ${held?.hash ?? "?"} and ${hash}` }, evidence)
+  }
+
+  private stop(fault: BlockFault, evidence: Record<string, unknown>): void {
+    this.violation = new Violation(fault, { violation: fault.code, reason: faultText(fault), ...evidence })
+    this.onViolation(this.violation)
+  }
+}
+
+const answer = (response: import("node:http").ServerResponse, reply: HttpAnswer): void => {
+  response.writeHead(reply.status, { "content-type": "application/json" })
+  response.end(reply.body)
+}
+
+const serve = (program: PeerProgram, store: LedgerStore) =>
+  createServer((request, response) => {
+    const url = new URL(request.url ?? "/", "http://localhost")
+    const path = url.pathname.split("/").filter((part) => part !== "")
+    const route = `${request.method ?? "GET"} /${path.join("/")}`
+    const replica = program.state
+    if (route === "GET /v1/health") {
+      const ok = program.violation === undefined
+      return answer(response, {
+        status: ok ? 200 : 503,
+        body: JSON.stringify({ ok, height: program.height, transactions: replica?.lastSeq ?? -1 }),
+      })
+    }
+    if (route === "GET /v1/supply") {
+      if (replica === undefined) return answer(response, { status: 503, body: JSON.stringify({ ok: false, error: { code: "unavailable", message: "no block yet" } }) })
+      return answer(response, { status: 200, body: JSON.stringify(supplyOf(replica.chain.state, replica.lastSeq)) })
+    }
+    if (route === "GET /v1/blocks") return void blocksPage(store, url.searchParams).then((reply) => answer(response, reply))
+    if (request.method === "GET" && path.length === 3 && path[0] === "v1" && path[1] === "blocks") {
+      return void oneBlock(store, path[2] ?? "").then((reply) => answer(response, reply))
+    }
+    answer(response, { status: 404, body: JSON.stringify({ ok: false, error: { code: "not_found", message: `no route ${route}` } }) })
+  })
+
+export const runPeer = (flags: PeerFlags) =>
+  Effect.gen(function* () {
+    mkdirSync(flags.dataDir, { recursive: true })
+    yield* lockDataDir(flags.dataDir)
+    const store = yield* Ledger
+    const replica = yield* Replica.open(store)
+    const stopped: { client?: FeedClient } = {}
+    const program = new PeerProgram(store, replica, (violation) => {
+      console.error(`PEER STOPPED: ${violation.message}`)
+      console.error(JSON.stringify(violation.evidence))
+      stopped.client?.stop()
+    })
+    const server = serve(program, store)
+    const host = flags.host ?? "127.0.0.1"
+    yield* Effect.async<void>((resume) => void server.listen(flags.port ?? 0, host, () => resume(Effect.void)))
+    yield* Effect.addFinalizer(() => Effect.async<void>((resume) => void (server.closeAllConnections(), server.close(() => resume(Effect.void)))))
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : flags.port
+    yield* Console.log(`Peer following ${flags.engine}; replica at height ${program.height}; serving http://${host}:${port}/v1/blocks`)
+    const log = (line: string) => console.error(`peer: ${line}`)
+    const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, log })
+    stopped.client = client
+    const status = setInterval(() => log(`height ${program.height}`), 10_000)
+    yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(status), client.stop())))
+    yield* Effect.promise(() => client.run())
+    return program.violation === undefined ? 0 : violationExitCode
+  }).pipe(Effect.scoped, Effect.provide(pgliteLedger(join(flags.dataDir, "pglite"))))
