@@ -53,6 +53,8 @@ export interface ProducerEvents {
   readonly sealed?: (block: PendingBlock) => void
   readonly final?: (height: number, lagMs: number) => void
   readonly vote?: (outcome: "counted" | "ignored" | "invalid") => void
+  /** Storage failed under the producer; it retries from storage. */
+  readonly failed?: (error: unknown) => void
 }
 
 export interface NodeSigner {
@@ -188,7 +190,7 @@ export class BlockProducer {
         for (const block of blocks) {
           const header = JSON.parse(block.header) as BlockHeader
           const next = validatorSetOf(JSON.parse(block.validatorsNext)) ?? set
-          this.open(header, block.hash, block.firstSeq, block.txCount, set, next, block.txs, this.nowMs())
+          this.open(this.pendingOf(header, block.hash, block.firstSeq, block.txCount, set, next, block.txs, this.nowMs()))
           set = next
           height = block.height + 1
         }
@@ -209,22 +211,23 @@ export class BlockProducer {
   /** Stores a sealed block, then opens it for votes. */
   private seal(header: BlockHeader, firstSeq: number, txCount: number, set: Validators, next: Validators, txTexts: string, committedAtMs: number) {
     return Effect.gen(this, function* () {
-      const hash = headerHash(header)
-      const stored: StoredBlock = {
-        height: header.height,
-        hash,
-        header: JSON.stringify(header),
-        firstSeq,
-        txCount,
-        validatorsNext: JSON.stringify(next),
-      }
-      yield* this.store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [stored] })
-      this.open(header, hash, firstSeq, txCount, set, next, txTexts, committedAtMs)
+      const block = this.pendingOf(header, headerHash(header), firstSeq, txCount, set, next, txTexts, committedAtMs)
+      yield* this.store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [rowOf(block)] })
+      this.open(block)
     })
   }
 
-  private open(header: BlockHeader, hash: string, firstSeq: number, txCount: number, set: Validators, next: Validators, txTexts: string, committedAtMs: number): void {
-    const block: PendingBlock = {
+  private pendingOf(
+    header: BlockHeader,
+    hash: string,
+    firstSeq: number,
+    txCount: number,
+    set: Validators,
+    next: Validators,
+    txTexts: string,
+    committedAtMs: number,
+  ): PendingBlock {
+    return {
       header,
       hash,
       firstSeq,
@@ -235,67 +238,103 @@ export class BlockProducer {
       signatures: new Map(),
       committedAtMs,
     }
-    if (set.keys.includes(this.signer.validator)) {
-      block.signatures.set(this.signer.validator, signBlock(this.signer.key, this.signer.validator, hash).signature)
+  }
+
+  /** A stored sealed block, open for votes: the node signs it first when its key is in the set. */
+  private open(block: PendingBlock): void {
+    if (block.set.keys.includes(this.signer.validator)) {
+      block.signatures.set(this.signer.validator, signBlock(this.signer.key, this.signer.validator, block.hash).signature)
     }
-    this.pending.set(header.height, block)
-    this.tip = { header, hash, nextSeq: firstSeq + txCount, validatorsNext: next }
+    this.pending.set(block.header.height, block)
+    this.tip = { header: block.header, hash: block.hash, nextSeq: block.firstSeq + block.txCount, validatorsNext: block.validatorsNext }
     this.events.sealed?.(block)
     this.notify()
     this.signal()
   }
 
-  /** The producer's loop: finalize what has the votes, seal what is due, sleep until woken or due. */
-  readonly loop: Effect.Effect<never, unknown> = Effect.gen(this, function* () {
-    for (;;) {
-      yield* this.finalizeReady
-      yield* this.sealDue
-      const wake = this.wake
-      yield* Effect.raceFirst(Deferred.await(wake), Effect.sleep(Duration.millis(this.limits.blockIntervalMs)))
-      if (wake === this.wake) this.wake = Deferred.unsafeMake<void>(FiberId.none)
+  /**
+   * The producer's loop: finalize what has the votes, seal what is due, sleep until woken or due.
+   * When storage fails, the producer waits, then reloads the chain from storage, keeping the votes
+   * already counted for the blocks it finds again.
+   */
+  readonly loop: Effect.Effect<never> = Effect.gen(this, function* () {
+    yield* this.finalizeReady
+    yield* this.sealDue
+    const wake = this.wake
+    yield* Effect.raceFirst(Deferred.await(wake), Effect.sleep(Duration.millis(this.limits.blockIntervalMs)))
+    if (wake === this.wake) this.wake = Deferred.unsafeMake<void>(FiberId.none)
+  }).pipe(
+    Effect.catchAll((error) =>
+      Effect.sync(() => this.events.failed?.(error)).pipe(
+        Effect.zipRight(Effect.sleep(Duration.seconds(1))),
+        Effect.zipRight(this.reload),
+        Effect.ignore,
+      ),
+    ),
+    Effect.forever,
+  )
+
+  private readonly reload = Effect.gen(this, function* () {
+    const before = new Map(this.pending)
+    this.pending.clear()
+    this.buffer = []
+    yield* this.start
+    for (const [height, block] of this.pending) {
+      const old = before.get(height)
+      if (old?.hash === block.hash) for (const [validator, signature] of old.signatures) block.signatures.set(validator, signature)
     }
+    this.signal()
   })
 
-  /** Marks final, in height order, every block that has its threshold. */
+  /** Marks final, in height order, every block that has its threshold: one commit for all of them. */
   private readonly finalizeReady = Effect.gen(this, function* () {
-    for (;;) {
-      const block = this.pending.get(this.finalHeight + 1)
-      if (block === undefined || block.signatures.size < block.set.threshold) return
+    const ready: PendingBlock[] = []
+    for (let height = this.finalHeight + 1; ; height++) {
+      const block = this.pending.get(height)
+      if (block === undefined || block.signatures.size < block.set.threshold) break
+      ready.push(block)
+    }
+    if (ready.length === 0) return
+    const rows = ready.map((block): StoredBlock => {
       const signatures: BlockSignature[] = [...block.signatures]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([validator, signature]) => ({ validator, signature }))
-      const stored: StoredBlock = {
-        height: block.header.height,
-        hash: block.hash,
-        header: JSON.stringify(block.header),
-        firstSeq: block.firstSeq,
-        txCount: block.txCount,
-        validatorsNext: JSON.stringify(block.validatorsNext),
-        signatures: JSON.stringify(signatures),
-      }
-      yield* this.store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [stored] })
+      return { ...rowOf(block), signatures: JSON.stringify(signatures) }
+    })
+    yield* this.store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: rows })
+    const now = this.nowMs()
+    for (const block of ready) {
       this.pending.delete(block.header.height)
       this.finalHeight = block.header.height
-      this.events.final?.(block.header.height, Math.max(0, this.nowMs() - block.committedAtMs))
-      this.notify()
+      this.events.final?.(block.header.height, Math.max(0, now - block.committedAtMs))
     }
+    this.notify()
   })
 
-  /** Seals the next block when `blockTxMax` transactions wait or the oldest waited `blockIntervalMs`. */
+  /**
+   * Seals every block that is due: `blockTxMax` transactions wait, or the oldest waited
+   * `blockIntervalMs`. All the blocks sealed in one turn are stored in one commit, then opened.
+   */
   private readonly sealDue = Effect.gen(this, function* () {
+    const sealed: PendingBlock[] = []
     for (;;) {
       const tip = this.tip
-      if (tip === undefined || this.pending.size >= pendingBlocksMax) return
+      if (tip === undefined || this.pending.size + sealed.length >= pendingBlocksMax) break
       const txs = yield* this.nextTransactions(tip.nextSeq)
       const first = txs[0]
-      if (first === undefined) return
+      if (first === undefined) break
       const waitedMs = this.nowMs() - first.committedAtMs
-      if (txs.length < this.limits.blockTxMax && waitedMs < this.limits.blockIntervalMs) return
-      yield* this.sealNext(tip, txs)
+      if (txs.length < this.limits.blockTxMax && waitedMs < this.limits.blockIntervalMs) break
+      const block = this.sealNext(tip, txs)
+      sealed.push(block)
+      this.tip = { header: block.header, hash: block.hash, nextSeq: block.firstSeq + block.txCount, validatorsNext: block.validatorsNext }
     }
+    if (sealed.length === 0) return
+    yield* this.store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: sealed.map(rowOf) })
+    for (const block of sealed) this.open(block)
   })
 
-  private sealNext(tip: Tip, txs: readonly Buffered[]) {
+  private sealNext(tip: Tip, txs: readonly Buffered[]): PendingBlock {
     const texts = txs.map((tx) => tx.body)
     const header: BlockHeader = {
       federation: this.genesis.federation.id,
@@ -308,7 +347,7 @@ export class BlockProducer {
     }
     const next = nextSet(tip.validatorsNext, texts)
     const committedAtMs = txs[0]?.committedAtMs ?? this.nowMs()
-    return this.seal(header, tip.nextSeq, txs.length, tip.validatorsNext, next, texts.join(","), committedAtMs)
+    return this.pendingOf(header, headerHash(header), tip.nextSeq, txs.length, tip.validatorsNext, next, texts.join(","), committedAtMs)
   }
 
   /** Up to blockTxMax committed transactions from `seq`: from memory, else from storage. */
@@ -326,6 +365,15 @@ export class BlockProducer {
     })
   }
 }
+
+const rowOf = (block: PendingBlock): StoredBlock => ({
+  height: block.header.height,
+  hash: block.hash,
+  header: JSON.stringify(block.header),
+  firstSeq: block.firstSeq,
+  txCount: block.txCount,
+  validatorsNext: JSON.stringify(block.validatorsNext),
+})
 
 const tipOf = (block: StoredBlock): Tip => {
   const header = JSON.parse(block.header) as BlockHeader

@@ -144,6 +144,7 @@ export const startNode = (flags: StartFlags) =>
     if (!genesis.ok) return yield* Effect.dieMessage(`the stored genesis does not decode: ${genesis.message}`)
     const producer = new BlockProducer(store, config.limits, genesis.value, key as NodeSigner, nowMs, {
       final: (_height, lagMs) => metrics.finalityLag.observe(lagMs / 1000),
+      failed: (error) => console.error(`block producer: storage failed, retrying from storage: ${String(error)}`),
     })
     yield* producer.start
     yield* Effect.forkScoped(producer.loop)
