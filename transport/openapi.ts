@@ -34,8 +34,25 @@ export const openApiDocument = {
     },
   },
   paths: {
-    "/v1/health": { get: { summary: "whether the ledger can commit", responses: { ...ok("ready", { type: "object", properties: { ok: { const: true }, height: { type: "integer" } } }), 503: { description: "the ledger cannot commit" } } } },
+    "/v1/health": { get: { summary: "whether the ledger can commit", responses: { ...ok("ready", { type: "object", properties: { ok: { const: true }, height: { type: "integer", description: "the last final block (-1: none yet)" }, transactions: { type: "integer", description: "the last committed transaction's seq" } } }), 503: { description: "the ledger cannot commit" } } } },
     "/v1/supply": { get: { summary: "amount in circulation per asset; for fed, the euros received, refunded and paid out", responses: ok("supply") } },
+    "/v1/blocks": {
+      get: {
+        summary: "final blocks from height `from` (default 0), at most `limit` (1..1000, default 100), and at most 50,000 transactions per page",
+        parameters: [
+          { name: "from", in: "query", schema: { type: "integer", minimum: 0 } },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 } },
+        ],
+        responses: { ...ok("{blocks: [{header, txs, signatures}]}"), 400: { description: "bad from or limit" } },
+      },
+    },
+    "/v1/blocks/{height}": {
+      get: {
+        summary: "one final block",
+        parameters: [{ name: "height", in: "path", required: true, schema: { type: "integer", minimum: 0 } }],
+        responses: { ...ok("{header, txs, signatures}"), 404: { description: "no final block at this height yet" } },
+      },
+    },
     "/metrics": { get: { summary: "Prometheus text exposition", responses: { 200: { description: "metrics", content: { "text/plain": {} } } } } },
     "/v1/admin/places": { post: { ...admin, summary: "create or replace a place", requestBody: jsonBody({ $ref: "#/components/schemas/Place" }), responses: { ...ok("the place"), ...adminErrors } } },
     "/v1/admin/assets": { post: { ...admin, summary: "create or replace an asset", requestBody: jsonBody({ $ref: "#/components/schemas/Asset" }), responses: { ...ok("the asset"), ...adminErrors } } },
