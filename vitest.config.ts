@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
-    include: ["engine/**/*.test.ts", "actors/**/*.test.ts", "transport/**/*.test.ts", "storage/**/*.test.ts", "bench/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["engine/**/*.test.ts", "actors/**/*.test.ts", "transport/**/*.test.ts", "storage/**/*.test.ts", "bench/**/*.test.ts", "test/**/*.test.ts", "readers/**/*.test.ts"],
     testTimeout: 60_000,
   },
 })
