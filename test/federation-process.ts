@@ -1,0 +1,255 @@
+/**
+ * Black-box harness for the federation's followers: runs the built `gesell validator` and
+ * `gesell peer` as child processes, and a `FakeEngine` that plays the engine's side of
+ * `/v1/federation` (PROTOCOL.md section 5) on loopback, so that a test decides every frame a
+ * follower receives (tampered blocks included) and reads every frame it answers.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import type { AddressInfo } from "node:net"
+import { constants, tmpdir } from "node:os"
+import { join } from "node:path"
+import { WebSocketServer, type WebSocket } from "ws"
+import { base64urlEncode, keyFromSeed, validatorId, verify } from "../engine/ed25519.js"
+import { cliPath, freshDataDir } from "./node-process.js"
+
+export interface FollowerProcess {
+  readonly child: ChildProcess
+  readonly dataDir: string
+  /** Everything the process wrote so far, stdout and stderr interleaved as they arrived. */
+  output(): string
+  /** What it wrote on stdout, and on stderr, each alone. */
+  stdout(): string
+  stderr(): string
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<number>
+  /** SIGKILL, then waits for the exit. */
+  kill(): Promise<number>
+  /** The exit code once the process ends (128 + the signal's number when a signal ended it). */
+  readonly exited: Promise<number>
+}
+
+export interface ValidatorProcess extends FollowerProcess {
+  /** The validator id of its key. */
+  readonly validator: string
+  readonly keyFile: string
+}
+
+export interface PeerProcess extends FollowerProcess {
+  readonly port: number
+  /** http://127.0.0.1:PORT */
+  readonly http: string
+}
+
+export interface FollowerOptions {
+  /** The engine's base URL (http:// or ws://). */
+  readonly engine: string
+  /** A data dir to use (kept between runs); a fresh temporary one by default. */
+  readonly dataDir?: string
+  readonly env?: Record<string, string>
+}
+
+export interface ValidatorOptions extends FollowerOptions {
+  /** A 32-byte seed (written to a key file in the data dir) or the path of a key file. */
+  readonly key: Uint8Array | string
+}
+
+export interface PeerOptions extends FollowerOptions {
+  /** The port of its HTTP server; 0 (any free port) by default. */
+  readonly port?: number
+}
+
+/** Writes a key file for a seed, as `gesell keygen` would; returns its path and validator id. */
+export const writeKeyFile = (seed: Uint8Array, directory = mkdtempSync(join(tmpdir(), "gesell-key-"))): { file: string; validator: string } => {
+  const key = keyFromSeed(seed)
+  if (key === undefined) throw new Error(`a key seed is 32 bytes, not ${seed.length}`)
+  const validator = validatorId(key.publicKeyRaw)
+  const file = join(directory, `${validator.slice(0, 8)}.key.json`)
+  writeFileSync(file, JSON.stringify({ validator, seed: base64urlEncode(seed) }) + "\n", { mode: 0o600 })
+  return { file, validator }
+}
+
+const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
+  code ?? (signal === null ? -1 : 128 + (constants.signals[signal] ?? 0))
+
+/**
+ * Spawns `gesell ARGS` and resolves once a line of its stdout matches `ready`; rejects if it exits
+ * first. The caller bounds the wait (with `within`).
+ */
+const spawnFollower = (args: readonly string[], dataDir: string, env: Record<string, string> | undefined, ready: RegExp) => {
+  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  let stdout = ""
+  let stderr = ""
+  const exited = new Promise<number>((resolve) => child.once("exit", (code, signal) => resolve(exitCodeOf(code, signal))))
+  const ended = () => child.exitCode !== null || child.signalCode !== null
+  const signal = (name: NodeJS.Signals) => (ended() ? exited : (child.kill(name), exited))
+  const follower: FollowerProcess = {
+    child,
+    dataDir,
+    output: () => output,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    stop: () => signal("SIGTERM"),
+    kill: () => signal("SIGKILL"),
+    exited,
+  }
+  return new Promise<{ follower: FollowerProcess; match: RegExpExecArray }>((resolve, reject) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+      stdout += chunk.toString()
+      const match = ready.exec(stdout)
+      if (match !== null) resolve({ follower, match })
+    })
+    child.stderr.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+      stderr += chunk.toString()
+    })
+    void exited.then((code) => reject(new Error(`gesell ${args[0] ?? ""} exited with ${code} before it was ready:\n${output}`)))
+  })
+}
+
+/** Starts `gesell validator` and resolves once it has opened its replica and follows the engine. */
+export const startValidator = async (options: ValidatorOptions): Promise<ValidatorProcess> => {
+  const dataDir = options.dataDir ?? freshDataDir()
+  const key = typeof options.key === "string" ? { file: options.key, validator: undefined } : writeKeyFile(options.key, dataDir)
+  const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir]
+  const { follower, match } = await spawnFollower(args, dataDir, options.env, /^Validator (\S+) following /m)
+  return { ...follower, validator: match[1] ?? key.validator ?? "", keyFile: key.file }
+}
+
+/** Starts `gesell peer` and resolves once it serves HTTP. */
+export const startPeer = async (options: PeerOptions): Promise<PeerProcess> => {
+  const dataDir = options.dataDir ?? freshDataDir()
+  const args = ["peer", "--engine", options.engine, "--data-dir", dataDir, "--port", String(options.port ?? 0)]
+  const { follower, match } = await spawnFollower(args, dataDir, options.env, /serving http:\/\/127\.0\.0\.1:(\d+)\/v1\/blocks/)
+  const port = Number(match[1])
+  return { ...follower, port, http: `http://127.0.0.1:${port}` }
+}
+
+/** What a validator answered to the challenge, and whether it proves the key it names. */
+export interface AuthAnswer {
+  readonly frame: Record<string, unknown>
+  readonly nonce: string
+  readonly verified: boolean
+}
+
+/** One follower's connection to the fake engine. */
+export class FederationConnection {
+  /** The nonce sent in the challenge (validators only), as hex. */
+  readonly nonce: string | undefined
+  /** Resolves with the validator's answer to the challenge; never for a plain follower. */
+  readonly auth: Promise<AuthAnswer>
+  readonly closed: Promise<void>
+  private readonly received: Record<string, unknown>[] = []
+  private readonly waiting: (() => void)[] = []
+  private resolveAuth: (answer: AuthAnswer) => void = () => undefined
+
+  constructor(
+    readonly socket: WebSocket,
+    /** The query of the connection: `from`, and `validator` for a validator. */
+    readonly query: URLSearchParams,
+  ) {
+    this.auth = new Promise((resolve) => (this.resolveAuth = resolve))
+    this.closed = new Promise((resolve) => socket.once("close", () => resolve()))
+    const validator = query.get("validator")
+    let authenticating = validator !== null
+    if (validator !== null) {
+      this.nonce = randomBytes(32).toString("hex")
+      socket.send(JSON.stringify({ type: "challenge", nonce: this.nonce }))
+    }
+    socket.on("message", (data) => {
+      const frame = JSON.parse(String(data)) as Record<string, unknown>
+      if (!authenticating) return this.push(frame)
+      authenticating = false
+      const nonce = this.nonce ?? ""
+      const verified =
+        frame["type"] === "auth" &&
+        frame["validator"] === validator &&
+        typeof frame["signature"] === "string" &&
+        verify(validator ?? "", Buffer.from(nonce, "hex"), frame["signature"])
+      this.resolveAuth({ frame, nonce, verified })
+      // The engine closes on a failed proof; so does its stand-in.
+      if (!verified) socket.close(1008, "the challenge was not signed by the validator named")
+    })
+  }
+
+  /** The `from` the follower asked for. */
+  get from(): number {
+    return Number(this.query.get("from") ?? "0")
+  }
+
+  /** Sends a frame: an object is sent as its JSON text, a string as is. */
+  send(frame: object | string): void {
+    this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame))
+  }
+
+  /** The next frame the follower sends after its auth; waits for it (bound the wait with `within`). */
+  async next(): Promise<Record<string, unknown>> {
+    for (;;) {
+      const frame = this.received.shift()
+      if (frame !== undefined) return frame
+      await new Promise<void>((resolve) => this.waiting.push(resolve))
+    }
+  }
+
+  close(): void {
+    this.socket.close()
+  }
+
+  private push(frame: Record<string, unknown>): void {
+    this.received.push(frame)
+    for (const wake of this.waiting.splice(0)) wake()
+  }
+}
+
+/**
+ * A stand-in for an engine's federation feed: a `ws` server on 127.0.0.1 (a free port) at
+ * `/v1/federation`. It performs the validator challenge and otherwise sends only what the test
+ * scripts; `onConnection` (if given) is called for each connection, e.g. to serve a list of blocks.
+ */
+export class FakeEngine {
+  readonly connections: FederationConnection[] = []
+  private readonly waiting: (() => void)[] = []
+
+  private constructor(
+    private readonly server: WebSocketServer,
+    readonly port: number,
+  ) {}
+
+  /** http://127.0.0.1:PORT, to give as `--engine`. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  static async start(onConnection?: (connection: FederationConnection) => void): Promise<FakeEngine> {
+    const server = new WebSocketServer({ host: "127.0.0.1", port: 0, path: "/v1/federation" })
+    await new Promise<void>((resolve, reject) => {
+      server.once("listening", resolve)
+      server.once("error", reject)
+    })
+    const engine = new FakeEngine(server, (server.address() as AddressInfo).port)
+    server.on("connection", (socket, request) => {
+      const connection = new FederationConnection(socket, new URL(request.url ?? "/", "http://localhost").searchParams)
+      engine.connections.push(connection)
+      onConnection?.(connection)
+      for (const wake of engine.waiting.splice(0)) wake()
+    })
+    return engine
+  }
+
+  /** The connection after the `seen` first ones (the first by default); waits for it. */
+  async connection(seen = 0): Promise<FederationConnection> {
+    for (;;) {
+      const connection = this.connections[seen]
+      if (connection !== undefined) return connection
+      await new Promise<void>((resolve) => this.waiting.push(resolve))
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.server.clients) socket.terminate()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+}
