@@ -1,6 +1,6 @@
 /**
- * The double-tap guard: a card that lands on the reader again within doubleTapMs of its last tap is
- * the same sale. The guard hands back the earlier request itself, same id and same content, so that
+ * The double-tap guard: a card that lands on the reader again less than doubleTapMs after its last
+ * tap is the same sale (so doubleTapMs 0 turns the guard off). The guard hands back the earlier request itself, same id and same content, so that
  * even if both taps reach the node, the node's idempotency on (reader, request id) makes them one
  * sale. The window slides: a card held near the reader, bouncing in and out of the field, stays one
  * sale however long it bounces. Time is passed in, so that tests drive it.
@@ -16,7 +16,7 @@ export class DoubleTapGuard {
 
   /** The earlier request of this card if this tap is a double tap; the tap is remembered either way. */
   repeatOf(card: string, nowMs: number): RequestFrame | undefined {
-    this.forgetBefore(nowMs - this.doubleTapMs)
+    this.forgetUntil(nowMs - this.doubleTapMs)
     const last = this.last.get(card)
     if (last === undefined) return undefined
     last.atMs = nowMs
@@ -29,7 +29,7 @@ export class DoubleTapGuard {
   }
 
   /** Bounded by the cards tapped within the window: older ones are dropped on each tap. */
-  private forgetBefore(oldestMs: number): void {
-    for (const [card, tap] of this.last) if (tap.atMs < oldestMs) this.last.delete(card)
+  private forgetUntil(untilMs: number): void {
+    for (const [card, tap] of this.last) if (tap.atMs <= untilMs) this.last.delete(card)
   }
 }
