@@ -15,10 +15,12 @@ import {
   type LedgerStore,
   type Snapshot,
   StorageError,
+  type StoredBlock,
   type StoredCard,
   type StoredReply,
   type StoredTx,
 } from "./ledger.js"
+import { sha256Hex } from "../engine/hash.js"
 
 export interface ServerControl {
   readonly stop: () => Promise<void>
@@ -302,6 +304,171 @@ const operators = (layer: () => Layer.Layer<Ledger, StorageError>) => {
     }).pipe(Effect.provide(layer())))
 }
 
+const validator = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+const zeroHash = "0".repeat(64)
+
+/**
+ * A block row as the producer writes one: the header's JSON text, its hash (here the SHA-256 of
+ * that text, which storage never checks), where its transactions are, and the set after it.
+ */
+const blockRow = (height: number, firstSeq: number, txCount: number, prev = zeroHash): StoredBlock => {
+  const header = JSON.stringify({ federation: "reunion", height, prev, time: genesisTimeMs + height, txRoot: "e".repeat(64), txCount, proposer: validator })
+  return {
+    height,
+    hash: sha256Hex(new TextEncoder().encode(header)),
+    header,
+    firstSeq,
+    txCount,
+    validatorsNext: JSON.stringify({ keys: [validator], threshold: 1 }),
+  }
+}
+const signaturesOf = (block: StoredBlock): string => JSON.stringify([{ validator, signature: `sig-of-${block.hash.slice(0, 8)}` }])
+const final = (block: StoredBlock): StoredBlock => ({ ...block, signatures: signaturesOf(block) })
+const noTxs = { txs: [], replies: [], wallets: [], cards: [] } as const
+
+/**
+ * Block 0 (the genesis transaction), 1 (seqs 1-2), 2 (seqs 3-5) and 3 (seq 6): 1, 2, 3 and 1
+ * transactions. Transaction 2's text holds a comma and a quote, which the page must join as they are.
+ */
+const chainTxs: readonly StoredTx[] = [
+  sale(1, "04a1b2c3"),
+  { ...sale(2, "04a1b2c3"), body: '{"id":"tx-2","kind":"sale","legs":[],"memo":"a, \\"b\\" é 😀","time":2}' },
+  sale(3, "04a1b2c3"),
+  sale(4, "04a1b2c4"),
+  sale(5, "04a1b2c4"),
+  sale(6, "04a1b2c3"),
+]
+const b0 = blockRow(0, 0, 1)
+const b1 = blockRow(1, 1, 2, b0.hash)
+const b2 = blockRow(2, 3, 3, b1.hash)
+const b3 = blockRow(3, 6, 1, b2.hash)
+const textsOf = (seqs: readonly number[]): string =>
+  seqs.map((seq) => (seq === 0 ? genesisTx.body : (chainTxs[seq - 1] as StoredTx).body)).join(",")
+const withTxs = (block: StoredBlock, seqs: readonly number[]) => ({ ...block, txs: textsOf(seqs) })
+
+/** The ledger with its six transactions, blocks 0 and 1 written with them and 2 and 3 sealed after. */
+const chained = (store: LedgerStore, blocks: readonly StoredBlock[] = [b0, b1, b2, b3]) =>
+  Effect.gen(function* () {
+    yield* initialize(store)
+    yield* store.commit({ ...noTxs, txs: chainTxs, blocks: blocks.slice(0, 2) })
+    if (blocks.length > 2) yield* store.commit({ ...noTxs, blocks: blocks.slice(2) })
+  })
+
+const heights = (blocks: ReadonlyArray<{ readonly height: number }>) => blocks.map((block) => block.height)
+
+const blocks = (layer: () => Layer.Layer<Ledger, StorageError>) => {
+  it.live("blocks come back as written, with their transactions' texts joined in seq order", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* chained(store)
+      const page = yield* store.blocks(0, 10, 100, false)
+      expect(page).toEqual([withTxs(b0, [0]), withTxs(b1, [1, 2]), withTxs(b2, [3, 4, 5]), withTxs(b3, [6])])
+      // The texts joined make the inside of a JSON list, transactions in seq order.
+      const block1 = JSON.parse(`[${page[1]?.txs}]`) as Array<{ id: string; memo?: string }>
+      expect(block1.map((tx) => tx.id)).toEqual(["tx-1", "tx-2"])
+      expect(block1[1]?.memo).toBe('a, "b" é 😀')
+      expect(heights(yield* store.blocks(2, 10, 100, false))).toEqual([2, 3])
+      expect(yield* store.blocks(4, 10, 100, false)).toEqual([])
+      // A block of no transactions (sealed on a quiet ledger) has an empty list.
+      const empty = blockRow(4, 7, 0, b3.hash)
+      yield* store.commit({ ...noTxs, blocks: [empty] })
+      expect(yield* store.blocks(4, 10, 100, false)).toEqual([{ ...empty, txs: "" }])
+    }).pipe(Effect.provide(layer())))
+
+  it.live("finalOnly leaves out the blocks that are not final", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* chained(store, [final(b0), final(b1), b2, b3])
+      expect(heights(yield* store.blocks(0, 10, 100, true))).toEqual([0, 1])
+      expect(yield* store.blocks(0, 10, 100, true)).toEqual([withTxs(final(b0), [0]), withTxs(final(b1), [1, 2])])
+      expect(yield* store.blocks(2, 10, 100, true)).toEqual([])
+      expect(heights(yield* store.blocks(0, 10, 100, false))).toEqual([0, 1, 2, 3])
+      yield* store.commit({ ...noTxs, blocks: [final(b2)] })
+      expect(heights(yield* store.blocks(1, 10, 100, true))).toEqual([1, 2])
+    }).pipe(Effect.provide(layer())))
+
+  it.live("limit and txMax bound a page, and its first block is in it however many transactions it holds", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* chained(store)
+      const page = (from: number, limit: number, txMax: number) => store.blocks(from, limit, txMax, false).pipe(Effect.map(heights))
+      expect(yield* page(0, 2, 100)).toEqual([0, 1])
+      expect(yield* page(0, 0, 100)).toEqual([])
+      expect(yield* page(0, 10, 7)).toEqual([0, 1, 2, 3])
+      expect(yield* page(0, 10, 6)).toEqual([0, 1, 2])
+      expect(yield* page(0, 10, 3)).toEqual([0, 1])
+      expect(yield* page(0, 10, 2)).toEqual([0])
+      expect(yield* page(1, 10, 4)).toEqual([1])
+      expect(yield* page(1, 10, 5)).toEqual([1, 2])
+      expect(yield* page(2, 10, 1)).toEqual([2])
+      expect(yield* page(2, 10, 0)).toEqual([2])
+      expect(yield* page(2, 1, 100)).toEqual([2])
+    }).pipe(Effect.provide(layer())))
+
+  it.live("blockTip gives the last sealed block and the height of the last final one", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      expect(yield* store.blockTip).toEqual({ sealed: undefined, finalHeight: -1 })
+      yield* store.commit({ ...noTxs, blocks: [b0] })
+      expect(yield* store.blockTip).toEqual({ sealed: b0, finalHeight: -1 })
+      yield* store.commit({ ...noTxs, txs: chainTxs, blocks: [final(b0), b1] })
+      yield* store.commit({ ...noTxs, blocks: [b2] })
+      expect(yield* store.blockTip).toEqual({ sealed: b2, finalHeight: 0 })
+      yield* store.commit({ ...noTxs, blocks: [final(b1), final(b2)] })
+      expect(yield* store.blockTip).toEqual({ sealed: final(b2), finalHeight: 2 })
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a block written again with signatures becomes final, its header, hash and place unchanged", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* chained(store)
+      const rewritten: StoredBlock = { ...final(b1), header: '{"height":1,"rewritten":true}', firstSeq: 3, txCount: 3, validatorsNext: "{}" }
+      yield* store.commit({ ...noTxs, blocks: [rewritten] })
+      expect(yield* store.blocks(1, 1, 100, false)).toEqual([withTxs(final(b1), [1, 2])])
+      expect(yield* store.blocks(0, 10, 100, true)).toEqual([withTxs(final(b1), [1, 2])])
+      expect((yield* store.blockTip).finalHeight).toBe(1)
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a row at a stored height with another hash changes nothing", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* chained(store, [final(b0), b1, b2, b3])
+      const before = yield* store.blocks(0, 10, 100, false)
+      const rival = { ...blockRow(1, 1, 2, "1".repeat(64)) }
+      expect(rival.hash).not.toBe(b1.hash)
+      for (const row of [rival, final(rival), { ...rival, height: 0 }]) {
+        yield* Effect.exit(store.commit({ ...noTxs, blocks: [row] }))
+        expect(yield* store.blocks(0, 10, 100, false)).toEqual(before)
+        expect(yield* store.blockTip).toEqual({ sealed: b3, finalHeight: 0 })
+      }
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a block and the transactions of its commit are written together or not at all", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      yield* store.commit({ ...noTxs, txs: chainTxs.slice(0, 2), blocks: [b0] })
+      const refused: readonly CommitBatch[] = [
+        { ...noTxs, txs: [chainTxs[3] as StoredTx], blocks: [b1] }, // seq 4 leaves a gap after 2
+        { ...noTxs, txs: [chainTxs[2] as StoredTx, { ...(chainTxs[3] as StoredTx), id: "tx-1" }], blocks: [b1] }, // a committed tx id
+        { ...noTxs, txs: [chainTxs[2] as StoredTx], blocks: [{ ...b1, hash: b0.hash }] }, // a block hash already stored
+      ]
+      for (const batch of refused) {
+        const error = yield* Effect.flip(store.commit(batch))
+        expect(error.operation).toBe("commit")
+        expect(yield* store.blockTip).toEqual({ sealed: b0, finalHeight: -1 })
+        expect(heights(yield* store.blocks(0, 10, 100, false))).toEqual([0])
+        expect((yield* store.load(0)).lastSeq).toBe(2)
+      }
+      const twice = yield* Effect.exit(store.commit({ ...noTxs, txs: [chainTxs[2] as StoredTx], blocks: [b1, final(b1)] }))
+      expect(Exit.isFailure(twice) && Cause.isDie(twice.cause)).toBe(true)
+      expect((yield* store.load(0)).lastSeq).toBe(2)
+      yield* store.commit({ ...noTxs, txs: [chainTxs[2] as StoredTx], blocks: [b1] })
+      expect(heights(yield* store.blocks(0, 10, 100, false))).toEqual([0, 1])
+    }).pipe(Effect.provide(layer())))
+}
+
 const durability = (layer: () => Layer.Layer<Ledger, StorageError>) => {
   it.live("a ledger survives closing and reopening its layer", () =>
     Effect.gen(function* () {
@@ -413,6 +580,7 @@ export const ledgerContract = (
     commits(layer)
     requests(layer)
     operators(layer)
+    blocks(layer)
     durability(layer)
     // Outages need a server to stop: they are defined for real PostgreSQL only (not skipped on PGlite).
     if (server !== undefined) {
