@@ -44,7 +44,8 @@ const socketAnswers = (path: string): Promise<boolean> =>
   })
 
 export interface Pcscd {
-  readonly child: ChildProcess
+  /** Undefined when the tests use a pcscd that was already running. */
+  readonly child: ChildProcess | undefined
   output(): string
   /** SIGTERM, and waits for the exit (pcscd removes its socket). */
   stop(): Promise<void>
@@ -53,15 +54,21 @@ export interface Pcscd {
 /**
  * Starts pcscd in the foreground and waits until its socket answers and vpcd listens. Undefined when
  * pcscd or vpcd is not installed, unless GESELL_REQUIRE_SERVERS=1: then that is an error. A pcscd
- * already running is an error too: the tests need their own, with vpcd's fixed ports free.
+ * already running (a system service, perhaps started by its socket) is used as it is if vpcd's
+ * reader is up in it, and left running; one without vpcd is an error that says what to do.
  */
 export const startPcscd = async (): Promise<Pcscd | undefined> => {
   if (!pcscInstalled()) {
     if (process.env["GESELL_REQUIRE_SERVERS"] === "1") throw new Error(pcscInstallHint)
     return undefined
   }
-  if ((await socketAnswers(pcscdSocket)) || listening(virtualReaderPort))
-    throw new Error(`a pcscd is already running (${pcscdSocket} answers or port ${virtualReaderPort} is taken): stop it, the tests start their own`)
+  if (await socketAnswers(pcscdSocket)) {
+    for (let attempt = 0; attempt < 100 && !listening(virtualReaderPort); attempt++) await sleep(50)
+    if (!listening(virtualReaderPort))
+      throw new Error(`a pcscd is running without vpcd's reader (nothing listens on ${virtualReaderPort}): restart it after installing vsmartcard-vpcd, or stop it and let the tests start their own`)
+    return { child: undefined, output: () => "(a pcscd that was already running)", stop: () => Promise.resolve() }
+  }
+  if (listening(virtualReaderPort)) throw new Error(`port ${virtualReaderPort} (vpcd's) is taken by another program`)
   mkdirSync("/run/pcscd", { recursive: true })
   const child = spawn(pcscdPath, ["--foreground"], { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
