@@ -134,3 +134,34 @@ describe("a simulated source", () => {
     expect(journalPending(hub.journal)).toEqual([])
   })
 })
+
+describe("the journal", () => {
+  it("belongs to one reader: another reader's token is refused with the journal's requests unsent, and its own reader sends them", async () => {
+    expect((await topUp(node, card(8), 1000, "stdin-topup-8")).ok).toBe(true)
+    const journal = join(hubDir(), "journal")
+    const first = startHub({ node, reader: "bar-1", journal, args: ["--source", "stdin", "--price", "1.00"] })
+    hubs.push(first)
+    await connected(first)
+    node.child.kill("SIGSTOP")
+    try {
+      first.write(card(8))
+      await within("the request in the journal", (async () => {
+        while (journalPending(journal).length === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+      })(), 20_000)
+      await first.kill()
+    } finally {
+      node.child.kill("SIGCONT")
+    }
+    const other = startHub({ node, reader: "bar-2", journal, args: ["--source", "stdin"] })
+    hubs.push(other)
+    expect(await within("the other reader's exit", other.exited, 20_000)).toBe(2)
+    expect(other.output()).toContain("the journal holds requests of reader bar-1, but the token is bar-2's")
+    expect(other.results()).toEqual([])
+
+    const again = startHub({ node, reader: "bar-1", journal, args: ["--source", "stdin"] })
+    hubs.push(again)
+    expect(await within("the resent sale", again.resultCount(1), 20_000)).toMatchObject([{ status: "ok", resent: true, request: { card: card(8) }, balances: raf(900) }])
+    expect(await balancesOf(node, card(8))).toEqual(raf(900))
+  })
+})
+

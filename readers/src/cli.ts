@@ -119,7 +119,12 @@ const main = async (): Promise<void> => {
     config.token,
     limits,
     {
-      onHello: (hello) => hub.onHello(hello),
+      onHello: (hello) => {
+        const accepted = hub.onHello(hello)
+        // The journal belongs to another reader (the hub said which): nothing can be sent, so stop.
+        if (!accepted) setImmediate(() => stop(2))
+        return accepted
+      },
       onResult: (frame, result) => hub.onResult(frame, result),
       onRetry: (frame, code, delayMs) => hub.onRetry(frame, code, delayMs),
       onLinkChange: (_up, why) => show({ event: "notice", text: why }),

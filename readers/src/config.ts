@@ -93,6 +93,8 @@ export const readConfig = (args: readonly string[], env: NodeJS.ProcessEnv): Con
   const badUid = taps.find((uid) => normalizeUid(uid) === undefined)
   if (badUid !== undefined) throw new Error(`--taps: ${badUid} is not a card uid (4, 7 or 10 bytes in hex)`)
   if (source === "script" && taps.length === 0) throw new Error("--source script needs --taps UID,UID,...")
+  const asset = values.asset ?? env["GESELL_READER_ASSET"]
+  if (asset !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(asset)) throw new Error(`--asset must be an asset id like raf-eur, not ${asset}`)
   const tillPort = values["till-port"] ?? env["GESELL_TILL_PORT"]
   const server = values.server ?? env["GESELL_SERVER"] ?? "ws://127.0.0.1:7400/v1/readers"
   if (!/^wss?:\/\//.test(server)) throw new Error(`--server must be a ws:// or wss:// URL, not ${server}`)
@@ -106,7 +108,7 @@ export const readConfig = (args: readonly string[], env: NodeJS.ProcessEnv): Con
     pcscReader: values["pcsc-reader"] ?? env["GESELL_PCSC_READER"],
     journal: values.journal ?? env["GESELL_READER_JOURNAL"] ?? "gesell-reader.journal",
     price,
-    asset: values.asset ?? env["GESELL_READER_ASSET"],
+    asset,
     tillPort: tillPort === undefined ? undefined : integerOf(tillPort, "--till-port", 0, 65535),
     doubleTapMs: integerOf(values["double-tap-ms"] ?? env["GESELL_DOUBLE_TAP_MS"] ?? String(limits.doubleTapMs), "--double-tap-ms", 0, 60_000),
     json: values.json === true,
