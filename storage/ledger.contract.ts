@@ -419,7 +419,7 @@ const blocks = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       expect(yield* store.blockTip).toEqual({ sealed: final(b2), finalHeight: 2 })
     }).pipe(Effect.provide(layer())))
 
-  it.live("a block written again with signatures becomes final, its header, hash and place unchanged", () =>
+  it.live("a block written again with signatures becomes final, its header, hash and place unchanged, and stays final", () =>
     Effect.gen(function* () {
       const store = yield* Ledger
       yield* chained(store)
@@ -427,6 +427,10 @@ const blocks = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       yield* store.commit({ ...noTxs, blocks: [rewritten] })
       expect(yield* store.blocks(1, 1, 100, false)).toEqual([withTxs(final(b1), [1, 2])])
       expect(yield* store.blocks(0, 10, 100, true)).toEqual([withTxs(final(b1), [1, 2])])
+      expect((yield* store.blockTip).finalHeight).toBe(1)
+      // Written again without signatures (sealed again after a reload), it stays final.
+      yield* store.commit({ ...noTxs, blocks: [b1] })
+      expect(yield* store.blocks(1, 1, 100, true)).toEqual([withTxs(final(b1), [1, 2])])
       expect((yield* store.blockTip).finalHeight).toBe(1)
     }).pipe(Effect.provide(layer())))
 

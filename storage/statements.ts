@@ -61,12 +61,14 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
     select 'validators', value from (select ${batch.validators ?? null}::text::jsonb as value) as v where value is not null
     on conflict (key) do update set value = excluded.value
   ), blocks as (
-    -- A block is sealed once; a later row for its height (same hash) only brings its signatures.
+    -- A block is sealed once; a later row for its height (same hash) only brings its signatures,
+    -- and a final block stays final.
     insert into block (height, hash, header, first_seq, tx_count, validators_next, signatures, final)
     select height, hash, header, "firstSeq", "txCount", "validatorsNext", signatures, signatures is not null
     from json_to_recordset(${batch.blocks ?? null}::text::json) as r (height bigint, hash text, header text,
       "firstSeq" bigint, "txCount" integer, "validatorsNext" text, signatures text)
-    on conflict (height) do update set signatures = excluded.signatures, final = excluded.final
+    on conflict (height) do update set signatures = coalesce(excluded.signatures, block.signatures),
+      final = block.final or excluded.final
       where block.hash = excluded.hash
   ), txs as (
     insert into tx (seq, id, time, body, reader, request, fingerprint, reply, ref)
