@@ -35,9 +35,10 @@ const ready = async (hub: HubProcess, linked = true): Promise<void> => {
   if (linked) await within("the link", hub.next((event) => event.event === "notice" && String(event["text"]).startsWith("connected to")), 20_000)
 }
 
+/** Resolves once the journal on disk holds `count` requests without a reply; fails after 20 s. */
 const waitForJournal = async (journal: string, count: number): Promise<void> => {
-  for (;;) {
-    if (journalPending(journal).length >= count) return
+  for (let attempt = 0; journalPending(journal).length < count; attempt++) {
+    if (attempt > 1000) throw new Error(`the journal ${journal} never held ${count} waiting requests: ${JSON.stringify(journalPending(journal))}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
@@ -55,7 +56,8 @@ describe.skipIf(skipped)("the hub on a real PC/SC stack", () => {
     node = await startNodeOnPort(port, dataDir)
   }, 60_000)
 
-  afterEach(async () => {
+  afterEach(async ({ task }) => {
+    if (task.result?.state === "fail") for (const hub of hubs) console.error(`hub output:\n${hub.output().slice(-4000)}\npcscd:\n${pcscd?.output().slice(-2000)}`)
     await Promise.all(hubs.splice(0).map((hub) => hub.kill()))
     // A test that stopped the node leaves it stopped, or paused: the next test gets it back.
     if (node.child.signalCode === null && node.child.exitCode === null) node.child.kill("SIGCONT")
@@ -123,7 +125,7 @@ describe.skipIf(skipped)("the hub on a real PC/SC stack", () => {
     // The node paused: the hub's requests are written to its socket and stay unanswered.
     node.child.kill("SIGSTOP")
     for (const uid of cards) await within(`the tap of ${uid}`, tapCard(uid), 20_000)
-    await within("three requests in the journal", waitForJournal(journal, 3), 20_000)
+    await waitForJournal(journal, 3)
     const inflight = journalPending(journal)
     expect(inflight.map((request) => request.card)).toEqual(cards)
     await hub.kill()
@@ -132,7 +134,7 @@ describe.skipIf(skipped)("the hub on a real PC/SC stack", () => {
     node.child.kill("SIGCONT")
 
     const restarted = pcscHub(node, journal)
-    const results = await within("the resent requests' results", restarted.resultCount(3), 30_000).catch((error: Error) => { throw new Error(`${error.message}\n${restarted.output()}\nNODE:\n${node.output().slice(-3000)}`) })
+    const results = await within("the resent requests' results", restarted.resultCount(3), 30_000)
     expect(results.map((result) => result.request.id).sort()).toEqual(inflight.map((request) => request.id).sort())
     for (const result of results) expect(result).toMatchObject({ status: "ok", balances: raf(650), resent: true })
     for (const uid of cards) expect(await balancesOf(node, uid)).toEqual(raf(650))
@@ -150,10 +152,10 @@ describe.skipIf(skipped)("the hub on a real PC/SC stack", () => {
     // One sale in flight when the node dies, one tapped while it is down.
     node.child.kill("SIGSTOP")
     await within("the tap in flight", tapCard(cards[0] as string), 20_000)
-    await within("the request in the journal", waitForJournal(journal, 1), 20_000)
+    await waitForJournal(journal, 1)
     await node.kill()
     await within("the tap while the node is down", tapCard(cards[1] as string), 20_000)
-    await within("both requests in the journal", waitForJournal(journal, 2), 20_000)
+    await waitForJournal(journal, 2)
     expect(hub.results()).toEqual([])
 
     node = await startNodeOnPort(port, dataDir)

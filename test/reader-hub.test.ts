@@ -26,7 +26,8 @@ beforeAll(async () => {
   node = await startNode()
 }, 60_000)
 
-afterEach(async () => {
+afterEach(async ({ task }) => {
+  if (task.result?.state === "fail") for (const hub of hubs) console.error(`hub output:\n${hub.output().slice(-4000)}`)
   await Promise.all(hubs.splice(0).map((hub) => hub.kill()))
 })
 
