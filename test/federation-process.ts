@@ -48,6 +48,8 @@ export interface FollowerOptions {
   /** A data dir to use (kept between runs); a fresh temporary one by default. */
   readonly dataDir?: string
   readonly env?: Record<string, string>
+  /** How long to wait for it to say it runs; `readyMsDefault` by default. */
+  readonly readyMs?: number
 }
 
 export interface ValidatorOptions extends FollowerOptions {
@@ -73,16 +75,27 @@ export const writeKeyFile = (seed: Uint8Array, directory = mkdtempSync(join(tmpd
 const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
   code ?? (signal === null ? -1 : 128 + (constants.signals[signal] ?? 0))
 
+/** How long a follower may take to open its replica and say it runs, unless told otherwise. */
+export const readyMsDefault = 30_000
+
 /**
- * Spawns `gesell ARGS` and resolves once a line of its stdout matches `ready`; rejects if it exits
- * first. The caller bounds the wait (with `within`).
+ * Spawns `gesell ARGS` and resolves once its stdout matches `ready`. Rejects with its output if it
+ * exits first or is not ready within `readyMs` (then it is killed, so that no child outlives a
+ * failed start); a child still running when the test process exits is killed too.
  */
-const spawnFollower = (args: readonly string[], dataDir: string, env: Record<string, string> | undefined, ready: RegExp) => {
-  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+const spawnFollower = (args: readonly string[], dataDir: string, options: FollowerOptions, ready: RegExp) => {
+  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   let stdout = ""
   let stderr = ""
-  const exited = new Promise<number>((resolve) => child.once("exit", (code, signal) => resolve(exitCodeOf(code, signal))))
+  const orphaned = () => child.kill("SIGKILL")
+  process.once("exit", orphaned)
+  const exited = new Promise<number>((resolve) =>
+    child.once("exit", (code, signal) => {
+      process.removeListener("exit", orphaned)
+      resolve(exitCodeOf(code, signal))
+    }),
+  )
   const ended = () => child.exitCode !== null || child.signalCode !== null
   const signal = (name: NodeJS.Signals) => (ended() ? exited : (child.kill(name), exited))
   const follower: FollowerProcess = {
@@ -96,17 +109,28 @@ const spawnFollower = (args: readonly string[], dataDir: string, env: Record<str
     exited,
   }
   return new Promise<{ follower: FollowerProcess; match: RegExpExecArray }>((resolve, reject) => {
+    const readyMs = options.readyMs ?? readyMsDefault
+    const timer = setTimeout(() => {
+      reject(new Error(`gesell ${args[0] ?? ""} was not ready within ${readyMs} ms:\n${output}`))
+      void follower.kill()
+    }, readyMs)
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString()
       stdout += chunk.toString()
       const match = ready.exec(stdout)
-      if (match !== null) resolve({ follower, match })
+      if (match !== null) {
+        clearTimeout(timer)
+        resolve({ follower, match })
+      }
     })
     child.stderr.on("data", (chunk: Buffer) => {
       output += chunk.toString()
       stderr += chunk.toString()
     })
-    void exited.then((code) => reject(new Error(`gesell ${args[0] ?? ""} exited with ${code} before it was ready:\n${output}`)))
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`gesell ${args[0] ?? ""} exited with ${code} before it was ready:\n${output}`))
+    })
   })
 }
 
@@ -115,7 +139,7 @@ export const startValidator = async (options: ValidatorOptions): Promise<Validat
   const dataDir = options.dataDir ?? freshDataDir()
   const key = typeof options.key === "string" ? { file: options.key, validator: undefined } : writeKeyFile(options.key, dataDir)
   const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir]
-  const { follower, match } = await spawnFollower(args, dataDir, options.env, /^Validator (\S+) following /m)
+  const { follower, match } = await spawnFollower(args, dataDir, options, /^Validator (\S+) following /m)
   return { ...follower, validator: match[1] ?? key.validator ?? "", keyFile: key.file }
 }
 
@@ -123,7 +147,7 @@ export const startValidator = async (options: ValidatorOptions): Promise<Validat
 export const startPeer = async (options: PeerOptions): Promise<PeerProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
   const args = ["peer", "--engine", options.engine, "--data-dir", dataDir, "--port", String(options.port ?? 0)]
-  const { follower, match } = await spawnFollower(args, dataDir, options.env, /serving http:\/\/127\.0\.0\.1:(\d+)\/v1\/blocks/)
+  const { follower, match } = await spawnFollower(args, dataDir, options, /serving http:\/\/127\.0\.0\.1:(\d+)\/v1\/blocks/)
   const port = Number(match[1])
   return { ...follower, port, http: `http://127.0.0.1:${port}` }
 }
@@ -142,6 +166,7 @@ export class FederationConnection {
   /** Resolves with the validator's answer to the challenge; never for a plain follower. */
   readonly auth: Promise<AuthAnswer>
   readonly closed: Promise<void>
+  private isClosed = false
   private readonly received: Record<string, unknown>[] = []
   private readonly waiting: (() => void)[] = []
   private resolveAuth: (answer: AuthAnswer) => void = () => undefined
@@ -152,7 +177,13 @@ export class FederationConnection {
     readonly query: URLSearchParams,
   ) {
     this.auth = new Promise((resolve) => (this.resolveAuth = resolve))
-    this.closed = new Promise((resolve) => socket.once("close", () => resolve()))
+    this.closed = new Promise((resolve) =>
+      socket.once("close", () => {
+        this.isClosed = true
+        for (const wake of this.waiting.splice(0)) wake()
+        resolve()
+      }),
+    )
     const validator = query.get("validator")
     let authenticating = validator !== null
     if (validator !== null) {
@@ -185,11 +216,15 @@ export class FederationConnection {
     this.socket.send(typeof frame === "string" ? frame : JSON.stringify(frame))
   }
 
-  /** The next frame the follower sends after its auth; waits for it (bound the wait with `within`). */
+  /**
+   * The next frame the follower sends after its auth; waits for it (bound the wait with `within`).
+   * Fails once the connection is closed and every frame has been read.
+   */
   async next(): Promise<Record<string, unknown>> {
     for (;;) {
       const frame = this.received.shift()
       if (frame !== undefined) return frame
+      if (this.isClosed) throw new Error(`the follower's connection (from=${this.from}) is closed`)
       await new Promise<void>((resolve) => this.waiting.push(resolve))
     }
   }
