@@ -166,6 +166,16 @@ describe.skipIf(skipped)("the hub on a real PC/SC stack", () => {
     expect(await transactionsOf(node)).toBe(txBefore + 2)
     expect(journalPending(journal)).toEqual([])
   })
+
+  // Last: it stops the suite's pcscd.
+  it("pcscd stopped under a running hub: the hub says so and exits non-zero, for its service manager to restart it", async (context) => {
+    if (pcscd?.child === undefined) return context.skip()
+    const hub = pcscHub(node, join(hubDir(), "journal"))
+    await ready(hub)
+    await pcscd.stop()
+    expect(await within("the hub's exit", hub.exited, 30_000)).toBe(3)
+    expect(hub.output()).toContain("pcscd is not running")
+  })
 })
 
 describe("without pcscd", () => {

@@ -98,7 +98,8 @@ export class PcscSource implements CardSource {
     this.nfc = nfc
     nfc.on("reader", (reader) => {
       const name = reader.reader.name
-      if (this.options.readerName !== undefined && !name.includes(this.options.readerName)) return
+      // A reader left out still emits errors (when pcscd goes away): unheard, they would end the process.
+      if (this.options.readerName !== undefined && !name.includes(this.options.readerName)) return reader.on("error", () => undefined)
       this.options.notice(`card reader ready: ${name}`)
       reader.on("card", (card) => {
         if (typeof card.uid === "string") onTap(card.uid)
