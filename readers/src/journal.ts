@@ -131,10 +131,10 @@ export class Journal {
     return this.bytes
   }
 
-  /** Why `count` more requests cannot be journaled now, or undefined when they can. */
+  /** Why `count` more requests (the last of them a new tap) cannot be journaled now, or undefined when they can. */
   refusal(count: number): string | undefined {
     if (this.waiting.size + count > this.limits.journalPendingMax)
-      return `journal full: ${this.waiting.size} requests are waiting for the node (journalPendingMax ${this.limits.journalPendingMax})`
+      return `journal full: ${this.waiting.size + count - 1} requests are waiting for the node (journalPendingMax ${this.limits.journalPendingMax})`
     return undefined
   }
 
