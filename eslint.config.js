@@ -3,7 +3,7 @@
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "**/node_modules/**", "bench/results/**"] },
+  { ignores: ["dist/**", "readers/dist/**", "node_modules/**", "**/node_modules/**", "bench/results/**"] },
   ...tseslint.configs.recommended,
   {
     rules: {
