@@ -137,6 +137,21 @@ describe("a simulated source", () => {
 })
 
 describe("the journal", () => {
+  it("has one hub: a second one on the same journal is refused while the first runs, and welcome once it was killed", async () => {
+    const journal = join(hubDir(), "journal")
+    const first = startHub({ node, reader: "bar-1", journal, args: ["--source", "stdin"] })
+    hubs.push(first)
+    await connected(first)
+    const second = startHub({ node, reader: "bar-1", journal, args: ["--source", "stdin"] })
+    hubs.push(second)
+    expect(await within("the second hub's exit", second.exited, 20_000)).toBe(2)
+    expect(second.output()).toContain(`another gesell-reader uses the journal ${journal}`)
+    await first.kill()
+    const third = startHub({ node, reader: "bar-1", journal, args: ["--source", "stdin"] })
+    hubs.push(third)
+    await connected(third)
+  })
+
   it("belongs to one reader: another reader's token is refused with the journal's requests unsent, and its own reader sends them", async () => {
     expect((await topUp(node, card(8), 1000, "stdin-topup-8")).ok).toBe(true)
     const journal = join(hubDir(), "journal")

@@ -6,7 +6,8 @@
  * 3 PC/SC unavailable (pcscd not running, or nfc-pcsc missing).
  */
 import { randomBytes } from "node:crypto"
-import { readFileSync, rmSync, writeFileSync } from "node:fs"
+import { rmSync } from "node:fs"
+import { connect, createServer, type Server } from "node:net"
 import { createInterface } from "node:readline"
 import { readConfig, usage, type Config } from "./config.js"
 import { formatMinor, renderJson, renderText, type HubEvent } from "./display.js"
@@ -26,30 +27,41 @@ const fail = (code: number, text: string): never => {
   process.exit(code)
 }
 
-/** Whether a process with this id is running (signal 0 checks without sending anything). */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+/** Whether something accepts connections on this Unix socket path. */
+const answers = (path: string): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect({ path })
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+  })
+
+const listenOn = (server: Server, path: string): Promise<NodeJS.ErrnoException | undefined> =>
+  new Promise((resolve) => {
+    server.once("error", (error: NodeJS.ErrnoException) => resolve(error))
+    server.listen(path, () => resolve(undefined))
+  })
 
 /**
  * One hub per journal: two would interleave their records and resend each other's requests. The
- * lock file holds the owner's pid; a lock left by a killed hub (its pid gone) is taken over.
+ * lock is a Unix socket the running hub listens on, next to the journal: it lives exactly as long as
+ * the process (a pid in a file could be reused by another process after a reboot), and a socket file
+ * left by a killed hub answers nothing, so it is replaced.
  */
-const lockJournal = (journal: string): string => {
+const lockJournal = async (journal: string): Promise<Server> => {
   const lock = `${journal}.lock`
-  try {
-    writeFileSync(lock, String(process.pid), { flag: "wx" })
-  } catch {
-    const owner = Number(readFileSync(lock, "utf8").trim())
-    if (Number.isSafeInteger(owner) && owner !== process.pid && alive(owner)) fail(2, `another gesell-reader (pid ${owner}) uses the journal ${journal}`)
-    writeFileSync(lock, String(process.pid))
+  const server = createServer()
+  let failed = await listenOn(server, lock)
+  if (failed?.code === "EADDRINUSE") {
+    if (await answers(lock)) return fail(2, `another gesell-reader uses the journal ${journal} (it listens on ${lock})`)
+    rmSync(lock, { force: true })
+    failed = await listenOn(server, lock)
   }
-  return lock
+  if (failed !== undefined) return fail(2, `cannot lock the journal with ${lock}: ${failed.message}`)
+  server.unref()
+  return server
 }
 
 const sourceOf = (config: Config, hub: Hub, show: (event: HubEvent) => void, stop: (code: number) => void): CardSource | undefined => {
@@ -94,12 +106,12 @@ const main = async (): Promise<void> => {
     return
   }
   const show = (event: HubEvent): void => void process.stdout.write(`${(config.json ? renderJson : renderText)(event)}\n`)
-  const lock = lockJournal(config.journal)
+  const lock = await lockJournal(config.journal)
   let opened: ReturnType<typeof Journal.open>
   try {
     opened = Journal.open(config.journal, limits)
   } catch (error) {
-    rmSync(lock, { force: true })
+    lock.close()
     return fail(2, `cannot open the journal ${config.journal}: ${(error as Error).message}`)
   }
   const { journal, damagedLines } = opened
@@ -140,7 +152,7 @@ const main = async (): Promise<void> => {
     source?.stop()
     link.stop()
     journal.close()
-    rmSync(lock, { force: true })
+    lock.close()
     process.exit(code)
   }
   process.once("SIGTERM", () => stop(0))
