@@ -45,6 +45,9 @@ export class Replica {
     return this.nextSeq - 1
   }
 
+  /** The last block, and transaction, in storage (followed blocks may wait to be saved). */
+  saved: { readonly height: number; readonly lastSeq: number } = { height: -1, lastSeq: -1 }
+
   /** The replica in this storage, or undefined when it holds none yet. */
   static open(store: LedgerStore): Effect.Effect<Replica | undefined, unknown> {
     return Effect.gen(function* () {
@@ -58,7 +61,9 @@ export class Replica {
       if (setInForce === undefined) return yield* Effect.fail(new Error("the last stored block names no valid validator set"))
       const header = JSON.parse(tip.sealed.header) as BlockHeader
       const chain: Chain = { state, last: { header, hash: tip.sealed.hash }, setInForce }
-      return new Replica(store, chain, snapshot.lastSeq + 1)
+      const replica = new Replica(store, chain, snapshot.lastSeq + 1)
+      replica.saved = { height: header.height, lastSeq: snapshot.lastSeq }
+      return replica
     })
   }
 
@@ -82,7 +87,9 @@ export class Replica {
       const stored: StoredTx = { seq: 0, id: tx.id, time: tx.time, body: canonicalText(genesisTx) }
       yield* store.initialize(tx.memo as JsonValue, stored)
       yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [blockRow(block, chain.last.hash, 0, JSON.stringify(set), signatures)] })
-      return new Replica(store, chain, 1)
+      const replica = new Replica(store, chain, 1)
+      replica.saved = { height: 0, lastSeq: 0 }
+      return replica
     })
   }
 
@@ -103,37 +110,65 @@ export class Replica {
    */
   append(block: Block, rawTxs: readonly unknown[], signatures: readonly BlockSignature[] | undefined): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const state = this.chain.state
-      followBlock(this.chain, block)
-      const wallets = new Set<WalletId>()
-      const cards = new Set<string>()
-      let backing = false
-      let validators = false
-      const txs: StoredTx[] = block.txs.map((tx, index) => {
-        const changed = touchedBy(state, tx, wallets, cards)
-        backing ||= changed.backing
-        validators ||= changed.validators
-        return { seq: this.nextSeq + index, id: tx.id, time: tx.time, body: canonicalText(rawTxs[index]), ref: tx.ref }
-      })
-      const firstSeq = this.nextSeq
-      this.nextSeq += txs.length
-      return this.store.commit({
-        txs,
-        replies: [],
-        wallets: [...wallets].flatMap((id) => {
-          const wallet = state.wallets.get(id)
-          return wallet === undefined ? [] : [walletToStore(wallet)]
-        }),
-        cards: [...cards].flatMap((uid) => {
-          const card = state.cards.get(uid as never)
-          return card === undefined ? [] : [cardToStore(card)]
-        }),
-        backing: backing ? { ...state.backing } : undefined,
-        validators: validators ? JSON.stringify(state.validators) : undefined,
-        blocks: [blockRow(block, this.chain.last.hash, firstSeq, JSON.stringify(this.chain.setInForce), signatures)],
-      })
-    }).pipe(Effect.orDie)
+      this.follow(block, rawTxs, signatures)
+      return this.save
+    })
   }
+
+  /**
+   * Applies a block that `check` accepted, in memory only; `save` stores every block followed since
+   * the last save in one commit. A peer catching up saves a page of blocks at a time.
+   */
+  follow(block: Block, rawTxs: readonly unknown[], signatures: readonly BlockSignature[] | undefined): void {
+    const state = this.chain.state
+    followBlock(this.chain, block)
+    const unsaved = this.unsaved
+    block.txs.forEach((tx, index) => {
+      const changed = touchedBy(state, tx, unsaved.wallets, unsaved.cards)
+      unsaved.backing ||= changed.backing
+      unsaved.validators ||= changed.validators
+      unsaved.txs.push({ seq: this.nextSeq + index, id: tx.id, time: tx.time, body: canonicalText(rawTxs[index]), ref: tx.ref })
+    })
+    unsaved.blocks.push(blockRow(block, this.chain.last.hash, this.nextSeq, JSON.stringify(this.chain.setInForce), signatures))
+    this.nextSeq += block.txs.length
+  }
+
+  /** Blocks followed but not saved yet. */
+  get unsavedBlocks(): number {
+    return this.unsaved.blocks.length
+  }
+
+  private unsaved = emptyUnsaved()
+  private saving: Promise<void> = Promise.resolve()
+
+  /** Stores what was followed since the last save; saves run one after the other, in order. */
+  readonly save: Effect.Effect<void> = Effect.suspend(() => {
+    const unsaved = this.unsaved
+    if (unsaved.blocks.length === 0) return Effect.promise(() => this.saving)
+    this.unsaved = emptyUnsaved()
+    const state = this.chain.state
+    const commit = this.store.commit({
+      txs: unsaved.txs,
+      replies: [],
+      wallets: [...unsaved.wallets].flatMap((id) => {
+        const wallet = state.wallets.get(id)
+        return wallet === undefined ? [] : [walletToStore(wallet)]
+      }),
+      cards: [...unsaved.cards].flatMap((uid) => {
+        const card = state.cards.get(uid as never)
+        return card === undefined ? [] : [cardToStore(card)]
+      }),
+      backing: unsaved.backing ? { ...state.backing } : undefined,
+      validators: unsaved.validators ? JSON.stringify(state.validators) : undefined,
+      blocks: unsaved.blocks,
+    })
+    const previous = this.saving
+    const last = unsaved.blocks[unsaved.blocks.length - 1]
+    this.saving = previous.then(() => Effect.runPromise(Effect.orDie(commit))).then(() => {
+      if (last !== undefined) this.saved = { height: last.height, lastSeq: last.firstSeq + last.txCount - 1 }
+    })
+    return Effect.promise(() => this.saving)
+  })
 
   /** Records the signatures that made a stored block final. */
   markFinal(height: number, signatures: readonly BlockSignature[]): Effect.Effect<void, unknown> {
@@ -145,6 +180,17 @@ export class Replica {
     })
   }
 }
+
+interface Unsaved {
+  readonly txs: StoredTx[]
+  readonly wallets: Set<WalletId>
+  readonly cards: Set<string>
+  backing: boolean
+  validators: boolean
+  readonly blocks: StoredBlock[]
+}
+
+const emptyUnsaved = (): Unsaved => ({ txs: [], wallets: new Set(), cards: new Set(), backing: false, validators: false, blocks: [] })
 
 const blockRow = (
   block: Block,

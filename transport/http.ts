@@ -71,7 +71,9 @@ const isAdmin = (deps: HttpDeps, request: IncomingMessage): boolean => {
  * that a node and a peer that hold the same ledger answer the same document.
  */
 export const supplyOf = (state: LedgerState, transactions: number) => {
-  const assets = [...state.assets.values()].map((asset) => {
+  // By id: a node rebuilt from storage and a replica made from the genesis list them in another order.
+  const sorted = [...state.assets.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
+  const assets = sorted.map((asset) => {
     const circulation = -(state.wallets.get(`issuance:${asset.id}` as never)?.balances.get(asset.id) ?? 0)
     return asset.kind === "fed"
       ? { asset: asset.id, kind: asset.kind, circulation, euros: { ...state.backing } }

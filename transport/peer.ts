@@ -38,6 +38,9 @@ export interface PeerFlags {
 }
 
 export const violationExitCode = 3
+/** A peer stores at most this many checked blocks in one commit, and waits at most this long. */
+const unsavedBlocksMax = 500
+const flushDelayMs = 50
 
 /** A violation: what is wrong, and the evidence to print. */
 export class Violation extends Error {
@@ -100,7 +103,20 @@ class PeerProgram {
     if (fault !== undefined) {
       return this.stop(fault, { received: summary(block, hash), previous: { height: last.header.height, hash: last.hash, header: last.header } })
     }
-    await Effect.runPromise(replica.append(block, rawTxs, block.signatures))
+    // Saved a page at a time while catching up; the last blocks of a burst are saved by `flush`.
+    replica.follow(block, rawTxs, block.signatures)
+    if (replica.unsavedBlocks >= unsavedBlocksMax) await Effect.runPromise(replica.save)
+    else this.flushSoon(replica)
+  }
+
+  private flushTimer: NodeJS.Timeout | undefined
+
+  private flushSoon(replica: Replica): void {
+    if (this.flushTimer !== undefined) return
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      void Effect.runPromise(replica.save)
+    }, flushDelayMs)
   }
 
   /**
@@ -150,7 +166,7 @@ const serve = (program: PeerProgram, store: LedgerStore) =>
       const ok = program.violation === undefined
       return answer(response, {
         status: ok ? 200 : 503,
-        body: JSON.stringify({ ok, height: program.height, transactions: replica?.lastSeq ?? -1 }),
+        body: JSON.stringify({ ok, height: replica?.saved.height ?? -1, transactions: replica?.saved.lastSeq ?? -1 }),
       })
     }
     if (route === "GET /v1/supply") {

@@ -1,0 +1,212 @@
+/**
+ * Proof of Authority with real processes on loopback: a node, `gesell validator` processes and a
+ * `gesell peer`, each with its own storage. Finality with validators down and back; the node taking
+ * taps meanwhile; co-optation adding and removing a validator at the right height; a fresh peer
+ * catching up on more than 10,000 blocks with the node's supply exactly.
+ */
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { base64urlEncode } from "../engine/ed25519.js"
+import {
+  admin,
+  blackBoxGenesis,
+  freshDataDir,
+  ReaderClient,
+  startNode,
+  tokenOf,
+  within,
+  type NodeProcess,
+} from "./node-process.js"
+import { startPeer, startValidator, writeKeyFile, type FollowerProcess as CliProcess } from "./federation-process.js"
+
+interface TestKey {
+  readonly id: string
+  readonly file: string
+  readonly seed: Uint8Array
+}
+
+const testKey = (byte: number): TestKey => {
+  const seed = new Uint8Array(32).fill(byte)
+  const { file, validator } = writeKeyFile(seed)
+  return { id: validator, file, seed }
+}
+
+/** A data dir holding the node's key, so that the node signs as `key`. */
+const nodeDataDir = (key: TestKey): string => {
+  const dataDir = freshDataDir()
+  writeFileSync(join(dataDir, "node-key.json"), JSON.stringify({ validator: key.id, seed: base64urlEncode(key.seed) }))
+  return dataDir
+}
+
+const processes: Array<CliProcess | NodeProcess> = []
+afterAll(async () => {
+  await Promise.all(processes.map((process) => process.kill()))
+})
+
+const track = <P extends CliProcess | NodeProcess>(process: P): P => {
+  processes.push(process)
+  return process
+}
+
+const getJson = async (url: string): Promise<Record<string, unknown>> => (await (await fetch(url)).json()) as Record<string, unknown>
+
+interface FinalBlock {
+  readonly header: { readonly height: number; readonly txCount: number }
+  readonly txs: ReadonlyArray<{ readonly kind: string; readonly memo?: unknown }>
+  readonly signatures: ReadonlyArray<{ readonly validator: string }>
+}
+
+/** Every final block the node serves, page by page. */
+const finalBlocks = async (node: NodeProcess): Promise<FinalBlock[]> => {
+  const blocks: FinalBlock[] = []
+  for (;;) {
+    const page = (await getJson(`${node.http}/v1/blocks?from=${blocks.length}&limit=1000`))["blocks"] as FinalBlock[]
+    if (page.length === 0) return blocks
+    blocks.push(...page)
+  }
+}
+
+const finalTransactions = async (node: NodeProcess): Promise<number> =>
+  (await finalBlocks(node)).slice(1).reduce((sum, block) => sum + block.header.txCount, 0)
+
+const metric = async (node: NodeProcess, name: string): Promise<number> => {
+  const text = await (await fetch(`${node.http}/metrics`)).text()
+  const line = text.split("\n").find((row) => row.startsWith(`${name} `))
+  return Number(line?.split(" ")[1])
+}
+
+/** Polls until `probe` holds; the deadline only keeps a broken run from hanging. */
+const eventually = async (what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> =>
+  within(
+    what,
+    (async () => {
+      while (!(await probe())) await new Promise((resolve) => setTimeout(resolve, 100))
+    })(),
+    timeoutMs,
+  )
+
+let topups = 0
+/** Tops a card up `count` times at the cash desk; every one must be acknowledged. */
+const topUp = async (node: NodeProcess, count: number, card = "04000000000001"): Promise<void> => {
+  const desk = await ReaderClient.connect(node.ws, tokenOf("desk-1"))
+  const replies = await Promise.all(
+    Array.from({ length: count }, () => desk.request({ type: "topup", id: `topup-${topups++}`, card, amount: 100, asset: "raf-gift" })),
+  )
+  desk.close()
+  expect(replies.filter((reply) => reply.ok === true)).toHaveLength(count)
+}
+
+describe("three validators, threshold 2", () => {
+  const [a, b, c] = [testKey(1), testKey(2), testKey(3)] as const
+  const validatorDirs = [freshDataDir(), freshDataDir(), freshDataDir()] as const
+
+  it("blocks become final with one validator down, not with two, and catch up when they return; a peer follows", async () => {
+    const genesis = { ...blackBoxGenesis, validators: { keys: [a.id, b.id, c.id], threshold: 2 } }
+    const node = track(await startNode({ genesis, env: { GESELL_BLOCK_INTERVAL_MS: "20" } }))
+    const start = (key: TestKey, index: 0 | 1 | 2) => startValidator({ engine: node.http, key: key.file, dataDir: validatorDirs[index] }).then(track)
+    const validators: CliProcess[] = await Promise.all([start(a, 0), start(b, 1), start(c, 2)])
+
+    await topUp(node, 20)
+    await eventually("20 transactions final with three validators", async () => (await finalTransactions(node)) === 20)
+
+    await validators[0]?.kill()
+    await topUp(node, 20)
+    await eventually("40 transactions final with one validator down", async () => (await finalTransactions(node)) === 40)
+
+    await validators[1]?.kill()
+    await topUp(node, 20)
+    await eventually("the block of the last top-ups sealed", async () => (await metric(node, "gesell_block_sealed_height")) > (await metric(node, "gesell_block_height")))
+    // Absence cannot be awaited: give the one validator left time to vote, then look again.
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(await finalTransactions(node), "one signature of three is below the threshold").toBe(40)
+    expect((await getJson(`${node.http}/v1/health`))["transactions"], "the node kept taking taps").toBe(60)
+
+    await Promise.all([start(a, 0), start(b, 1)])
+    await eventually("finality catches up once they return", async () => (await finalTransactions(node)) === 60)
+    expect(await metric(node, "gesell_block_height")).toBe(await metric(node, "gesell_block_sealed_height"))
+
+    const blocks = await finalBlocks(node)
+    for (const block of blocks) {
+      const signers = block.signatures.map((signature) => signature.validator)
+      expect(new Set(signers).size, `block ${block.header.height} has distinct signers`).toBe(signers.length)
+      expect(signers.length).toBeGreaterThanOrEqual(2)
+      for (const signer of signers) expect([a.id, b.id, c.id]).toContain(signer)
+    }
+
+    const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir() }))
+    const height = blocks.length - 1
+    await eventually("the peer holds every final block", async () => (await getJson(`${peer.http}/v1/health`))["height"] === height)
+    expect(await getJson(`${peer.http}/v1/supply`)).toEqual(await getJson(`${node.http}/v1/supply`))
+    expect(await getJson(`${peer.http}/v1/blocks/${height}`)).toEqual(await getJson(`${node.http}/v1/blocks/${height}`))
+  }, 240_000)
+})
+
+describe("co-optation", () => {
+  const nodeKey = testKey(4)
+  const newcomer = testKey(5)
+
+  it("a validator added by co-optation counts from the height after its block; once removed it stops counting", async () => {
+    const dataDir = nodeDataDir(nodeKey)
+    const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
+    const node = track(await within("the node", startNode({ genesis, dataDir, env: { GESELL_BLOCK_INTERVAL_MS: "20" } }), 60_000))
+    track(await within("the validator", startValidator({ engine: node.http, key: newcomer.file, dataDir: freshDataDir() }), 60_000))
+    const command = async (body: Record<string, unknown>) => (await within("an admin command", admin(node, "POST", "/v1/admin/commands", body), 30_000)).body
+    /** Top-ups in blocks of their own: the ones before are final first. */
+    const topUpAfterFinal = async (transactions: number) => {
+      await eventually(`${transactions} transactions final`, async () => (await finalTransactions(node)) === transactions).catch(async (e) => {
+        console.log("DEBUG", node.output(), await (await fetch(`${node.http}/metrics`)).text().then((t) => t.split("\n").filter((l) => l.startsWith("gesell_block") || l.startsWith("gesell_valid") || l.startsWith("gesell_ledger")).join("\n")))
+        throw e
+      })
+      await within("top-ups", topUp(node, 5), 30_000)
+    }
+
+    await topUpAfterFinal(0)
+    const add = await command({ kind: "validators", add: newcomer.id, threshold: 2 })
+    expect(add).toMatchObject({ ok: true, tx: { kind: "validators", memo: { keys: [nodeKey.id, newcomer.id], threshold: 2 } } })
+    await topUpAfterFinal(6)
+    const remove = await command({ kind: "validators", remove: newcomer.id, threshold: 1 })
+    expect(remove).toMatchObject({ ok: true, tx: { kind: "validators", memo: { keys: [nodeKey.id], threshold: 1 } } })
+    await topUpAfterFinal(12)
+    await eventually("every transaction final", async () => (await finalTransactions(node)) === 17)
+
+    const blocks = await finalBlocks(node)
+    const carrying = (keys: number) =>
+      blocks.findIndex((block) => block.txs.some((tx) => tx.kind === "validators" && (tx.memo as { keys?: unknown[] }).keys?.length === keys && block.header.height > 0))
+    const added = carrying(2)
+    const removed = carrying(1)
+    expect(added).toBeGreaterThan(0)
+    expect(removed).toBeGreaterThan(added)
+    const signers = (block: FinalBlock) => block.signatures.map((signature) => signature.validator).sort()
+    for (const block of blocks.slice(0, added + 1)) expect(signers(block), `block ${block.header.height}, up to the addition`).toEqual([nodeKey.id])
+    for (const block of blocks.slice(added + 1, removed + 1)) {
+      expect(signers(block), `block ${block.header.height}, after the addition`).toEqual([nodeKey.id, newcomer.id].sort())
+    }
+    for (const block of blocks.slice(removed + 1)) expect(signers(block), `block ${block.header.height}, after the removal`).toEqual([nodeKey.id])
+    expect(blocks.length).toBeGreaterThan(removed + 1)
+  }, 180_000)
+})
+
+describe("a fresh peer", () => {
+  const nodeKey = testKey(6)
+
+  it("catches up on more than 10,000 blocks and its supply equals the node's exactly", async () => {
+    const dataDir = nodeDataDir(nodeKey)
+    const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
+    // One transaction per block: every top-up makes a block.
+    const node = track(await startNode({ genesis, dataDir, env: { GESELL_BLOCK_TX_MAX: "1", GESELL_BLOCK_INTERVAL_MS: "5" } }))
+    const rounds = 21
+    for (let round = 0; round < rounds; round++) {
+      await Promise.all(Array.from({ length: 8 }, (_, connection) => topUp(node, 60, `04${(connection * 7 + 1).toString(16).padStart(12, "0")}`)))
+    }
+    const transactions = rounds * 8 * 60
+    await eventually("every top-up in a final block", async () => (await getJson(`${node.http}/v1/health`))["height"] === transactions, 180_000)
+
+    const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir() }))
+    await eventually("the peer holds every block", async () => (await getJson(`${peer.http}/v1/health`))["height"] === transactions, 240_000)
+    expect(transactions).toBeGreaterThan(10_000)
+    expect(await getJson(`${peer.http}/v1/supply`)).toEqual(await getJson(`${node.http}/v1/supply`))
+    const last = await getJson(`${node.http}/v1/blocks/${transactions}`)
+    expect(await getJson(`${peer.http}/v1/blocks/${transactions}`)).toEqual(last)
+  }, 600_000)
+})
