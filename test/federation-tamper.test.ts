@@ -408,6 +408,16 @@ describe("gesell peer against a fake engine", () => {
     expect(evidence["reason"]).toContain(hashOf(later))
   })
 
+  // Known deviation, kept as a failing case until fixed: at height 0 the peer checks no signatures of
+  // the second block (transport/peer.ts `again` has no set for it) and reports `signature`, though
+  // both blocks are final under the genesis set: that is a fork, as at any other height.
+  it.fails("stops on two different final blocks 0: fork, with both hashes", async () => {
+    const other = { header: { ...block0.header, time: (t0 + 1) as TimeMs }, txs: block0.txs }
+    const running = await follow([final(block0), final(other, signatures(other, [bruno, chloe]))])
+    const evidence = await stopsWith(running, "fork", other)
+    expect(evidence["held"]).toMatchObject({ height: 0, hash: hashOf(block0) })
+  })
+
   it("follows valid blocks without stopping, and serves them as received", async () => {
     const running = await follow([...honest, final(block2)])
     /** Asks `path` until `done` holds of its answer (bounded by `within`). */
