@@ -130,13 +130,19 @@ describe.skipIf(skipped)("the hub on a real PC/SC stack", () => {
     expect(inflight.map((request) => request.card)).toEqual(cards)
     await hub.kill()
     expect(hub.results()).toEqual([])
-    // The node reads what reached it before the hub died, and may commit those sales: their replies are lost.
+    // The node reads what reached it before the hub died and commits those sales: their replies are lost.
     node.child.kill("SIGCONT")
+    await within("the node committing the three sales", (async () => {
+      while ((await transactionsOf(node)) < txBefore + 3) await new Promise((resolve) => setTimeout(resolve, 20))
+    })(), 20_000)
+    for (const uid of cards) expect(await balancesOf(node, uid)).toEqual(raf(650))
 
+    // The restarted hub resends them under their ids: each gets its first reply, nothing is charged again.
     const restarted = pcscHub(node, journal)
     const results = await within("the resent requests' results", restarted.resultCount(3), 30_000)
     expect(results.map((result) => result.request.id).sort()).toEqual(inflight.map((request) => request.id).sort())
     for (const result of results) expect(result).toMatchObject({ status: "ok", balances: raf(650), resent: true })
+    expect(new Set(results.map((result) => result["tx"])).size).toBe(3)
     for (const uid of cards) expect(await balancesOf(node, uid)).toEqual(raf(650))
     expect(await transactionsOf(node)).toBe(txBefore + 3)
     expect(journalPending(journal)).toEqual([])
@@ -162,6 +168,29 @@ describe.skipIf(skipped)("the hub on a real PC/SC stack", () => {
     const results = await within("both results after the restart", hub.resultCount(2), 60_000)
     expect(results.map((result) => result.request.card).sort()).toEqual([...cards].sort())
     for (const result of results) expect(result).toMatchObject({ status: "ok", balances: raf(650) })
+    for (const uid of cards) expect(await balancesOf(node, uid)).toEqual(raf(650))
+    expect(await transactionsOf(node)).toBe(txBefore + 2)
+    expect(journalPending(journal)).toEqual([])
+  })
+
+  it("taps journaled while the node is down survive a kill -9 of the hub: sent once when both are back", async () => {
+    const cards = [card(8), card(9)]
+    for (const [i, uid] of cards.entries()) expect((await topUp(node, uid, 1000, `hub-topup-down-${i}`)).ok).toBe(true)
+    const txBefore = await transactionsOf(node)
+    const journal = join(hubDir(), "journal")
+    const hub = pcscHub(node, journal)
+    await ready(hub)
+    await node.kill()
+    for (const uid of cards) await within(`the tap of ${uid}`, tapCard(uid), 20_000)
+    await waitForJournal(journal, 2)
+    await hub.kill()
+    expect(hub.results()).toEqual([])
+
+    node = await startNodeOnPort(port, dataDir)
+    expect(await transactionsOf(node)).toBe(txBefore)
+    const restarted = pcscHub(node, journal)
+    const results = await within("the journaled requests' results", restarted.resultCount(2), 30_000)
+    for (const result of results) expect(result).toMatchObject({ status: "ok", balances: raf(650), resent: true })
     for (const uid of cards) expect(await balancesOf(node, uid)).toEqual(raf(650))
     expect(await transactionsOf(node)).toBe(txBefore + 2)
     expect(journalPending(journal)).toEqual([])
