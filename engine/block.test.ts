@@ -323,6 +323,38 @@ describe("a tampered block is refused with the fault of the check that catches i
       block: ({ block1 }) => received(sealAfter(block1, [forged("v1", [], { kind: "validators", memo: { keys: [v0, v0], threshold: 1 } })], t0 + 2_000).text),
     },
     {
+      name: "a sale that mints fed out of its issuing wallet",
+      code: "reexecution",
+      block: ({ block1 }) => received(sealAfter(block1, [forged("m1", [fed("issuance:fed", card, 1_000_000)], { kind: "sale" })], t0 + 2_000).text),
+    },
+    {
+      name: "a mint of fed out of another asset's issuing wallet",
+      code: "reexecution",
+      block: ({ block1 }) => received(sealAfter(block1, [forged("m1", [fed("issuance:raf-gift", card, 100)], { kind: "mint" })], t0 + 2_000).text),
+    },
+    {
+      name: "a membership leg outside a subscription",
+      code: "reexecution",
+      block: ({ block1 }) =>
+        received(sealAfter(block1, [forged("m1", [{ asset: "raf-member", from: "issuance:raf-member", to: card, amount: 0, until: t0 } as Leg], { kind: "mint" })], t0 + 2_000).text),
+    },
+    {
+      name: "a fusion whose memo gives the card a wallet that is no user's",
+      code: "reexecution",
+      block: ({ block1 }) => received(sealAfter(block1, [forged("u1", [], { kind: "fusion", card: "04a1b2c3" as never, memo: { wallet: "not a wallet" } })], t0 + 2_000).text),
+    },
+    {
+      name: "a demurrage whose melted-until time is no time",
+      code: "reexecution",
+      block: ({ block1 }) =>
+        received(sealAfter(block1, [forged("d1", [fed(card, "fund:common", 1)], { kind: "demurrage", memo: { wallet: card, asset: "fed", meltedUntil: -5 } })], t0 + 2_000).text),
+    },
+    {
+      name: "a void whose memo names no card status",
+      code: "reexecution",
+      block: ({ block1 }) => received(sealAfter(block1, [forged("x1", [], { kind: "void", card: "04a1b2c3" as never, memo: { status: "gone" } })], t0 + 2_000).text),
+    },
+    {
       name: "a second genesis transaction",
       code: "reexecution",
       block: ({ block1 }) => received(sealAfter(block1, [{ ...genesisTx, time: (t0 + 2_000) as TimeMs }], t0 + 2_000).text),

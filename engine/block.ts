@@ -27,7 +27,7 @@ import {
   type WalletId,
 } from "./names.js"
 import type { LedgerState, Transaction, Validators } from "./state.js"
-import { decodeTransaction } from "./transaction.js"
+import { decodeTransaction, kindFault } from "./transaction.js"
 import { validatorSetOf } from "./validators.js"
 
 export const zeroHash = "0".repeat(64)
@@ -276,6 +276,8 @@ export const reexecutionFault = (state: LedgerState, txs: readonly Transaction[]
     if (tx.kind === "validators" && validatorSetOf(tx.memo) === undefined) {
       return fault("reexecution", `transaction ${tx.id}: its memo is no validator set`)
     }
+    const rule = kindFault(tx)
+    if (rule !== undefined) return fault("reexecution", `transaction ${tx.id}: ${rule}`)
     const reason = legsFault(balanceOf, tx.legs)
     if (reason !== undefined) return fault("reexecution", `transaction ${tx.id}: ${reason}`)
     for (const leg of tx.legs) {
