@@ -122,13 +122,14 @@ const blockColumns = "height, hash, header, first_seq, tx_count, validators_next
  */
 export const readBlocks = (pool: Sql, fromHeight: number, limit: number, txMax: number, finalOnly: boolean) => pool`
   with page as (
-    select ${pool.unsafe(blockColumns)}, sum(tx_count) over (order by height) - tx_count as before
+    select ${pool.unsafe(blockColumns)}, sum(tx_count) over (order by height) - tx_count as before,
+      row_number() over (order by height) as position
     from block where height >= ${fromHeight} and (final or not ${finalOnly}) order by height limit ${limit}
   )
   select height, hash, header, first_seq, tx_count, validators_next, signatures,
     (select coalesce(string_agg(body, ',' order by seq), '') from tx
       where seq >= page.first_seq and seq < page.first_seq + page.tx_count) as txs
-  from page where before = 0 or before + tx_count <= ${txMax} order by height`
+  from page where position = 1 or before + tx_count <= ${txMax} order by height`
 
 export const readBlockTip = (pool: Sql) => pool`
   select ${pool.unsafe(blockColumns)}, (select coalesce(max(height), -1) from block where final) as final_height
