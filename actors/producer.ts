@@ -94,9 +94,12 @@ export class BlockProducer {
     this.bufferTxMax = Math.max(4 * limits.blockTxMax, 1024)
   }
 
+  /** The last block sealed, stored and open for votes (a block being stored is not counted yet). */
   get sealedHeight(): number {
-    return this.tip?.header.height ?? -1
+    return this.openedHeight
   }
+
+  private openedHeight = -1
 
   get finalizedHeight(): number {
     return this.finalHeight
@@ -164,6 +167,7 @@ export class BlockProducer {
       yield* this.sealGenesis
     } else {
       this.tip = tipOf(tip.sealed)
+      this.openedHeight = tip.sealed.height
       yield* this.reopenPending(tip.finalHeight + 1)
     }
   })
@@ -246,6 +250,7 @@ export class BlockProducer {
       block.signatures.set(this.signer.validator, signBlock(this.signer.key, this.signer.validator, block.hash).signature)
     }
     this.pending.set(block.header.height, block)
+    this.openedHeight = block.header.height
     this.tip = { header: block.header, hash: block.hash, nextSeq: block.firstSeq + block.txCount, validatorsNext: block.validatorsNext }
     this.events.sealed?.(block)
     this.notify()

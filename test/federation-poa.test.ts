@@ -154,10 +154,7 @@ describe("co-optation", () => {
     const command = async (body: Record<string, unknown>) => (await within("an admin command", admin(node, "POST", "/v1/admin/commands", body), 30_000)).body
     /** Top-ups in blocks of their own: the ones before are final first. */
     const topUpAfterFinal = async (transactions: number) => {
-      await eventually(`${transactions} transactions final`, async () => (await finalTransactions(node)) === transactions).catch(async (e) => {
-        console.log("DEBUG", node.output(), await (await fetch(`${node.http}/metrics`)).text().then((t) => t.split("\n").filter((l) => l.startsWith("gesell_block") || l.startsWith("gesell_valid") || l.startsWith("gesell_ledger")).join("\n")))
-        throw e
-      })
+      await eventually(`${transactions} transactions final`, async () => (await finalTransactions(node)) === transactions)
       await within("top-ups", topUp(node, 5), 30_000)
     }
 

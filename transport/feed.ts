@@ -174,7 +174,10 @@ class Follower {
       } else if (this.validator !== undefined && this.next <= producer.sealedHeight) {
         // Not final when checked above; if it became final since, the next turn sends it as a block.
         const block = producer.pendingBlock(this.next)
-        if (block !== undefined) {
+        if (block === undefined) {
+          // Final meanwhile (the next turn sends it as a block): never spin without yielding.
+          await this.pause(1)
+        } else {
           this.socket.send(`{"type":"proposal","block":${block.proposal}}`)
           this.next++
         }
