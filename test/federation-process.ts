@@ -75,8 +75,11 @@ export const writeKeyFile = (seed: Uint8Array, directory = mkdtempSync(join(tmpd
 const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
   code ?? (signal === null ? -1 : 128 + (constants.signals[signal] ?? 0))
 
-/** How long a follower may take to open its replica and say it runs, unless told otherwise. */
-export const readyMsDefault = 30_000
+/**
+ * How long a follower may take to open its replica and say it runs, unless told otherwise: generous,
+ * since several PGlite replicas opening at once on a busy machine take tens of seconds.
+ */
+export const readyMsDefault = 60_000
 
 /**
  * Spawns `gesell ARGS` and resolves once its stdout matches `ready`. Rejects with its output if it
