@@ -93,10 +93,23 @@ export class Replica {
     })
   }
 
-  /** Whether a block may follow this replica (signatures aside); changes nothing. */
-  check(block: Block, rawTxs: readonly unknown[]): BlockFault | undefined {
-    return checkBlock(this.chain, block, rawTxs)
+  /**
+   * Whether a block may follow this replica (signatures aside); changes nothing. Besides the pure
+   * checks, no transaction may be one the ledger holds already (a replayed transaction would apply
+   * its legs twice): its id is looked up in storage, and among the blocks followed but not saved.
+   */
+  check(block: Block, rawTxs: readonly unknown[]): Effect.Effect<BlockFault | undefined, unknown> {
+    const fault = checkBlock(this.chain, block, rawTxs)
+    if (fault !== undefined) return Effect.succeed(fault)
+    const ids = block.txs.map((tx) => tx.id)
+    const held = ids.find((id) => this.unsavedIds.has(id) || [...this.savingIds].some((saving) => saving.has(id)))
+    if (held !== undefined) return Effect.succeed(replayed(held))
+    return this.store.knownTxIds(ids).pipe(Effect.map(([known]) => (known === undefined ? undefined : replayed(known))))
   }
+
+  /** Ids of the transactions followed but not saved yet, and of those in a commit under way. */
+  private unsavedIds = new Set<string>()
+  private readonly savingIds = new Set<Set<string>>()
 
   /** The stored hash of the block at a height this replica holds. */
   hashAt(height: number): Effect.Effect<string | undefined, unknown> {
@@ -127,6 +140,7 @@ export class Replica {
       const changed = touchedBy(state, tx, unsaved.wallets, unsaved.cards)
       unsaved.backing ||= changed.backing
       unsaved.validators ||= changed.validators
+      this.unsavedIds.add(tx.id)
       unsaved.txs.push({ seq: this.nextSeq + index, id: tx.id, time: tx.time, body: canonicalText(rawTxs[index]), ref: tx.ref })
     })
     unsaved.blocks.push(blockRow(block, this.chain.last.hash, this.nextSeq, JSON.stringify(this.chain.setInForce), signatures))
@@ -146,6 +160,9 @@ export class Replica {
     const unsaved = this.unsaved
     if (unsaved.blocks.length === 0) return Effect.promise(() => this.saving)
     this.unsaved = emptyUnsaved()
+    const ids = this.unsavedIds
+    this.unsavedIds = new Set()
+    this.savingIds.add(ids)
     const state = this.chain.state
     const commit = this.store.commit({
       txs: unsaved.txs,
@@ -166,6 +183,7 @@ export class Replica {
     const last = unsaved.blocks[unsaved.blocks.length - 1]
     this.saving = previous.then(() => Effect.runPromise(Effect.orDie(commit))).then(() => {
       if (last !== undefined) this.saved = { height: last.height, lastSeq: last.firstSeq + last.txCount - 1 }
+      this.savingIds.delete(ids)
     })
     return Effect.promise(() => this.saving)
   })
@@ -180,6 +198,8 @@ export class Replica {
     })
   }
 }
+
+const replayed = (id: string): BlockFault => ({ code: "reexecution", message: `transaction ${id} is already in the ledger` })
 
 interface Unsaved {
   readonly txs: StoredTx[]

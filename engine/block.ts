@@ -271,8 +271,11 @@ export const reexecutionFault = (state: LedgerState, txs: readonly Transaction[]
   const key = (wallet: WalletId, asset: AssetId): string => `${wallet}\u0000${asset}`
   const balanceOf = (wallet: WalletId, asset: AssetId): number =>
     overlay.get(key(wallet, asset)) ?? state.wallets.get(wallet)?.balances.get(asset) ?? 0
+  const ids = new Set<string>()
   for (const tx of txs) {
     if (tx.id === genesisTxId) return fault("reexecution", "a genesis transaction outside block 0")
+    if (ids.has(tx.id)) return fault("reexecution", `transaction ${tx.id} appears twice`)
+    ids.add(tx.id)
     if (tx.kind === "validators" && validatorSetOf(tx.memo) === undefined) {
       return fault("reexecution", `transaction ${tx.id}: its memo is no validator set`)
     }

@@ -188,6 +188,8 @@ export interface LedgerStore {
   ) => Effect.Effect<readonly StoredBlockWithTxs[], StorageError>
   /** The last sealed block (undefined before block 0 is sealed) and the height of the last final one (-1: none). */
   readonly blockTip: Effect.Effect<{ readonly sealed: StoredBlock | undefined; readonly finalHeight: number }, StorageError>
+  /** Which of these transaction ids the ledger holds already (a replica refuses a block replaying one). */
+  readonly knownTxIds: (ids: readonly string[]) => Effect.Effect<readonly string[], StorageError>
   /** Answers when the database can take a commit. */
   readonly ping: Effect.Effect<void, StorageError>
   // Operator changes, applied outside group commits.

@@ -190,6 +190,12 @@ const operations = (run: Run): LedgerStore => ({
       Effect.map(decodeBlocks),
     ),
   blockTip: run("blockTip", postgresTimeouts.readTimeoutMs, statements.readBlockTip).pipe(Effect.map(decodeBlockTip)),
+  knownTxIds: (ids) =>
+    ids.length === 0
+      ? Effect.succeed([])
+      : run("knownTxIds", postgresTimeouts.readTimeoutMs, (sql) => statements.readKnownTxIds(sql, ids)).pipe(
+          Effect.map((rows) => (rows as unknown as ReadonlyArray<{ id: string }>).map((row) => String(row.id))),
+        ),
   ping: run("ping", postgresTimeouts.pingTimeoutMs, statements.ping).pipe(Effect.asVoid),
   putPlace: (place) =>
     run("putPlace", postgresTimeouts.commitTimeoutMs, (sql) => statements.putDocument(sql, "place", place.id, JSON.stringify(place))).pipe(

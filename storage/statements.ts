@@ -135,6 +135,9 @@ export const readBlockTip = (pool: Sql) => pool`
   select ${pool.unsafe(blockColumns)}, (select coalesce(max(height), -1) from block where final) as final_height
   from block order by height desc limit 1`
 
+export const readKnownTxIds = (pool: Sql, ids: readonly string[]) => pool`
+  select id from tx where id = any(${pool.array(ids as string[])}::text[])`
+
 export const readReply = (pool: Sql, reader: string, request: string) => pool`
   select fingerprint, reply from tx where coalesce(reader, '-') = ${reader} and request = ${request}
   union all

@@ -62,6 +62,7 @@ class PeerProgram {
     private readonly store: LedgerStore,
     replica: Replica | undefined,
     private readonly onViolation: (violation: Violation) => void,
+    private readonly onSaveFailed: (error: unknown) => void,
   ) {
     this.replica = replica
   }
@@ -94,12 +95,12 @@ class PeerProgram {
       return
     }
     const replica = this.replica
-    if (height <= replica.height) return this.again(block, hash)
+    if (height <= replica.height) return this.again(block, rawTxs, hash)
     const last = replica.chain.last
     const fault =
       height > replica.height + 1
         ? { code: "height" as const, message: `expected height ${replica.height + 1}, got ${height}` }
-        : (replica.check(block, rawTxs) ?? checkSignatures(hash, block.signatures, replica.chain.setInForce))
+        : ((await Effect.runPromise(replica.check(block, rawTxs))) ?? checkSignatures(hash, block.signatures, replica.chain.setInForce))
     if (fault !== undefined) {
       return this.stop(fault, { received: summary(block, hash), previous: { height: last.header.height, hash: last.hash, header: last.header } })
     }
@@ -115,21 +116,37 @@ class PeerProgram {
     if (this.flushTimer !== undefined) return
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined
-      void Effect.runPromise(replica.save)
+      this.saving = Effect.runPromise(replica.save).catch((error: unknown) => this.onSaveFailed(error))
     }, flushDelayMs)
+  }
+
+  private saving: Promise<void> = Promise.resolve()
+
+  /** Saves what was checked and not saved yet, now; the peer does so before it stops. */
+  async flushNow(): Promise<void> {
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    await this.saving
+    if (this.replica !== undefined) await Effect.runPromise(this.replica.save).catch((error: unknown) => this.onSaveFailed(error))
   }
 
   /**
    * A block at a height already held: the same block is a harmless repeat; another one with valid
    * signatures of the set in force there is a fork, proof that validators signed two blocks.
    */
-  private async again(block: Block, hash: string): Promise<void> {
+  private async again(block: Block, rawTxs: readonly unknown[], hash: string): Promise<void> {
     const height = block.header.height
+    // The block held at this height may be checked but not saved yet: save it, to read it back.
+    await this.flushNow()
     const [held] = await Effect.runPromise(this.store.blocks(height, 1, Number.MAX_SAFE_INTEGER, false))
     if (held !== undefined && held.hash === hash) return
+    // The set that judges a block at this height: the one the block before left, or for a second
+    // block 0 the one its own genesis document names.
+    const genesis = height === 0 ? chainFromGenesisBlock(block, rawTxs) : undefined
+    if (genesis !== undefined && "code" in genesis) return this.stop(genesis, { received: summary(block, hash) })
     const set =
-      height === 0
-        ? undefined
+      genesis !== undefined
+        ? genesis.setInForce
         : await Effect.runPromise(this.store.blocks(height - 1, 1, 1, false)).then(([before]) =>
             before === undefined ? undefined : validatorSetOf(JSON.parse(before.validatorsNext)),
           )
@@ -139,9 +156,8 @@ class PeerProgram {
       received: summary(block, hash),
       held: heldBlock === undefined ? undefined : { height, hash: held?.hash, header: heldBlock["header"], signatures: heldBlock["signatures"] },
     }
-    if (signed !== undefined || set === undefined) {
-      return this.stop(signed ?? { code: "signature", message: `a second block 0 (${hash})` }, evidence)
-    }
+    if (set === undefined) return this.stop({ code: "height", message: `no block ${height - 1} held to judge block ${height}` }, evidence)
+    if (signed !== undefined) return this.stop(signed, evidence)
     return this.stop({ code: "fork", message: `two different final blocks at height ${height}: ${held?.hash ?? "?"} and ${hash}` }, evidence)
   }
 
@@ -187,9 +203,15 @@ export const runPeer = (flags: PeerFlags) =>
     const store = yield* Ledger
     const replica = yield* Replica.open(store)
     const stopped: { client?: FeedClient } = {}
+    let saveFailed = false
     const program = new PeerProgram(store, replica, (violation) => {
       console.error(`PEER STOPPED: ${violation.message}`)
       console.error(JSON.stringify(violation.evidence))
+      stopped.client?.stop()
+    }, (error) => {
+      // Memory is ahead of storage: stop, and let a restart resume from what storage holds.
+      console.error(`peer: storage failed, stopping: ${String(error)}`)
+      saveFailed = true
       stopped.client?.stop()
     })
     const server = serve(program, store)
@@ -205,5 +227,6 @@ export const runPeer = (flags: PeerFlags) =>
     const status = setInterval(() => log(`height ${program.height}`), 10_000)
     yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(status), client.stop())))
     yield* Effect.promise(() => client.run())
-    return program.violation === undefined ? 0 : violationExitCode
+    yield* Effect.promise(() => program.flushNow())
+    return program.violation !== undefined ? violationExitCode : saveFailed ? 1 : 0
   }).pipe(Effect.scoped, Effect.provide(pgliteLedger(join(flags.dataDir, "pglite"))))

@@ -111,7 +111,8 @@ class ValidatorProgram {
     if (height > replica.height + 1) {
       return { vote: false, fault: { code: "height", message: `expected height ${replica.height + 1}, got ${height}` } }
     }
-    const fault = replica.check(block, rawTxs) ?? (final ? checkSignatures(hash, block.signatures, replica.chain.setInForce) : undefined)
+    const fault =
+      (await Effect.runPromise(replica.check(block, rawTxs))) ?? (final ? checkSignatures(hash, block.signatures, replica.chain.setInForce) : undefined)
     if (fault !== undefined) return { vote: false, fault }
     await Effect.runPromise(replica.append(block, rawTxs, final ? block.signatures : undefined))
     return final ? { vote: "none" } : { vote: true }
