@@ -90,6 +90,17 @@ describe("at the bar", () => {
   })
 })
 
+describe("the link", () => {
+  it("says when the node refuses the token, and keeps the taps in the journal meanwhile", async () => {
+    const hub = stdinHub("not-a-reader", ["--price", "1.00"])
+    await within("the refusal", hub.next((event) => event.event === "notice" && String(event["text"]).includes("the node refused the reader token (HTTP 401)")), 20_000)
+    hub.write(card(9))
+    await within("the waiting line", hub.next((event) => event.event === "waiting"), 20_000)
+    expect(journalPending(hub.journal)).toMatchObject([{ type: "sale", card: card(9) }])
+    expect(hub.results()).toEqual([])
+  })
+})
+
 describe("at the cash desk", () => {
   it("tops up, checks and refunds: the next tap does what the cashier armed, once", async () => {
     const uid = card(5)

@@ -121,7 +121,7 @@ export class Hub {
     const full = this.journal.refusal(this.unflushed.length + 1)
     if (full !== undefined) return this.show({ event: "refused", card, why: `${full}: wait for the link to come back` })
     this.guard.remember(card, frame, nowMs)
-    if (this.armed !== undefined) this.armed = undefined
+    this.armed = undefined
     this.request(frame, false)
   }
 
