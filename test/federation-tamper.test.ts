@@ -154,6 +154,7 @@ const tamperedProposals: ReadonlyArray<{ what: string; code: string; block: Test
   { what: "a wrong prev", code: "prev", block: { header: { ...block2.header, prev: hashOf(block0) }, txs: block2.txs } },
   { what: "a wrong txRoot in the header", code: "txRoot", block: { header: { ...block2.header, txRoot: txRootOfTexts([]) }, txs: block2.txs } },
   { what: "an overdraft with its root recomputed", code: "reexecution", block: overdraft },
+  { what: "a top-up of block 1 replayed, its root recomputed", code: "reexecution", block: replayed },
   { what: "a height skipped", code: "height", block: { header: { ...block2.header, height: 3 }, txs: block2.txs } },
   { what: "a time before block 1's", code: "time", block: { header: { ...block2.header, time: (t0 + 999) as TimeMs }, txs: block2.txs } },
   { what: "a txCount that is not the number of transactions", code: "txCount", block: { header: { ...block2.header, txCount: 3 }, txs: block2.txs } },
@@ -262,53 +263,6 @@ describe("gesell validator against a fake engine", () => {
   })
 })
 
-// Known bug, kept as failing cases (`it.fails`) until it is fixed, then to be turned into `it`:
-// re-execution (engine/block.ts reexecutionFault) does not look for a transaction id the replica
-// already holds; storage refuses the duplicate (tx.id is unique) only after Replica.append has
-// applied the block in memory, and the feed client takes that defect for a connection error. The
-// validator answers nothing, reconnects from height 3 and then rejects the honest block 2 as a fork;
-// the peer skips block 2 in storage and goes on, reporting height 2, instead of stopping.
-describe("a transaction replayed from an earlier block", () => {
-  let engine: FakeEngine | undefined
-  let follower: ValidatorProcess | PeerProcess | undefined
-
-  afterEach(async () => {
-    await follower?.kill()
-    await engine?.close()
-    if (follower !== undefined) rmSync(follower.dataDir, { recursive: true, force: true })
-    follower = undefined
-    engine = undefined
-  })
-
-  it.fails("is rejected by a validator (reexecution), who then votes the honest block 2", async () => {
-    engine = await FakeEngine.start()
-    follower = await startValidator({ engine: engine.url, key: alice.seed })
-    const feed = await within("the validator to connect", engine.connection(), deadlineMs)
-    const answer = (frame: object) => {
-      feed.send(frame)
-      return within("the validator's answer", feed.next(), deadlineMs)
-    }
-    expectVote(await answer(proposal(block0)), block0)
-    expectVote(await answer(proposal(block1)), block1)
-    expect(await answer(proposal(replayed))).toEqual({ type: "reject", height: 2, reason: expect.stringMatching(/^reexecution: /) })
-    expectVote(await answer(proposal(block2)), block2)
-  })
-
-  it.fails("stops a peer (reexecution) when it comes validly signed", async () => {
-    const served = [final(block0), final(block1), final(replayed)]
-    const fake = await FakeEngine.start((connection) => {
-      for (const frame of served) if (frame.block.header.height >= connection.from) connection.send(frame)
-    })
-    engine = fake
-    const peer = await startPeer({ engine: fake.url })
-    follower = peer
-    // A peer that skipped the block asks for block 3 on a new connection instead of stopping.
-    const skipped = fake.connection(1).then((connection) => `asked again from ${connection.from}`)
-    expect(await within("the peer to stop or go on", Promise.race([peer.exited, skipped]), deadlineMs), peer.output()).toBe(3)
-    expect(peer.stderr()).toMatch(/^PEER STOPPED: reexecution: /m)
-  })
-})
-
 describe("gesell peer against a fake engine", () => {
   let engine: FakeEngine | undefined
   let peer: PeerProcess | undefined
@@ -398,6 +352,13 @@ describe("gesell peer against a fake engine", () => {
     expect(evidence["reason"]).toContain("tx-overdraft")
   })
 
+  it("stops on a validly signed block that replays a transaction of block 1: reexecution", async () => {
+    const running = await follow([...honest, final(replayed)])
+    const evidence = await stopsWith(running, "reexecution", replayed)
+    namesBlock1(evidence)
+    expect(evidence["reason"]).toContain(String(replayed.txs.at(-1)?.["id"]))
+  })
+
   it("stops on two different final blocks at one height: fork, with both hashes", async () => {
     const later = { header: { ...block2.header, time: (t0 + 2_500) as TimeMs }, txs: block2.txs }
     expect(hashOf(later)).not.toBe(hashOf(block2))
@@ -408,10 +369,8 @@ describe("gesell peer against a fake engine", () => {
     expect(evidence["reason"]).toContain(hashOf(later))
   })
 
-  // Known deviation, kept as a failing case until fixed: at height 0 the peer checks no signatures of
-  // the second block (transport/peer.ts `again` has no set for it) and reports `signature`, though
-  // both blocks are final under the genesis set: that is a fork, as at any other height.
-  it.fails("stops on two different final blocks 0: fork, with both hashes", async () => {
+  // Both blocks 0 are final under the genesis set: a fork, as at any other height.
+  it("stops on two different final blocks 0: fork, with both hashes", async () => {
     const other = { header: { ...block0.header, time: (t0 + 1) as TimeMs }, txs: block0.txs }
     const running = await follow([final(block0), final(other, signatures(other, [bruno, chloe]))])
     const evidence = await stopsWith(running, "fork", other)
