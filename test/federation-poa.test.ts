@@ -134,6 +134,10 @@ describe("three validators, threshold 2", () => {
       for (const signer of signers) expect([a.id, b.id, c.id]).toContain(signer)
     }
 
+    const metrics = await (await fetch(`${node.http}/metrics`)).text()
+    expect(metrics, "a finality lag for every final block").toMatch(new RegExp(`^gesell_finality_lag_seconds_count ${blocks.length}$`, "m"))
+    expect(metrics).toMatch(/^gesell_validator_votes_total\{outcome="counted"\} [1-9]\d*$/m)
+
     const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir() }))
     const height = blocks.length - 1
     await eventually("the peer holds every final block", async () => (await getJson(`${peer.http}/v1/health`))["height"] === height)
