@@ -27,6 +27,7 @@ import {
 } from "../engine/block.js"
 import { genesisTransaction, type Genesis } from "../engine/genesis.js"
 import type { NodeLimits } from "../engine/limits.js"
+import { MerkleAccumulator } from "../engine/hash.js"
 import type { TimeMs, ValidatorId } from "../engine/names.js"
 import type { Transaction, Validators } from "../engine/state.js"
 import { validatorSetOf } from "../engine/validators.js"
@@ -71,13 +72,23 @@ interface Buffered {
   readonly committedAtMs: number
 }
 
+/**
+ * Committed transactions waiting for their block: consecutive, at most blockTxMax, with the Merkle
+ * root of their texts built as they arrive (hashing spread over the commits, not paid at sealing).
+ */
+interface Chunk {
+  readonly txs: Buffered[]
+  readonly tree: MerkleAccumulator
+}
+
 type Tip = { readonly header: BlockHeader; readonly hash: string; readonly nextSeq: number; readonly validatorsNext: Validators }
 
 export class BlockProducer {
   private tip: Tip | undefined
   private finalHeight = -1
   private readonly pending = new Map<number, PendingBlock>()
-  private buffer: Buffered[] = []
+  private chunks: Chunk[] = []
+  private buffered = 0
   private wake = Deferred.unsafeMake<void>(FiberId.none)
   /** Listeners of sealed and final blocks (the feed's connections). */
   private readonly watchers = new Set<() => void>()
@@ -117,13 +128,27 @@ export class BlockProducer {
   /** Called with each committed batch's transactions, in seq order. */
   committed(txs: readonly StoredTx[], atMs: number): void {
     if (txs.length === 0) return
-    if (this.buffer.length + txs.length > this.bufferTxMax) {
+    if (this.buffered + txs.length > this.bufferTxMax) {
       // Dropped, not lost: they are in storage, and sealing reads them back from there.
-      this.buffer = []
+      this.dropBuffer()
       return
     }
-    for (const tx of txs) this.buffer.push({ seq: tx.seq, body: tx.body, committedAtMs: atMs })
-    if (this.buffer.length >= this.limits.blockTxMax) this.signal()
+    for (const tx of txs) {
+      let chunk = this.chunks[this.chunks.length - 1]
+      if (chunk === undefined || chunk.txs.length >= this.limits.blockTxMax) {
+        chunk = { txs: [], tree: new MerkleAccumulator() }
+        this.chunks.push(chunk)
+      }
+      chunk.txs.push({ seq: tx.seq, body: tx.body, committedAtMs: atMs })
+      chunk.tree.addText(tx.body)
+    }
+    this.buffered += txs.length
+    if ((this.chunks[0]?.txs.length ?? 0) >= this.limits.blockTxMax) this.signal()
+  }
+
+  private dropBuffer(): void {
+    this.chunks = []
+    this.buffered = 0
   }
 
   /** Subscribes to "something was sealed or became final"; returns the unsubscribe. */
@@ -282,7 +307,7 @@ export class BlockProducer {
   private readonly reload = Effect.gen(this, function* () {
     const before = new Map(this.pending)
     this.pending.clear()
-    this.buffer = []
+    this.dropBuffer()
     yield* this.start
     for (const [height, block] of this.pending) {
       const old = before.get(height)
@@ -325,12 +350,13 @@ export class BlockProducer {
     for (;;) {
       const tip = this.tip
       if (tip === undefined || this.pending.size + sealed.length >= pendingBlocksMax) break
-      const txs = yield* this.nextTransactions(tip.nextSeq)
-      const first = txs[0]
+      const next = yield* this.nextTransactions(tip.nextSeq)
+      const first = next.txs[0]
       if (first === undefined) break
       const waitedMs = this.nowMs() - first.committedAtMs
-      if (txs.length < this.limits.blockTxMax && waitedMs < this.limits.blockIntervalMs) break
-      const block = this.sealNext(tip, txs)
+      if (next.txs.length < this.limits.blockTxMax && waitedMs < this.limits.blockIntervalMs) break
+      if (next.chunk !== undefined) this.takeChunk()
+      const block = this.sealNext(tip, next.txs, next.root)
       sealed.push(block)
       this.tip = { header: block.header, hash: block.hash, nextSeq: block.firstSeq + block.txCount, validatorsNext: block.validatorsNext }
     }
@@ -339,14 +365,14 @@ export class BlockProducer {
     for (const block of sealed) this.open(block)
   })
 
-  private sealNext(tip: Tip, txs: readonly Buffered[]): PendingBlock {
+  private sealNext(tip: Tip, txs: readonly Buffered[], txRoot: string): PendingBlock {
     const texts = txs.map((tx) => tx.body)
     const header: BlockHeader = {
       federation: this.genesis.federation.id,
       height: tip.header.height + 1,
       prev: tip.hash,
       time: Math.max(this.nowMs(), tip.header.time) as TimeMs,
-      txRoot: txRootOfTexts(texts),
+      txRoot,
       txCount: txs.length,
       proposer: this.signer.validator,
     }
@@ -355,19 +381,29 @@ export class BlockProducer {
     return this.pendingOf(header, headerHash(header), tip.nextSeq, txs.length, tip.validatorsNext, next, texts.join(","), committedAtMs)
   }
 
-  /** Up to blockTxMax committed transactions from `seq`: from memory, else from storage. */
+  /**
+   * The committed transactions of the next block, from `seq` (at most blockTxMax) and their root:
+   * the first chunk in memory when it starts there, else read back from storage.
+   */
   private nextTransactions(seq: number) {
     return Effect.gen(this, function* () {
-      const start = this.buffer.findIndex((tx) => tx.seq >= seq)
-      if (start > 0) this.buffer.splice(0, start)
-      if (start === -1) this.buffer = []
-      const head = this.buffer[0]
-      if (head?.seq === seq) return this.buffer.slice(0, this.limits.blockTxMax)
+      // Chunks wholly below `seq` were sealed from storage meanwhile; one that straddles it cannot be used.
+      while ((this.chunks[0]?.txs[this.chunks[0].txs.length - 1]?.seq ?? Infinity) < seq) this.takeChunk()
+      const chunk = this.chunks[0]
+      if (chunk !== undefined && chunk.txs[0]?.seq === seq) return { txs: chunk.txs, root: chunk.tree.root(), chunk }
+      if (chunk !== undefined && (chunk.txs[0]?.seq ?? seq) < seq) this.dropBuffer()
       // The buffer starts later (or was dropped): read the gap back from storage.
       const stored = yield* this.store.transactions(seq, this.limits.blockTxMax)
       const atMs = this.nowMs() - this.limits.blockIntervalMs
-      return stored.map((tx) => ({ seq: tx.seq, body: tx.body, committedAtMs: Math.min(atMs, tx.time) }))
+      const txs = stored.map((tx) => ({ seq: tx.seq, body: tx.body, committedAtMs: Math.min(atMs, tx.time) }))
+      return { txs, root: txRootOfTexts(txs.map((tx) => tx.body)), chunk: undefined }
     })
+  }
+
+  /** Removes the first chunk (sealed now, or below the chain's tip). */
+  private takeChunk(): void {
+    const chunk = this.chunks.shift()
+    if (chunk !== undefined) this.buffered -= chunk.txs.length
   }
 }
 

@@ -12,7 +12,7 @@ import { legsFault, applyTransaction } from "./apply.js"
 import { canonicalBytes } from "./canonical.js"
 import { sign, verify, type SigningKey } from "./ed25519.js"
 import { decodeGenesis, genesisTxId, ledgerFromGenesis, type Genesis } from "./genesis.js"
-import { blockHash, bytesToHex, hashFromHex, merkleRoot } from "./hash.js"
+import { blockHash, bytesToHex, hashFromHex, MerkleAccumulator, merkleRoot } from "./hash.js"
 import * as limits from "./limits.js"
 import {
   decodeCount,
@@ -155,8 +155,11 @@ export const headerHash = (header: BlockHeader): string => {
 }
 
 /** The Merkle root over transactions' canonical texts (the node stores them in that form). */
-export const txRootOfTexts = (texts: readonly string[]): string =>
-  bytesToHex(merkleRoot(texts.map((text) => Buffer.from(text, "utf8"))))
+export const txRootOfTexts = (texts: readonly string[]): string => {
+  const tree = new MerkleAccumulator()
+  for (const text of texts) tree.addText(text)
+  return tree.root()
+}
 
 /** The Merkle root of transactions as received; undefined when one has no canonical form. */
 export const txRootOfValues = (txs: readonly unknown[]): string | undefined => {

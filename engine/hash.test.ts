@@ -3,7 +3,7 @@
 import { describe, it, expect } from "vitest"
 import fc from "fast-check"
 import { createHash } from "node:crypto"
-import { blockHash, bytesToHex, hashFromHex, merkleRoot, sha256, sha256Hex, transactionHash, txRoot } from "./hash.js"
+import { blockHash, bytesToHex, hashFromHex, merkleRoot, sha256, sha256Hex, transactionHash, txRoot, MerkleAccumulator } from "./hash.js"
 
 const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, "hex"))
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
@@ -181,5 +181,23 @@ describe("transactionHash", () => {
       .digest("hex")
     const hashed = transactionHash(tx)
     expect(hashed.ok && hashed.value).toBe(expected)
+  })
+})
+
+describe("MerkleAccumulator", () => {
+  it("gives, leaf by leaf, the root merkleRoot gives over the whole list, for 0 to 70 leaves", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: "grapheme" }), { maxLength: 70 }), (texts) => {
+        const accumulator = new MerkleAccumulator()
+        const encoder = new TextEncoder()
+        texts.forEach((text, index) => {
+          accumulator.addText(text)
+          expect(accumulator.size).toBe(index + 1)
+          expect(accumulator.root()).toBe(bytesToHex(merkleRoot(texts.slice(0, index + 1).map((t) => encoder.encode(t)))))
+        })
+        if (texts.length === 0) expect(accumulator.root()).toBe(bytesToHex(merkleRoot([])))
+      }),
+      { numRuns: 60 },
+    )
   })
 })
