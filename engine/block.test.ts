@@ -355,6 +355,18 @@ describe("a tampered block is refused with the fault of the check that catches i
       block: ({ block1 }) => received(sealAfter(block1, [forged("x1", [], { kind: "void", card: "04a1b2c3" as never, memo: { status: "gone" } })], t0 + 2_000).text),
     },
     {
+      name: "two refills with one payment reference",
+      code: "reexecution",
+      block: ({ block1 }) =>
+        received(
+          sealAfter(
+            block1,
+            [forged("r1", [fed("issuance:fed", card, 10)], { kind: "refill", ref: "pi_twice" }), forged("r2", [fed("issuance:fed", card, 10)], { kind: "refill", ref: "pi_twice" })],
+            t0 + 2_000,
+          ).text,
+        ),
+    },
+    {
       name: "a second genesis transaction",
       code: "reexecution",
       block: ({ block1 }) => received(sealAfter(block1, [{ ...genesisTx, time: (t0 + 2_000) as TimeMs }], t0 + 2_000).text),

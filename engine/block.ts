@@ -275,7 +275,12 @@ export const reexecutionFault = (state: LedgerState, txs: readonly Transaction[]
   const balanceOf = (wallet: WalletId, asset: AssetId): number =>
     overlay.get(key(wallet, asset)) ?? state.wallets.get(wallet)?.balances.get(asset) ?? 0
   const ids = new Set<string>()
+  const refs = new Set<string>()
   for (const tx of txs) {
+    if (tx.ref !== undefined && (state.refs.has(tx.ref) || refs.has(tx.ref))) {
+      return fault("reexecution", `transaction ${tx.id}: reference ${tx.ref} was already used`)
+    }
+    if (tx.ref !== undefined) refs.add(tx.ref)
     if (tx.id === genesisTxId) return fault("reexecution", "a genesis transaction outside block 0")
     if (ids.has(tx.id)) return fault("reexecution", `transaction ${tx.id} appears twice`)
     ids.add(tx.id)

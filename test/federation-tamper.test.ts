@@ -271,11 +271,8 @@ describe("gesell validator against a fake engine", () => {
   })
 })
 
-// Known bug, kept as failing cases (`it.fails`) until it is fixed, then to be turned into `it`: a
-// replica does not look for a payment ref (nor a reader's request id) it already holds, which
-// storage keeps unique (tx_ref, tx_request). Storage refuses the block only after the replica has
-// followed it in memory: the validator answers nothing, drops the connection and comes back from
-// height 3, holding in memory a block it never stored.
+// A payment's external reference is used once: a refill replayed under another transaction id
+// would mint its euros twice. Re-execution refuses it before anything is applied or stored.
 describe("a payment replayed under a new transaction id", () => {
   let engine: FakeEngine | undefined
   let follower: ValidatorProcess | PeerProcess | undefined
@@ -288,7 +285,7 @@ describe("a payment replayed under a new transaction id", () => {
     engine = undefined
   })
 
-  it.fails("is rejected by a validator (reexecution), who then votes the honest block 2", async () => {
+  it("is rejected by a validator (reexecution), who then votes the honest block 2", async () => {
     engine = await FakeEngine.start()
     follower = await startValidator({ engine: engine.url, key: alice.seed })
     const feed = await within("the validator to connect", engine.connection(), deadlineMs)
@@ -302,7 +299,7 @@ describe("a payment replayed under a new transaction id", () => {
     expectVote(await answer(proposal(block2)), block2)
   })
 
-  it.fails("stops a peer (reexecution), with the evidence, when it comes validly signed", async () => {
+  it("stops a peer (reexecution), with the evidence, when it comes validly signed", async () => {
     const served = [final(block0), final(block1), final(paidTwice)]
     const fake = await FakeEngine.start((connection) => {
       for (const frame of served) if (frame.block.header.height >= connection.from) connection.send(frame)

@@ -46,6 +46,7 @@ class ValidatorProgram {
     private readonly key: NodeKey,
     replica: Replica | undefined,
     private readonly log: (line: string) => void,
+    private readonly fatal: (error: unknown) => void,
   ) {
     this.replica = replica
   }
@@ -114,7 +115,13 @@ class ValidatorProgram {
     const fault =
       (await Effect.runPromise(replica.check(block, rawTxs))) ?? (final ? checkSignatures(hash, block.signatures, replica.chain.setInForce) : undefined)
     if (fault !== undefined) return { vote: false, fault }
-    await Effect.runPromise(replica.append(block, rawTxs, final ? block.signatures : undefined))
+    try {
+      await Effect.runPromise(replica.append(block, rawTxs, final ? block.signatures : undefined))
+    } catch (error) {
+      // Memory is ahead of storage: never vote, stop; a restart resumes from what storage holds.
+      this.fatal(error)
+      return { vote: "none" }
+    }
     return final ? { vote: "none" } : { vote: true }
   }
 }
@@ -132,11 +139,17 @@ export const runValidator = (flags: ValidatorFlags) =>
     const store = yield* Ledger
     const replica = yield* Replica.open(store)
     const log = (line: string) => console.error(`validator ${key.validator.slice(0, 8)}: ${line}`)
-    const program = new ValidatorProgram(store, key, replica, log)
+    const stopped: { client?: FeedClient; failed?: boolean } = {}
+    const program = new ValidatorProgram(store, key, replica, log, (error) => {
+      log(`storage failed, stopping: ${String(error)}`)
+      stopped.failed = true
+      stopped.client?.stop()
+    })
     yield* Console.log(`Validator ${key.validator} following ${flags.engine}; replica at height ${program.height} in ${flags.dataDir}`)
     const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, log })
+    stopped.client = client
     const status = setInterval(() => log(program.status), 10_000)
     yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(status), client.stop())))
     yield* Effect.promise(() => client.run())
-    return 0
+    return stopped.failed === true ? 1 : 0
   }).pipe(Effect.scoped, Effect.provide(pgliteLedger(join(flags.dataDir, "pglite"))))
