@@ -434,7 +434,7 @@ const blocks = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       expect((yield* store.blockTip).finalHeight).toBe(1)
     }).pipe(Effect.provide(layer())))
 
-  it.live("a row at a stored height with another hash changes nothing", () =>
+  it.live("a row at a stored height with another hash fails its commit and changes nothing", () =>
     Effect.gen(function* () {
       const store = yield* Ledger
       yield* chained(store, [final(b0), b1, b2, b3])
@@ -442,7 +442,8 @@ const blocks = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       const rival = { ...blockRow(1, 1, 2, "1".repeat(64)) }
       expect(rival.hash).not.toBe(b1.hash)
       for (const row of [rival, final(rival), { ...rival, height: 0 }]) {
-        yield* Effect.exit(store.commit({ ...noTxs, blocks: [row] }))
+        const exit = yield* Effect.exit(store.commit({ ...noTxs, blocks: [row] }))
+        expect(exit._tag, `a rival block ${row.height} is refused`).toBe("Failure")
         expect(yield* store.blocks(0, 10, 100, false)).toEqual(before)
         expect(yield* store.blockTip).toEqual({ sealed: b3, finalHeight: 0 })
       }

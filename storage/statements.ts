@@ -76,7 +76,7 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
     from json_to_recordset(${batch.txs ?? null}::text::json) as r (seq bigint, id text, time bigint, body text,
       reader text, request text, fingerprint text, reply text, ref text)
   )
-  select ledger_expect_next_seq(${batch.seqs[0] ?? null}::bigint)`
+  select ledger_expect_next_seq(${batch.seqs[0] ?? null}::bigint), ledger_expect_blocks(${batch.blocks ?? null}::text::json)`
 
 /**
  * Every part of a snapshot in one statement, so from one snapshot of the database without a
