@@ -76,9 +76,10 @@ export class Replica {
     block: Block,
     rawTxs: readonly unknown[],
     signatures: readonly BlockSignature[] | undefined,
+    pinnedHash?: string,
   ): Effect.Effect<Replica | BlockFault, unknown> {
     return Effect.gen(function* () {
-      const chain = chainFromGenesisBlock(block, rawTxs)
+      const chain = chainFromGenesisBlock(block, rawTxs, pinnedHash)
       if ("code" in chain) return chain
       const tx = block.txs[0]
       const genesisTx = rawTxs[0]

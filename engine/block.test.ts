@@ -548,6 +548,13 @@ describe("chainFromGenesisBlock", () => {
     expect(codeOf(block0.header, [genesisTx])).toBeUndefined()
   })
 
+  it("with a pinned hash, accepts that block 0 only", () => {
+    const decoded = received(blockJson(block0.header, [genesisTx].map(transactionJson), undefined))
+    expect(isFault(chainFromGenesisBlock(decoded.block, decoded.rawTxs, headerHash(block0.header)))).toBe(false)
+    const other = chainFromGenesisBlock(decoded.block, decoded.rawTxs, "0".repeat(64))
+    expect(isFault(other) ? other.code : "accepted").toBe("genesis")
+  })
+
   it("refuses a first block whose height is not 0", () => {
     expect(codeOf({ ...block0.header, height: 1 }, [genesisTx])).toBe("height")
   })

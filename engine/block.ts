@@ -229,10 +229,14 @@ export const genesisHeader = (genesis: Genesis, genesisTx: Transaction, proposer
 
 /**
  * A replica started from block 0: its transaction must be the genesis transaction carrying a valid
- * genesis document; the set it names judges block 0 itself and the blocks after it.
+ * genesis document; the set it names judges block 0 itself and the blocks after it. With
+ * `pinnedHash` (a federation's block 0 hash, learnt out of band), block 0 must be that one.
  */
-export const chainFromGenesisBlock = (block: Block, rawTxs: readonly unknown[]): Chain | BlockFault => {
+export const chainFromGenesisBlock = (block: Block, rawTxs: readonly unknown[], pinnedHash?: string): Chain | BlockFault => {
   const { header, txs } = block
+  if (pinnedHash !== undefined && headerHash(header) !== pinnedHash) {
+    return fault("genesis", `block 0 hashes to ${headerHash(header)}, not the pinned ${pinnedHash}`)
+  }
   if (header.height !== 0) return fault("height", `the first block of a replica is 0, not ${header.height}`)
   if (header.prev !== zeroHash) return fault("prev", "block 0 links to 64 zeros")
   const tx = txs[0]

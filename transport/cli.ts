@@ -24,10 +24,10 @@ const usage = `usage:
                                   run a node (PGlite under the data dir unless DATABASE_URL is set);
                                   with no ledger yet and no --genesis, a demo federation
   gesell keygen --out FILE        write a new Ed25519 validator key and print its validator id
-  gesell validator --engine URL --key FILE --data-dir DIR
+  gesell validator --engine URL --key FILE --data-dir DIR [--genesis-hash HEX]
                                   validate the engine's blocks: re-execute each proposal on an own
                                   replica, vote or reject
-  gesell peer --engine URL --data-dir DIR [--port N]
+  gesell peer --engine URL --data-dir DIR [--port N] [--genesis-hash HEX]
                                   follow and verify the final blocks; serve /v1/blocks and /v1/supply;
                                   stop with the evidence (exit 3) on any violation
   gesell check [--data-dir DIR]   replay the whole ledger and compare it with the stored balances
@@ -85,17 +85,34 @@ const required = (value: string | undefined, name: string, command: string): str
   return value
 }
 
+/** A block hash given on the command line: 64 lowercase hex digits. */
+const hashFlag = (value: string | undefined, name: string): string | undefined => {
+  if (value === undefined) return undefined
+  if (!/^[0-9a-f]{64}$/.test(value)) throw new UsageError(`--${name} must be a block hash: 64 lowercase hex digits`)
+  return value
+}
+
 const validator = (args: string[]): Promise<number> => {
-  const f = flags(args, { engine: { type: "string" }, key: { type: "string" }, "data-dir": { type: "string" } })
+  const f = flags(args, { engine: { type: "string" }, key: { type: "string" }, "data-dir": { type: "string" }, "genesis-hash": { type: "string" } })
   return untilSignal(
-    runValidator({ engine: required(f["engine"], "engine", "validator"), key: required(f["key"], "key", "validator"), dataDir: required(f["data-dir"], "data-dir", "validator") }),
+    runValidator({
+      engine: required(f["engine"], "engine", "validator"),
+      key: required(f["key"], "key", "validator"),
+      dataDir: required(f["data-dir"], "data-dir", "validator"),
+      genesisHash: hashFlag(f["genesis-hash"], "genesis-hash"),
+    }),
   )
 }
 
 const peer = (args: string[]): Promise<number> => {
-  const f = flags(args, { engine: { type: "string" }, "data-dir": { type: "string" }, port: { type: "string" } })
+  const f = flags(args, { engine: { type: "string" }, "data-dir": { type: "string" }, port: { type: "string" }, "genesis-hash": { type: "string" } })
   return untilSignal(
-    runPeer({ engine: required(f["engine"], "engine", "peer"), dataDir: required(f["data-dir"], "data-dir", "peer"), port: integerFlag(f["port"], "port", 0, 65535) }),
+    runPeer({
+      engine: required(f["engine"], "engine", "peer"),
+      dataDir: required(f["data-dir"], "data-dir", "peer"),
+      port: integerFlag(f["port"], "port", 0, 65535),
+      genesisHash: hashFlag(f["genesis-hash"], "genesis-hash"),
+    }),
   )
 }
 

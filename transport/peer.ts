@@ -32,6 +32,8 @@ import { lockDataDir } from "./node.js"
 
 export interface PeerFlags {
   readonly engine: string
+  /** The hex hash of the federation's block 0: a replica refuses to start from any other. */
+  readonly genesisHash?: string | undefined
   readonly dataDir: string
   readonly port?: number | undefined
   readonly host?: string | undefined
@@ -63,6 +65,7 @@ class PeerProgram {
     replica: Replica | undefined,
     private readonly onViolation: (violation: Violation) => void,
     private readonly onSaveFailed: (error: unknown) => void,
+    private readonly genesisHash: string | undefined,
   ) {
     this.replica = replica
   }
@@ -86,10 +89,10 @@ class PeerProgram {
     const height = block.header.height
     if (this.replica === undefined) {
       if (height !== 0) return this.stop({ code: "height", message: `the feed began at height ${height}, not 0` }, { received: summary(block, hash) })
-      const chain = chainFromGenesisBlock(block, rawTxs)
+      const chain = chainFromGenesisBlock(block, rawTxs, this.genesisHash)
       const fault = "code" in chain ? chain : checkSignatures(hash, block.signatures, chain.setInForce)
       if (fault !== undefined) return this.stop(fault, { received: summary(block, hash) })
-      const created = await Effect.runPromise(Replica.create(this.store, block, rawTxs, block.signatures))
+      const created = await Effect.runPromise(Replica.create(this.store, block, rawTxs, block.signatures, this.genesisHash))
       if ("code" in created) return this.stop(created, { received: summary(block, hash) })
       this.replica = created
       return
@@ -213,7 +216,7 @@ export const runPeer = (flags: PeerFlags) =>
       console.error(`peer: storage failed, stopping: ${String(error)}`)
       saveFailed = true
       stopped.client?.stop()
-    })
+    }, flags.genesisHash)
     const server = serve(program, store)
     const host = flags.host ?? "127.0.0.1"
     yield* Effect.async<void>((resume) => void server.listen(flags.port ?? 0, host, () => resume(Effect.void)))

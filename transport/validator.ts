@@ -30,6 +30,8 @@ import { lockDataDir } from "./node.js"
 
 export interface ValidatorFlags {
   readonly engine: string
+  /** The hex hash of the federation's block 0: a replica refuses to start from any other. */
+  readonly genesisHash?: string | undefined
   readonly key: string
   readonly dataDir: string
 }
@@ -47,6 +49,7 @@ class ValidatorProgram {
     replica: Replica | undefined,
     private readonly log: (line: string) => void,
     private readonly fatal: (error: unknown) => void,
+    private readonly genesisHash: string | undefined,
   ) {
     this.replica = replica
   }
@@ -93,11 +96,11 @@ class ValidatorProgram {
     const hash = headerHash(block.header)
     if (this.replica === undefined) {
       if (height !== 0) return { vote: "none" }
-      const chain = chainFromGenesisBlock(block, rawTxs)
+      const chain = chainFromGenesisBlock(block, rawTxs, this.genesisHash)
       if ("code" in chain) return { vote: false, fault: chain }
       const signed = final ? checkSignatures(hash, block.signatures, chain.setInForce) : undefined
       if (signed !== undefined) return { vote: false, fault: signed }
-      const created = await Effect.runPromise(Replica.create(this.store, block, rawTxs, final ? block.signatures : undefined))
+      const created = await Effect.runPromise(Replica.create(this.store, block, rawTxs, final ? block.signatures : undefined, this.genesisHash))
       if ("code" in created) return { vote: false, fault: created }
       this.replica = created
       return final ? { vote: "none" } : { vote: true }
@@ -144,7 +147,7 @@ export const runValidator = (flags: ValidatorFlags) =>
       log(`storage failed, stopping: ${String(error)}`)
       stopped.failed = true
       stopped.client?.stop()
-    })
+    }, flags.genesisHash)
     yield* Console.log(`Validator ${key.validator} following ${flags.engine}; replica at height ${program.height} in ${flags.dataDir}`)
     const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, log })
     stopped.client = client
