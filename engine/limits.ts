@@ -56,6 +56,8 @@ export interface NodeLimits {
   readonly blockIntervalMs: number
   readonly blockTxMax: number
   readonly readerConnectionsMax: number
+  /** Open connections of the federation feed (validators and peers). */
+  readonly feedConnectionsMax: number
   readonly requestCacheMax: number
   readonly cardsPerImportMax: number
 }
@@ -68,6 +70,7 @@ export const defaults: NodeLimits = {
   blockIntervalMs: 250,
   blockTxMax: 10_000,
   readerConnectionsMax: 10_000,
+  feedConnectionsMax: 256,
   /** About 400 bytes each; older requests are looked up in storage. */
   requestCacheMax: 500_000,
   cardsPerImportMax: 100_000,
@@ -82,6 +85,7 @@ export const testPreset: NodeLimits = {
   blockIntervalMs: 20,
   blockTxMax: 16,
   readerConnectionsMax: 8,
+  feedConnectionsMax: 8,
   requestCacheMax: 64,
   cardsPerImportMax: 16,
 }

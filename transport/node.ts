@@ -169,7 +169,7 @@ export const startNode = (flags: StartFlags) =>
     const server = createServer(
       handleHttp({ writer: () => writer, store, metrics, directory, gateway: () => gateway, producer, adminToken: Option.some(adminToken(config)), nowMs }),
     )
-    const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), connectionsMax: 256 })
+    const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), connectionsMax: config.limits.feedConnectionsMax })
     attachUpgrades(server, [gateway, feed])
     yield* listen(server, config.port, config.host)
     // Finalizers run last-registered first: reader sockets are closed before the HTTP server, whose
@@ -192,6 +192,7 @@ const announce = (config: NodeConfig, validator: string, demo: DemoFile | undefi
     )
     yield* Console.log(`Ledger: ${height} transactions. Validator id of this node: ${validator}`)
     yield* Console.log(`Health ${base}/v1/health · supply ${base}/v1/supply · metrics ${base}/metrics · API ${base}/v1/openapi.json`)
+    yield* Console.log(`Blocks ${base}/v1/blocks · federation feed ws://${config.host}:${config.port}/v1/federation`)
     if (Option.isNone(config.adminToken)) yield* Console.log(`Admin token: in ${resolve(config.dataDir, "admin-token")}`)
     if (demo !== undefined) {
       yield* Console.log("Demo federation created. Reader tokens (shown once; kept for the simulator in demo-readers.json):")
