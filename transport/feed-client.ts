@@ -18,8 +18,10 @@ export interface FeedClientOptions {
 
 export const reconnectDelayMsMin = 250
 export const reconnectDelayMsMax = 5_000
-/** Frames waiting to be handled, at most; beyond this the connection is dropped and resumed later. */
-const framesQueuedMax = 10_000
+/** Frames waiting to be handled, at most, in bytes; beyond this the connection is dropped and resumed later. */
+const queuedBytesMax = 256 * 1024 * 1024
+/** The largest frame taken: a block of blockTxMax transactions of a few hundred bytes each, with room. */
+const frameBytesMax = 64 * 1024 * 1024
 
 export const feedUrl = (engine: string, query: Record<string, string>): string => {
   const url = new URL("/v1/federation", engine.replace(/^http/, "ws"))
@@ -53,14 +55,16 @@ export class FeedClient {
   private connectOnce(): Promise<boolean> {
     return new Promise((resolve) => {
       const url = feedUrl(this.options.engine, this.options.query())
-      const socket = new WebSocket(url, { maxPayload: 512 * 1024 * 1024 })
+      const socket = new WebSocket(url, { maxPayload: frameBytesMax })
       this.socket = socket
       let received = false
-      let queued = 0
+      let queuedBytes = 0
       let chain = Promise.resolve()
       socket.on("message", (data) => {
         received = true
-        if (++queued > framesQueuedMax) return socket.terminate()
+        const bytes = Array.isArray(data) ? data.reduce((sum, part) => sum + part.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length
+        queuedBytes += bytes
+        if (queuedBytes > queuedBytesMax) return socket.terminate()
         let message: unknown
         try {
           message = JSON.parse(String(data))
@@ -75,7 +79,7 @@ export class FeedClient {
             this.options.log(`stopping this connection: ${error instanceof Error ? error.message : String(error)}`)
             socket.terminate()
           })
-          .finally(() => queued--)
+          .finally(() => (queuedBytes -= bytes))
       })
       socket.on("error", (error) => this.options.log(`feed ${url}: ${error.message}`))
       socket.on("close", () => {
