@@ -168,7 +168,6 @@ const commits = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       const rest = { replies: [failed("req-late", genesisTimeMs + 9)], wallets: [wallet("card:04a1b2c3", 1), wallet("card:new", 5)], cards: [{ ...blocked, status: "voided" as const }], backing: { received: 9, refunded: 9, paidOut: 9 } }
       const refused: ReadonlyArray<readonly StoredTx[]> = [
         [sale(4, "04a1b2c3"), { ...sale(5, "04a1b2c3"), id: "tx-1" }], // the second reuses a committed id
-        [sale(4, "04a1b2c3"), { ...sale(5, "04a1b2c3"), request: "req-1" }], // ...a committed request
         [sale(4, "04a1b2c3"), { ...sale(5, "04a1b2c3"), ref: "pi_3Q0abc" }], // ...a used external reference
         [sale(4, "04a1b2c3"), sale(3, "04a1b2c3")], // ...a committed seq
         [sale(3, "04a1b2c3"), sale(4, "04a1b2c3")], // the batch overlaps the ledger
@@ -222,6 +221,22 @@ const requests = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       expect(yield* store.reply("bar-1", "req-fail")).toEqual({ fingerprint: "fp-req-fail", reply: failed("req-fail", 0).reply })
       expect(yield* store.reply("bar-1", "req-unknown")).toBeUndefined()
       expect(yield* store.reply("desk-1", "req-1")).toBeUndefined()
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a request id used again after the idempotency window is stored, and reply gives the newest use", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      const dayAfterMs = genesisTimeMs + 25 * 60 * 60 * 1000
+      // req-1 was a committed sale: used again, as a sale and then as a failed request of another id.
+      const again = { ...sale(4, "04a1b2c3", dayAfterMs), request: "req-1", fingerprint: "fp-again", reply: '{"again":true}' }
+      yield* store.commit({ txs: [again], replies: [{ ...failed("req-fail", dayAfterMs), fingerprint: "fp-fail-again", reply: '{"again":"failed"}' }], wallets: [], cards: [] })
+      expect(yield* store.reply("bar-1", "req-1")).toEqual({ fingerprint: "fp-again", reply: '{"again":true}' })
+      expect(yield* store.reply("bar-1", "req-fail")).toEqual({ fingerprint: "fp-fail-again", reply: '{"again":"failed"}' })
+      // A retry within the window brings the same reply again and changes nothing.
+      yield* store.commit({ txs: [], replies: [failed("req-fail", 1)], wallets: [], cards: [] })
+      expect(yield* store.reply("bar-1", "req-fail")).toEqual({ fingerprint: "fp-fail-again", reply: '{"again":"failed"}' })
+      expect((yield* store.load(dayAfterMs)).requests.map((request) => `${request.reader}/${request.request}`).sort()).toEqual(["bar-1/req-1", "bar-1/req-fail"])
     }).pipe(Effect.provide(layer())))
 
   it.live("load leaves out requests older than sinceMs, committed and failed alike", () =>

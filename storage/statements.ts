@@ -51,7 +51,10 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
     select reader, request, fingerprint, reply, time
     from json_to_recordset(${batch.replies ?? null}::text::json) as r (reader text, request text, fingerprint text,
       reply text, time bigint)
-    on conflict do nothing
+    -- An id used again after the idempotency window replaces its old reply; a retry within the
+    -- window brings the same reply and changes nothing.
+    on conflict (reader, request) do update set fingerprint = excluded.fingerprint, reply = excluded.reply, time = excluded.time
+      where reply.time < excluded.time
   ), backing as (
     insert into meta (key, value)
     select 'backing', value from (select ${batch.backing ?? null}::text::jsonb as value) as b where value is not null
@@ -138,11 +141,13 @@ export const readBlockTip = (pool: Sql) => pool`
 export const readKnownTxIds = (pool: Sql, ids: readonly string[]) => pool`
   select id from tx where id = any(${pool.array(ids as string[])}::text[])`
 
+/** The newest reply of a request id: an id may have been used again after the idempotency window. */
 export const readReply = (pool: Sql, reader: string, request: string) => pool`
-  select fingerprint, reply from tx where coalesce(reader, '-') = ${reader} and request = ${request}
-  union all
-  select fingerprint, reply from reply where reader = ${reader} and request = ${request}
-  limit 1`
+  select fingerprint, reply from (
+    select fingerprint, reply, time from tx where coalesce(reader, '-') = ${reader} and request = ${request}
+    union all
+    select fingerprint, reply, time from reply where reader = ${reader} and request = ${request}
+  ) as found order by time desc limit 1`
 
 export const readInitialized = (pool: Sql) => pool`select exists (select 1 from meta where key = 'genesis') as value`
 
