@@ -10,8 +10,9 @@
  * order, once it carries `threshold` distinct valid signatures of the set in force at its height,
  * and only then is it stored as final and sent to the feed's followers.
  *
- * Bounded: at most `pendingBlocksMax` sealed blocks wait for finality (beyond that, sealing pauses
- * and transactions stay in the ledger, to be sealed later), and at most `bufferTxMax` committed
+ * Bounded: at most `pendingBlocksMax` sealed blocks, and `blocksPendingTxMax` transactions in them, wait
+ * for finality (beyond that, sealing pauses and transactions stay in the ledger, to be sealed
+ * later), and at most `bufferTxMax` committed
  * transactions wait in memory (beyond that the buffer is dropped and the producer reads them back
  * from storage when it catches up).
  */
@@ -65,6 +66,7 @@ export interface NodeSigner {
 
 /** Sealed blocks waiting for finality, at most. */
 export const pendingBlocksMax = 1024
+
 
 interface Buffered {
   readonly seq: number
@@ -341,6 +343,12 @@ export class BlockProducer {
     this.notify()
   })
 
+  private pendingTxs(): number {
+    let count = 0
+    for (const block of this.pending.values()) count += block.txCount
+    return count
+  }
+
   /**
    * Seals every block that is due: `blockTxMax` transactions wait, or the oldest waited
    * `blockIntervalMs`. All the blocks sealed in one turn are stored in one commit, then opened.
@@ -353,6 +361,8 @@ export class BlockProducer {
       const next = yield* this.nextTransactions(tip.nextSeq)
       const first = next.txs[0]
       if (first === undefined) break
+      const waiting = this.pendingTxs() + sealed.reduce((sum, block) => sum + block.txCount, 0)
+      if (waiting > 0 && waiting + next.txs.length > this.limits.blocksPendingTxMax) break
       const waitedMs = this.nowMs() - first.committedAtMs
       if (next.txs.length < this.limits.blockTxMax && waitedMs < this.limits.blockIntervalMs) break
       if (next.chunk !== undefined) this.takeChunk()

@@ -55,6 +55,11 @@ export interface NodeLimits {
   readonly walletMailboxMax: number
   readonly blockIntervalMs: number
   readonly blockTxMax: number
+  /**
+   * Transactions in sealed blocks waiting for finality (each keeps its proposal text in memory, a
+   * few hundred bytes per transaction); beyond, sealing pauses until blocks become final.
+   */
+  readonly blocksPendingTxMax: number
   readonly readerConnectionsMax: number
   /** Open connections of the federation feed (validators and peers). */
   readonly feedConnectionsMax: number
@@ -69,6 +74,7 @@ export const defaults: NodeLimits = {
   walletMailboxMax: 256,
   blockIntervalMs: 250,
   blockTxMax: 10_000,
+  blocksPendingTxMax: 200_000,
   readerConnectionsMax: 10_000,
   feedConnectionsMax: 256,
   /** About 400 bytes each; older requests are looked up in storage. */
@@ -84,6 +90,7 @@ export const testPreset: NodeLimits = {
   walletMailboxMax: 4,
   blockIntervalMs: 20,
   blockTxMax: 16,
+  blocksPendingTxMax: 64,
   readerConnectionsMax: 8,
   feedConnectionsMax: 8,
   requestCacheMax: 64,

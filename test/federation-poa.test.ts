@@ -156,6 +156,23 @@ describe("three validators, threshold 2", () => {
   }, 300_000)
 })
 
+describe("blocks waiting for finality", () => {
+  it("are bounded: with no validator answering, sealing pauses at blocksPendingTxMax while taps go on", async () => {
+    // The genesis names a validator that never connects: no block can become final.
+    const absent = testKey(7)
+    const genesis = { ...blackBoxGenesis, validators: { keys: [absent.id], threshold: 1 } }
+    const env = { GESELL_BLOCK_INTERVAL_MS: "5", GESELL_BLOCK_TX_MAX: "5", GESELL_BLOCKS_PENDING_TX_MAX: "20" }
+    const node = track(await startNode({ genesis, env }))
+    await topUp(node, 50)
+    expect((await getJson(`${node.http}/v1/health`))["transactions"], "every top-up committed").toBe(50)
+    // Block 0 holds the genesis transaction; 1 + 3 × 5 = 16 fit in 20, a fourth block of 5 does not.
+    await eventually("three blocks of top-ups sealed", async () => (await metric(node, "gesell_block_sealed_height")) === 3)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(await metric(node, "gesell_block_sealed_height"), "no fourth block").toBe(3)
+    expect(await metric(node, "gesell_block_height")).toBe(-1)
+  }, 120_000)
+})
+
 describe("co-optation", () => {
   const nodeKey = testKey(4)
   const newcomer = testKey(5)
