@@ -70,8 +70,14 @@ export const touchedBy = (
     if (card !== undefined) wallets.add(card.wallet)
     if (tx.kind === "fusion" || tx.kind === "void") cards.add(tx.card)
   }
-  return { backing: tx.kind === "refill" || tx.kind === "mint" || tx.kind === "deposit", validators: tx.kind === "validators" }
+  // Shared answers: this runs once per tap, and allocates nothing.
+  if (tx.kind === "refill" || tx.kind === "mint" || tx.kind === "deposit") return backingChanged
+  return tx.kind === "validators" ? validatorsChanged : nothingElseChanged
 }
+
+const nothingElseChanged = { backing: false, validators: false } as const
+const backingChanged = { backing: true, validators: false } as const
+const validatorsChanged = { backing: false, validators: true } as const
 
 const cardFromStore = (card: StoredCard): Card => ({
   uid: card.uid as CardUid,

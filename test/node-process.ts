@@ -8,6 +8,7 @@ import { createHash } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { createServer } from "node:net"
 import { WebSocket } from "ws"
 
 /** The project's root, whether this module runs from its source or from the build in dist/. */
@@ -59,6 +60,8 @@ export interface NodeProcess {
 }
 
 export interface StartOptions {
+  /** The port to listen on; any free one by default (printed by the node and read back here). */
+  readonly port?: number
   readonly dataDir?: string
   readonly env?: Record<string, string>
   readonly genesis?: object
@@ -73,12 +76,14 @@ export const startNode = (options: StartOptions = {}): Promise<NodeProcess> => {
   writeFileSync(genesisFile, JSON.stringify(options.genesis ?? blackBoxGenesis))
   // GESELL_NODE_FLAGS passes flags to the node's runtime, e.g. --cpu-prof for profiling a load.
   const runtimeFlags = (process.env["GESELL_NODE_FLAGS"] ?? "").split(" ").filter((flag) => flag !== "")
-  const child = spawn(process.execPath, [...runtimeFlags, cliPath, "start", "--port", "0", "--data-dir", dataDir, "--genesis", genesisFile], {
+  const child = spawn(process.execPath, [...runtimeFlags, cliPath, "start", "--port", String(options.port ?? 0), "--data-dir", dataDir, "--genesis", genesisFile], {
     env: { ...process.env, GESELL_ADMIN_TOKEN: adminToken, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   })
   let output = ""
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  // A process ended by a signal has no exit code, only a signal code.
+  const ended = () => child.exitCode !== null || child.signalCode !== null
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
@@ -92,8 +97,8 @@ export const startNode = (options: StartOptions = {}): Promise<NodeProcess> => {
           dataDir,
           child,
           output: () => output,
-          stop: () => (child.exitCode !== null ? Promise.resolve() : (child.kill("SIGTERM"), exited)),
-          kill: () => (child.exitCode !== null ? Promise.resolve() : (child.kill("SIGKILL"), exited)),
+          stop: () => (ended() ? Promise.resolve() : (child.kill("SIGTERM"), exited)),
+          kill: () => (ended() ? Promise.resolve() : (child.kill("SIGKILL"), exited)),
         })
       }
     }
@@ -102,6 +107,18 @@ export const startNode = (options: StartOptions = {}): Promise<NodeProcess> => {
     child.once("exit", (code) => reject(new Error(`the node exited with ${code} before listening:\n${output}`)))
   })
 }
+
+/** A port free on 127.0.0.1 now (the kernel's pick), for a server that must keep its address. */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))))
+    })
+  })
 
 /** Runs a gesell command to its end; resolves with its exit code and output. */
 export const runCli = (args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; output: string }> =>

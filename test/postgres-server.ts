@@ -7,7 +7,7 @@
 import { execFile, spawnSync } from "node:child_process"
 import { existsSync, readdirSync, rmSync } from "node:fs"
 import { chown, mkdir, mkdtemp, rm } from "node:fs/promises"
-import { createServer } from "node:net"
+import { freePort } from "./node-process.js"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -39,17 +39,6 @@ const findBinaries = (): string | undefined => {
     .map((version) => join(root, version, "bin"))
     .find((bin) => existsSync(join(bin, "initdb")) && existsSync(join(bin, "pg_ctl")))
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))))
-    })
-  })
 
 const postgresUser = async (): Promise<{ uid: number; gid: number }> => {
   const [uid, gid] = await Promise.all([run("id", ["-u", "postgres"]), run("id", ["-g", "postgres"])])

@@ -12,7 +12,8 @@ import { join } from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { blackBoxCards, freshDataDir, within, type NodeProcess } from "./node-process.js"
 import { pcscInstalled, startPcscd, tapCard, virtualReaderName, type Pcscd } from "./reader-hub-pcsc.js"
-import { balancesOf, freePort, transactionsOf, hubDir, journalPending, startHub, startNodeOnPort, topUp, type HubProcess } from "./reader-hub-process.js"
+import { freePort } from "./node-process.js"
+import { balancesOf, transactionsOf, hubDir, journalPending, startHub, startNodeOnPort, topUp, type HubProcess } from "./reader-hub-process.js"
 
 const required = process.env["GESELL_REQUIRE_SERVERS"] === "1"
 const skipped = !pcscInstalled() && !required

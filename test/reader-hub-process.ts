@@ -4,11 +4,10 @@
  * Also reads the hub's journal file as it is on disk, and a card's balances from the node.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { adminToken, blackBoxGenesis, cliPath, freshDataDir, ReaderClient, tokenOf, type NodeProcess } from "./node-process.js"
+import { freshDataDir, ReaderClient, startNode, tokenOf, type NodeProcess } from "./node-process.js"
 
 const root = new URL(import.meta.url.includes("/dist/") ? "../../" : "../", import.meta.url)
 export const hubCliPath = new URL("readers/dist/cli.js", root).pathname
@@ -147,54 +146,11 @@ export const topUp = async (node: NodeProcess, card: string, amount: number, id:
   }
 }
 
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))))
-    })
-  })
-
 /**
  * Starts `gesell start` on a given port and data dir, so that a node restarted under a running hub
  * is found again at the same address (startNode takes any free port). Resolves once it listens.
  */
-export const startNodeOnPort = (port: number, dataDir: string = freshDataDir()): Promise<NodeProcess> => {
-  const genesisFile = join(dataDir, "..", `${dataDir.split("/").at(-1)}-genesis.json`)
-  writeFileSync(genesisFile, JSON.stringify(blackBoxGenesis))
-  const child = spawn(process.execPath, [cliPath, "start", "--port", String(port), "--data-dir", dataDir, "--genesis", genesisFile], {
-    env: { ...process.env, GESELL_ADMIN_TOKEN: adminToken },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
-  let output = ""
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      if (!output.includes(`listening on http://127.0.0.1:${port}`)) return
-      child.stdout?.off("data", onData)
-      child.stderr?.off("data", onData)
-      child.stdout?.on("data", (more: Buffer) => (output += more.toString()))
-      child.stderr?.on("data", (more: Buffer) => (output += more.toString()))
-      resolve({
-        port,
-        http: `http://127.0.0.1:${port}`,
-        ws: `ws://127.0.0.1:${port}/v1/readers`,
-        dataDir,
-        child,
-        output: () => output,
-        stop: () => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : (child.kill("SIGTERM"), exited)),
-        kill: () => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : (child.kill("SIGKILL"), exited)),
-      })
-    }
-    child.stdout?.on("data", onData)
-    child.stderr?.on("data", onData)
-    child.once("exit", (code) => reject(new Error(`the node exited with ${code} before listening:\n${output}`)))
-  })
-}
+export const startNodeOnPort = (port: number, dataDir: string = freshDataDir()): Promise<NodeProcess> => startNode({ port, dataDir })
 
 /**
  * The number of transactions the node has committed, from its health: `transactions` where the node

@@ -22,6 +22,7 @@ import { decodeValidatorId, isRecord, type ValidatorId } from "../engine/names.j
 import type { LedgerStore } from "../storage/ledger.js"
 import { storedBlockJson } from "./blocks-http.js"
 import type { Metrics } from "./metrics.js"
+import { rejectUpgrade } from "./readers.js"
 
 export interface FeedDeps {
   readonly producer: BlockProducer
@@ -38,10 +39,6 @@ const bufferedBytesMax = 4 * 1024 * 1024
 const pageBlocksMax = 100
 const pageTxMax = 20_000
 const authTimeoutMs = 10_000
-
-const rejectUpgrade = (socket: Duplex, status: number, text: string): void => {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
-}
 
 export class FederationFeed {
   private readonly server = new WebSocketServer({ noServer: true, maxPayload: frameBytesMax })

@@ -38,7 +38,8 @@ const bearer = (request: IncomingMessage): string | undefined => {
   return match?.[1]
 }
 
-const rejectUpgrade = (socket: Duplex, status: number, text: string): void => {
+/** Answers an upgrade request with an HTTP status and no WebSocket. */
+export const rejectUpgrade = (socket: Duplex, status: number, text: string): void => {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
 
