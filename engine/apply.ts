@@ -7,7 +7,7 @@
 import * as limits from "./limits.js"
 import type { AssetId, CardUid, TimeMs, WalletId } from "./names.js"
 import { isRecord, walletKind } from "./names.js"
-import type { CardStatus, LedgerState, Leg, Transaction } from "./state.js"
+import type { CardStatus, Holdings, LedgerState, Leg, Transaction } from "./state.js"
 import { setMeltedUntil, setMembership, walletFor } from "./state.js"
 import { validatorSetOf } from "./validators.js"
 
@@ -58,7 +58,7 @@ export const legsFault = (balanceOf: BalanceOf, legs: readonly Leg[]): string | 
   return undefined
 }
 
-const moveBalance = (balances: Map<AssetId, number>, asset: AssetId, delta: number): void => {
+const moveBalance = (balances: Map<AssetId, number> | Holdings, asset: AssetId, delta: number): void => {
   const after = (balances.get(asset) ?? 0) + delta
   if (after === 0) balances.delete(asset)
   else balances.set(asset, after)

@@ -77,9 +77,76 @@ export interface Card {
   wallet: WalletId
 }
 
+/**
+ * A wallet's balances: asset -> amount, zero balances absent, with the methods of a Map the engine
+ * uses. Most wallets hold one asset, so the first is kept inline and only a second one allocates a
+ * Map: a Map costs about 184 bytes even with one entry, this about 48, a million wallets over.
+ * Iteration follows insertion order except after a delete (callers that show balances sort them).
+ */
+export class Holdings implements Iterable<[AssetId, number]> {
+  private first: AssetId | undefined = undefined
+  private firstAmount = 0
+  private rest: Map<AssetId, number> | undefined = undefined
+
+  constructor(entries?: Iterable<readonly [AssetId, number]>) {
+    if (entries !== undefined) for (const [asset, amount] of entries) this.set(asset, amount)
+  }
+
+  get size(): number {
+    return (this.first === undefined ? 0 : 1) + (this.rest?.size ?? 0)
+  }
+
+  get(asset: AssetId): number | undefined {
+    return asset === this.first ? this.firstAmount : this.rest?.get(asset)
+  }
+
+  has(asset: AssetId): boolean {
+    return asset === this.first || (this.rest?.has(asset) ?? false)
+  }
+
+  set(asset: AssetId, amount: number): this {
+    if (asset === this.first) this.firstAmount = amount
+    else if (this.first === undefined) {
+      this.first = asset
+      this.firstAmount = amount
+    } else (this.rest ??= new Map()).set(asset, amount)
+    return this
+  }
+
+  delete(asset: AssetId): boolean {
+    if (asset !== this.first) {
+      const deleted = this.rest?.delete(asset) ?? false
+      if (this.rest?.size === 0) this.rest = undefined
+      return deleted
+    }
+    // The first of the others, if any, moves inline.
+    const next = this.rest?.entries().next()
+    if (next === undefined || next.done === true) {
+      this.first = undefined
+      this.firstAmount = 0
+    } else {
+      this.first = next.value[0]
+      this.firstAmount = next.value[1]
+      this.rest?.delete(next.value[0])
+      if (this.rest?.size === 0) this.rest = undefined
+    }
+    return true
+  }
+
+  entries(): IterableIterator<[AssetId, number]> {
+    const all: Array<[AssetId, number]> = this.first === undefined ? [] : [[this.first, this.firstAmount]]
+    if (this.rest !== undefined) for (const entry of this.rest) all.push(entry)
+    return all[Symbol.iterator]()
+  }
+
+  [Symbol.iterator](): IterableIterator<[AssetId, number]> {
+    return this.entries()
+  }
+}
+
 export interface Wallet {
   readonly id: WalletId
-  readonly balances: Map<AssetId, number>
+  readonly balances: Holdings
   /** Membership asset -> end of validity. */
   /** Read-only: most wallets share one empty map; `setMembership` gives a wallet its own. */
   memberships: ReadonlyMap<AssetId, TimeMs>
@@ -191,7 +258,7 @@ export const setMeltedUntil = (wallet: Wallet, asset: AssetId, untilMs: number):
 
 export const emptyWallet = (id: WalletId): Wallet => ({
   id,
-  balances: new Map(),
+  balances: new Holdings(),
   memberships: noEntries,
   lastActivityMs: 0,
   meltedUntilMs: noEntries,
@@ -215,7 +282,7 @@ export const balancesOf = (
   state: LedgerState,
   wallet: WalletId,
 ): Array<{ asset: AssetId; amount: number }> => {
-  const entries = [...(state.wallets.get(wallet)?.balances ?? new Map<AssetId, number>())]
+  const entries = [...(state.wallets.get(wallet)?.balances ?? [])]
   return entries
     .filter(([, amount]) => amount !== 0)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
