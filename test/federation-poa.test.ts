@@ -130,10 +130,13 @@ describe("three validators, threshold 2", () => {
     await node.kill()
     await validators[2]?.kill()
     node = track(await startNode({ genesis, dataDir, env }))
-    expect(await metric(node, "gesell_block_sealed_height"), "the sealed blocks are read back").toBe(sealedBefore)
+    // At least those: a top-up committed in a later batch than the block awaited above may have been
+    // sealed only now, if the node was slow to get there before it was killed.
+    expect(await metric(node, "gesell_block_sealed_height"), "the sealed blocks are read back").toBeGreaterThanOrEqual(sealedBefore)
     await Promise.all([start(a, 0), start(b, 1), start(c, 2)])
     await eventually("finality catches up once they return", async () => (await finalTransactions(node)) === 60)
-    expect(await metric(node, "gesell_block_height")).toBe(sealedBefore)
+    expect(await metric(node, "gesell_block_height"), "every sealed block final").toBe(await metric(node, "gesell_block_sealed_height"))
+    expect(await metric(node, "gesell_block_height")).toBeGreaterThanOrEqual(sealedBefore)
 
     const blocks = await finalBlocks(node)
     for (const block of blocks) {

@@ -113,7 +113,8 @@ describe("reads", () => {
 
 describe("overloaded", () => {
   it("answers the requests beyond 64 in flight on one connection at once, and the 64 after their commit", async () => {
-    const node = await nodes.start({ dataDir: nodes.dataDir(), env: { GESELL_COMMIT_INTERVAL_MS: "1000" } })
+    // The commit waits long enough for the whole burst to be read, even by a node stalled a while.
+    const node = await nodes.start({ dataDir: nodes.dataDir(), env: { GESELL_COMMIT_INTERVAL_MS: "3000" } })
     const card = blackBoxCards[0] as string
     const desk = await connect(node.ws, "desk-1")
     expect((await desk.request({ type: "topup", id: "funds", card, amount: 100_000, asset: "raf-eur" })).ok).toBe(true)
@@ -136,7 +137,7 @@ describe("overloaded", () => {
 
   it("sheds requests beyond the commit queue across connections, and takes them when resent later", async () => {
     const queueMax = 10
-    const env = { GESELL_COMMIT_INTERVAL_MS: "2000", GESELL_COMMIT_QUEUE_TX_MAX: String(queueMax) }
+    const env = { GESELL_COMMIT_INTERVAL_MS: "3000", GESELL_COMMIT_QUEUE_TX_MAX: String(queueMax) }
     const node = await nodes.start({ dataDir: nodes.dataDir(), env })
     const cards = blackBoxCards.slice(160, 170)
     const desk = await connect(node.ws, "desk-1")
