@@ -9,7 +9,7 @@ import { Data, Effect } from "effect"
 import { decodeGenesis } from "../engine/genesis.js"
 import * as limits from "../engine/limits.js"
 import { cardWallet, decodeCardUid, decodeLiteral, decodePlaceId, decodeReaderId, isRecord, type CardUid } from "../engine/names.js"
-import type { Asset, LedgerState, Place, Reader } from "../engine/state.js"
+import { newCard, type Asset, type LedgerState, type Place, type Reader } from "../engine/state.js"
 import type { LedgerStore, StoredCard, StoredReader } from "../storage/ledger.js"
 import { base64urlEncode } from "../engine/ed25519.js"
 import { sha256Hex } from "../engine/hash.js"
@@ -141,7 +141,7 @@ export const importCards = (state: () => LedgerState, store: LedgerStore, cards:
     for (const card of cards) {
       const uid = card.uid as CardUid
       if (!state().cards.has(uid)) {
-        state().cards.set(uid, { uid, ...(card.number === undefined ? {} : { number: card.number }), status: "active", wallet: cardWallet(uid) })
+        state().cards.set(uid, newCard(uid, card.number))
       }
     }
     return { added, known: cards.length - added }

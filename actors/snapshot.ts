@@ -5,7 +5,7 @@
 import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
 import type { AssetId, CardUid, TimeMs, WalletId } from "../engine/names.js"
 import { isRecord } from "../engine/names.js"
-import { emptyWallet, setMeltedUntil, setMembership, type Card, type LedgerState, type Transaction, type Wallet } from "../engine/state.js"
+import { newCard, setMeltedUntil, setMembership, type Card, type CardRecord, type LedgerState, type Transaction, type Wallet } from "../engine/state.js"
 import { validatorSetOf } from "../engine/validators.js"
 import type { Snapshot, StoredCard, StoredWallet } from "../storage/ledger.js"
 
@@ -30,7 +30,7 @@ export const stateFromSnapshot = (snapshot: Snapshot): LedgerState => {
   if (!decoded.ok) throw new SnapshotInvalid(`stored ledger definition is invalid at ${decoded.field}: ${decoded.message}`)
   const state = ledgerFromGenesis(decoded.value)
   for (const card of snapshot.cards) state.cards.set(card.uid as CardUid, cardFromStore(card))
-  for (const wallet of snapshot.wallets) state.wallets.set(wallet.id as WalletId, walletFromStore(wallet))
+  for (const wallet of snapshot.wallets) walletFromStore(state, wallet)
   for (const ref of snapshot.refs) state.refs.add(ref)
   for (const request of snapshot.requests) {
     state.requests.set(`${request.reader}/${request.request}`, {
@@ -79,15 +79,11 @@ const nothingElseChanged = { backing: false, validators: false } as const
 const backingChanged = { backing: true, validators: false } as const
 const validatorsChanged = { backing: false, validators: true } as const
 
-const cardFromStore = (card: StoredCard): Card => ({
-  uid: card.uid as CardUid,
-  ...(card.number === undefined ? {} : { number: card.number }),
-  status: card.status,
-  wallet: card.wallet as WalletId,
-})
+const cardFromStore = (card: StoredCard): CardRecord => newCard(card.uid as CardUid, card.number, card.status, card.wallet as WalletId)
 
-const walletFromStore = (stored: StoredWallet): Wallet => {
-  const wallet = emptyWallet(stored.id as WalletId)
+/** Opens the stored wallet in the state (a card's own wallet is its card, read before). */
+const walletFromStore = (state: LedgerState, stored: StoredWallet): Wallet => {
+  const wallet = state.wallets.open(stored.id as WalletId)
   for (const [asset, amount] of entries(stored.balances)) wallet.balances.set(asset as AssetId, amount)
   for (const [asset, until] of entries(stored.memberships)) setMembership(wallet, asset as AssetId, until as TimeMs)
   for (const [asset, until] of entries(stored.melted)) setMeltedUntil(wallet, asset as AssetId, until)

@@ -6,7 +6,6 @@
 import * as limits from "./limits.js"
 import {
   accept,
-  cardWallet,
   decodeAmount,
   decodeAssetId,
   decodeCardUid,
@@ -28,8 +27,10 @@ import {
 } from "./names.js"
 import {
   assetKinds,
+  newCard,
+  Wallets,
   type Asset,
-  type Card,
+  type CardRecord,
   type DemurragePolicy,
   type ExchangeRate,
   type JsonValue,
@@ -223,17 +224,15 @@ export const decodeGenesis = (raw: unknown): Decoded<Genesis> => {
 
 /** A new ledger holding what the genesis document declares, with every balance at zero. */
 export const ledgerFromGenesis = (genesis: Genesis): LedgerState => {
-  const cards = new Map<CardUid, Card>()
-  for (const card of genesis.cards) {
-    cards.set(card.uid, { ...card, status: "active", wallet: cardWallet(card.uid) })
-  }
+  const cards = new Map<CardUid, CardRecord>()
+  for (const card of genesis.cards) cards.set(card.uid, newCard(card.uid, card.number))
   return {
     federation: genesis.federation.id,
     assets: new Map(genesis.assets.map((asset) => [asset.id, asset])),
     places: new Map(genesis.places.map((place) => [place.id, place])),
     readers: new Map(genesis.readers.map((reader) => [reader.id, reader])),
     cards,
-    wallets: new Map(),
+    wallets: new Wallets(cards),
     fed: (genesis.assets.find((asset) => asset.kind === "fed") as Asset).id,
     refs: new Set(),
     requests: new Map(),
