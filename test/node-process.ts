@@ -69,13 +69,21 @@ export interface StartOptions {
 
 export const freshDataDir = (): string => mkdtempSync(join(tmpdir(), "gesell-node-"))
 
+/**
+ * V8's young generation at 32 MiB per semi-space instead of 16: a node allocates a few kilobytes per
+ * tap, nearly all short-lived, and fewer scavenges promote less. Measured flat out: about 11% less
+ * node CPU per tap (39.5 → 35.2 µs). The same flag is in the `gesell` shebang and in `npm start`.
+ */
+export const nodeRuntimeFlags: readonly string[] = ["--max-semi-space-size=32"]
+
 /** Starts `gesell start` and resolves once it listens. */
 export const startNode = (options: StartOptions = {}): Promise<NodeProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
   const genesisFile = join(dataDir, "..", `${dataDir.split("/").at(-1)}-genesis.json`)
   writeFileSync(genesisFile, JSON.stringify(options.genesis ?? blackBoxGenesis))
-  // GESELL_NODE_FLAGS passes flags to the node's runtime, e.g. --cpu-prof for profiling a load.
-  const runtimeFlags = (process.env["GESELL_NODE_FLAGS"] ?? "").split(" ").filter((flag) => flag !== "")
+  // The node runs as `gesell start` and `npm start` run it (README, "Running a node"), so that the
+  // bench measures what operators get; GESELL_NODE_FLAGS adds flags, e.g. --cpu-prof for a profile.
+  const runtimeFlags = [...nodeRuntimeFlags, ...(process.env["GESELL_NODE_FLAGS"] ?? "").split(" ").filter((flag) => flag !== "")]
   const child = spawn(process.execPath, [...runtimeFlags, cliPath, "start", "--port", String(options.port ?? 0), "--data-dir", dataDir, "--genesis", genesisFile], {
     env: { ...process.env, GESELL_ADMIN_TOKEN: adminToken, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],

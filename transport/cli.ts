@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=32
 /**
  * The `gesell` command line (PROTOCOL.md section 8): `start` runs a node, `keygen` writes a
  * validator key, `check` replays the stored ledger against the stored balances, `simulate` taps the
