@@ -130,6 +130,7 @@ export class BlockProducer {
   /** Called with each committed batch's transactions, in seq order. */
   committed(txs: readonly StoredTx[], atMs: number): void {
     if (txs.length === 0) return
+    this.committedThrough = (txs[txs.length - 1] as StoredTx).seq
     if (this.buffered + txs.length > this.bufferTxMax) {
       // Dropped, not lost: they are in storage, and sealing reads them back from there.
       this.dropBuffer()
@@ -147,6 +148,12 @@ export class BlockProducer {
     this.buffered += txs.length
     if ((this.chunks[0]?.txs.length ?? 0) >= this.limits.blockTxMax) this.signal()
   }
+
+  /**
+   * The last committed seq the producer was told of; undefined until the first commit after its
+   * start (what was committed before, it reads from storage).
+   */
+  private committedThrough: number | undefined = undefined
 
   private dropBuffer(): void {
     this.chunks = []
@@ -358,10 +365,16 @@ export class BlockProducer {
     for (;;) {
       const tip = this.tip
       if (tip === undefined || this.pending.size + sealed.length >= pendingBlocksMax) break
+      const waiting = this.pendingTxs() + sealed.reduce((sum, block) => sum + block.txCount, 0)
+      // At the bound, stop before reading: with the buffer dropped, each reading is a page of
+      // blockTxMax transactions from storage, which every turn would pay while sealing is paused.
+      if (waiting > 0 && this.committedThrough !== undefined) {
+        const next = Math.min(this.limits.blockTxMax, this.committedThrough - tip.nextSeq + 1)
+        if (next <= 0 || waiting + next > this.limits.blocksPendingTxMax) break
+      }
       const next = yield* this.nextTransactions(tip.nextSeq)
       const first = next.txs[0]
       if (first === undefined) break
-      const waiting = this.pendingTxs() + sealed.reduce((sum, block) => sum + block.txCount, 0)
       if (waiting > 0 && waiting + next.txs.length > this.limits.blocksPendingTxMax) break
       const waitedMs = this.nowMs() - first.committedAtMs
       if (next.txs.length < this.limits.blockTxMax && waitedMs < this.limits.blockIntervalMs) break

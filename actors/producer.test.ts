@@ -1,0 +1,73 @@
+/**
+ * The block producer beside the writer, on real storage (PGlite on a temp dir), with no validator
+ * answering: sealing stops at blocksPendingTxMax, and from then on the producer leaves storage
+ * alone while taps go on (each reading would be a page of blockTxMax transactions, every turn).
+ */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { decodeCommand } from "../engine/command.js"
+import { keyFromSeed, validatorId } from "../engine/ed25519.js"
+import { genesisTransaction, ledgerFromGenesis } from "../engine/genesis.js"
+import { testPreset } from "../engine/limits.js"
+import type { TimeMs, ValidatorId } from "../engine/names.js"
+import { Ledger } from "../storage/ledger.js"
+import { pgliteLedger } from "../storage/pglite.js"
+import { genesis, genesisDocument, t0 } from "../test/federation.js"
+import { BlockProducer } from "./producer.js"
+import { LedgerWriter } from "./writer.js"
+
+const topUp = (writer: LedgerWriter, index: number): Promise<string> =>
+  new Promise((resolve) => {
+    const decoded = decodeCommand({ kind: "topup", reader: "desk-1", request: `t${index}`, place: "raffinerie", card: "04a1b2c3", amount: 1, asset: "raf-eur" })
+    if (!decoded.ok) throw new Error(decoded.message)
+    writer.submit({ command: decoded.value, render: (executed) => String(executed.ok), reply: resolve, refuse: (why) => resolve(why) }, t0 + index)
+  })
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe("BlockProducer", () => {
+  it.scopedLive("stops sealing at blocksPendingTxMax and then reads nothing from storage while taps go on", () =>
+    Effect.gen(function* () {
+      const ledger = yield* Ledger
+      const reads = { count: 0 }
+      const store = { ...ledger, transactions: (from: number, limit: number) => ((reads.count += 1), ledger.transactions(from, limit)) }
+      const tx = genesisTransaction(genesisDocument as never, t0 as TimeMs)
+      yield* store.initialize(genesisDocument as never, { seq: 0, id: tx.id, time: tx.time, body: JSON.stringify(tx) })
+      // Not a member of the genesis set, and no validator connects: no block becomes final.
+      const key = keyFromSeed(new Uint8Array(32).fill(9))
+      if (key === undefined) throw new Error("no key")
+      const signer = { validator: validatorId(key.publicKeyRaw) as ValidatorId, key }
+      // Blocks are sealed full only (the interval never runs out): their sizes do not depend on timing.
+      const limits = { ...testPreset, commitTxMax: 64, commitQueueTxMax: 4096, blockTxMax: 4, blockIntervalMs: 600_000, blocksPendingTxMax: 9 }
+      const producer = new BlockProducer(store, limits, genesis(), signer, () => Date.now())
+      yield* producer.start
+      const writer = new LedgerWriter(ledgerFromGenesis(genesis()), 1, store, limits, 5_000, { committedTxs: (txs, atMs) => producer.committed(txs, atMs) })
+      const loops = [yield* Effect.fork(writer.commitLoop), yield* Effect.fork(producer.loop)]
+
+      const { sealed, readsAtBound, readsAfter, replies } = yield* Effect.promise(async () => {
+        const first = await Promise.all(Array.from({ length: 20 }, (_, index) => topUp(writer, index)))
+        // Block 0 holds the genesis transaction: 1 + 2 × 4 = 9 fit in the bound, a third block does not.
+        for (let waited = 0; producer.sealedHeight < 2 && waited < 10_000; waited += 10) await sleep(10)
+        await sleep(50)
+        const readsAtBound = reads.count
+        // More than the producer's buffer (1,024 transactions): it is dropped, as under a long pause.
+        const more = []
+        for (let round = 0; round < 25; round++) {
+          more.push(...(await Promise.all(Array.from({ length: 64 }, (_, index) => topUp(writer, 100 + round * 64 + index)))))
+          await sleep(5)
+        }
+        await sleep(100)
+        return { sealed: producer.sealedHeight, readsAtBound, readsAfter: reads.count, replies: [...first, ...more] }
+      })
+      for (const loop of loops) yield* Fiber.interrupt(loop)
+
+      expect(replies.every((reply) => reply === "true")).toBe(true)
+      expect(writer.height).toBe(20 + 25 * 64)
+      expect(sealed, "no third block").toBe(2)
+      expect(readsAfter - readsAtBound, "storage reads while sealing is paused").toBe(0)
+    }).pipe(Effect.provide(pgliteLedger(mkdtempSync(join(tmpdir(), "gesell-producer-"))))),
+  60_000)
+})
