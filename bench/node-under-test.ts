@@ -4,9 +4,11 @@
  * seeding, every card topped up through the cash desk over the reader protocol, as a festival's
  * cash desks do, pipelined on a few connections.
  */
+import { existsSync, writeFileSync } from "node:fs"
 import { rm } from "node:fs/promises"
-import { ReaderClient, startNode, type NodeProcess } from "../test/node-process.js"
-import { benchAsset, benchGenesis, cardBalance, cardUid, deskReader, hotCardBalance, hotCardIndex, tokenOf } from "./federation.js"
+import { join } from "node:path"
+import { freshDataDir, ReaderClient, startNode, type NodeProcess } from "../test/node-process.js"
+import { benchAsset, benchGenesis, benchKeyFile, cardBalance, cardUid, deskReader, hotCardBalance, hotCardIndex, tokenOf } from "./federation.js"
 import { within, type Teardown } from "./teardown.js"
 
 const nodeStartTimeoutMs = 120_000
@@ -42,7 +44,11 @@ export const startBenchNode = async (spec: NodeSpec, teardown: Teardown): Promis
     ...(spec.databaseUrl === undefined ? {} : { DATABASE_URL: spec.databaseUrl }),
     ...spec.env,
   }
-  const options = { genesis: benchGenesis(spec.connections, spec.cards), env, ...(spec.dataDir === undefined ? {} : { dataDir: spec.dataDir }) }
+  // The node signs as the federation's one validator (its key in its data dir), so blocks become final.
+  const dataDir = spec.dataDir ?? freshDataDir()
+  const keyFile = join(dataDir, "node-key.json")
+  if (!existsSync(keyFile)) writeFileSync(keyFile, benchKeyFile, { mode: 0o600 })
+  const options = { genesis: benchGenesis(spec.connections, spec.cards), env, dataDir }
   const node = await within("the node to listen", startNode(options), nodeStartTimeoutMs)
   teardown.child(node.child)
   let halted: Promise<void> | undefined
