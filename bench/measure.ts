@@ -40,6 +40,9 @@ export interface LoadFigures extends Latency {
   readonly peakMemoryBytes: number | undefined
   readonly commitBatchMean: number | undefined
   readonly commitMsMean: number | undefined
+  /** Blocks that became final during the measured window, and their mean finality lag. */
+  readonly blocksFinal: number | undefined
+  readonly finalityLagMsMean: number | undefined
 }
 
 export const latencyOf = (histogram: Histogram): Latency => {
@@ -74,6 +77,9 @@ interface CommitTotals {
   readonly batches: number
   readonly requests: number
   readonly seconds: number
+  /** Blocks made final so far and the sum of their finality lags (absent on a node without blocks). */
+  readonly finals: number | undefined
+  readonly lagSeconds: number | undefined
 }
 
 const metricValue = (text: string, name: string): number | undefined => {
@@ -89,7 +95,9 @@ const commitTotals = async (url: string | undefined): Promise<CommitTotals | und
   const batches = metricValue(text, "gesell_commit_batch_requests_count")
   const requests = metricValue(text, "gesell_commit_batch_requests_sum")
   const seconds = metricValue(text, "gesell_commit_duration_seconds_sum")
-  return batches === undefined || requests === undefined || seconds === undefined ? undefined : { batches, requests, seconds }
+  const finals = metricValue(text, "gesell_finality_lag_seconds_count")
+  const lagSeconds = metricValue(text, "gesell_finality_lag_seconds_sum")
+  return batches === undefined || requests === undefined || seconds === undefined ? undefined : { batches, requests, seconds, finals, lagSeconds }
 }
 
 /** Runs `order` on the workers and measures it against `targets`. */
@@ -115,6 +123,8 @@ export const measureLoad = async (pool: WorkerPool, name: string, unit: string, 
   progressDone()
   const [commitStart, commitEnd] = await Promise.all([commitsBefore, commitsAfter])
   const batches = commitStart === undefined || commitEnd === undefined ? 0 : commitEnd.batches - commitStart.batches
+  const finals = commitStart?.finals === undefined || commitEnd?.finals === undefined ? undefined : commitEnd.finals - commitStart.finals
+  const lagSeconds = commitStart?.lagSeconds === undefined || commitEnd?.lagSeconds === undefined ? undefined : commitEnd.lagSeconds - commitStart.lagSeconds
   const ticks = targets.clockTicksPerSecond
   return {
     ...latencyOf(load.histogram),
@@ -129,5 +139,7 @@ export const measureLoad = async (pool: WorkerPool, name: string, unit: string, 
     peakMemoryBytes,
     commitBatchMean: batches > 0 && commitStart && commitEnd ? (commitEnd.requests - commitStart.requests) / batches : undefined,
     commitMsMean: batches > 0 && commitStart && commitEnd ? ((commitEnd.seconds - commitStart.seconds) * 1000) / batches : undefined,
+    blocksFinal: finals,
+    finalityLagMsMean: finals === undefined || lagSeconds === undefined || finals === 0 ? undefined : (lagSeconds * 1000) / finals,
   }
 }

@@ -60,7 +60,9 @@ const pipelined: Pace = { kind: "pipelined", inflightMax }
 export const loadRow = (label: string, unit: string, figures: LoadFigures, note = ""): Row => {
   const errors = Object.entries(figures.errors).map(([code, count]) => `${code} ${count}`)
   const lost = [...errors, ...(figures.unanswered > 0 ? [`unanswered ${figures.unanswered}`] : []), ...(figures.unsent > 0 ? [`unsent ${figures.unsent}`] : [])]
-  const batch = figures.commitBatchMean === undefined ? "" : `commits of ${Math.round(figures.commitBatchMean)} taps in ${figures.commitMsMean?.toFixed(1)} ms`
+  const commits = figures.commitBatchMean === undefined ? "" : `commits of ${Math.round(figures.commitBatchMean)} taps in ${figures.commitMsMean?.toFixed(1)} ms`
+  const finality = figures.finalityLagMsMean === undefined ? "" : `; ${figures.blocksFinal} blocks final, ${figures.finalityLagMsMean.toFixed(0)} ms after commit`
+  const batch = commits + finality
   return {
     label,
     rate: figures.perSecond,
