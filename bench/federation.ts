@@ -6,7 +6,7 @@
  * that workers know them without reading a file.
  */
 import { createHash } from "node:crypto"
-import { base64urlEncode, keyFromSeed, validatorId } from "../engine/ed25519.js"
+import { testKey } from "../test/federation-process.js"
 import { tokenOf } from "../test/node-process.js"
 
 export const benchAsset = "bench-eur"
@@ -41,17 +41,14 @@ const readerEntry = (id: string, place: string, role: "bar" | "cashdesk") => ({ 
  * seals, so blocks become final as they do on a one-node federation. (With a key of its own, not in
  * the set, no block would ever be final, and sealing would stop at blocksPendingTxMax.)
  */
-const benchKeySeed = new Uint8Array(32).fill(0xbe)
-const benchKey = keyFromSeed(benchKeySeed)
-if (benchKey === undefined) throw new Error("the bench key seed is not a key")
-export const benchValidator = validatorId(benchKey.publicKeyRaw)
-/** The node's key file (`node-key.json` in its data dir), as `gesell keygen` writes it. */
-export const benchKeyFile = JSON.stringify({ validator: benchValidator, seed: base64urlEncode(benchKeySeed) }) + "\n"
+const benchKey = testKey(0xbe)
+/** The seed of the node's key, written to its data dir. */
+export const benchKeySeed = benchKey.seed
 
 /** The genesis of a bench node serving `connections` reader connections and `cards` cards. */
 export const benchGenesis = (connections: number, cards: number) => ({
   federation: { id: "bench", name: "Bench federation" },
-  validators: { keys: [benchValidator], threshold: 1 },
+  validators: { keys: [benchKey.id], threshold: 1 },
   assets: [
     { id: "fed", kind: "fed", name: "Euro fédéré" },
     { id: benchAsset, kind: "local_fiat", issuer: hotPlace, name: "Bench €" },

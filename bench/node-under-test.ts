@@ -4,11 +4,10 @@
  * seeding, every card topped up through the cash desk over the reader protocol, as a festival's
  * cash desks do, pipelined on a few connections.
  */
-import { existsSync, writeFileSync } from "node:fs"
 import { rm } from "node:fs/promises"
-import { join } from "node:path"
-import { freshDataDir, ReaderClient, startNode, type NodeProcess } from "../test/node-process.js"
-import { benchAsset, benchGenesis, benchKeyFile, cardBalance, cardUid, deskReader, hotCardBalance, hotCardIndex, tokenOf } from "./federation.js"
+import { nodeDataDir } from "../test/federation-process.js"
+import { ReaderClient, startNode, type NodeProcess } from "../test/node-process.js"
+import { benchAsset, benchGenesis, benchKeySeed, cardBalance, cardUid, deskReader, hotCardBalance, hotCardIndex, tokenOf } from "./federation.js"
 import { within, type Teardown } from "./teardown.js"
 
 const nodeStartTimeoutMs = 120_000
@@ -45,9 +44,7 @@ export const startBenchNode = async (spec: NodeSpec, teardown: Teardown): Promis
     ...spec.env,
   }
   // The node signs as the federation's one validator (its key in its data dir), so blocks become final.
-  const dataDir = spec.dataDir ?? freshDataDir()
-  const keyFile = join(dataDir, "node-key.json")
-  if (!existsSync(keyFile)) writeFileSync(keyFile, benchKeyFile, { mode: 0o600 })
+  const dataDir = spec.dataDir ?? nodeDataDir(benchKeySeed)
   const options = { genesis: benchGenesis(spec.connections, spec.cards), env, dataDir }
   const node = await within("the node to listen", startNode(options), nodeStartTimeoutMs)
   teardown.child(node.child)

@@ -4,10 +4,7 @@
  * taps meanwhile; co-optation adding and removing a validator at the right height; a fresh peer
  * catching up on more than 10,000 blocks with the node's supply exactly.
  */
-import { writeFileSync } from "node:fs"
-import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { base64urlEncode } from "../engine/ed25519.js"
 import {
   admin,
   blackBoxGenesis,
@@ -18,26 +15,7 @@ import {
   within,
   type NodeProcess,
 } from "./node-process.js"
-import { startPeer, startValidator, writeKeyFile, type FollowerProcess as CliProcess } from "./federation-process.js"
-
-interface TestKey {
-  readonly id: string
-  readonly file: string
-  readonly seed: Uint8Array
-}
-
-const testKey = (byte: number): TestKey => {
-  const seed = new Uint8Array(32).fill(byte)
-  const { file, validator } = writeKeyFile(seed)
-  return { id: validator, file, seed }
-}
-
-/** A data dir holding the node's key, so that the node signs as `key`. */
-const nodeDataDir = (key: TestKey): string => {
-  const dataDir = freshDataDir()
-  writeFileSync(join(dataDir, "node-key.json"), JSON.stringify({ validator: key.id, seed: base64urlEncode(key.seed) }))
-  return dataDir
-}
+import { nodeDataDir, startPeer, startValidator, testKey, type FollowerProcess as CliProcess, type TestKey } from "./federation-process.js"
 
 const processes: Array<CliProcess | NodeProcess> = []
 afterAll(async () => {
@@ -106,7 +84,7 @@ describe("three validators, threshold 2", () => {
     const dataDir = freshDataDir()
     const env = { GESELL_BLOCK_INTERVAL_MS: "20" }
     let node = track(await startNode({ genesis, dataDir, env }))
-    const start = (key: TestKey, index: 0 | 1 | 2) => startValidator({ engine: node.http, key: key.file, dataDir: validatorDirs[index] }).then(track)
+    const start = (key: TestKey, index: 0 | 1 | 2) => startValidator({ engine: node.http, key: key.seed, dataDir: validatorDirs[index] }).then(track)
     const validators: CliProcess[] = await Promise.all([start(a, 0), start(b, 1), start(c, 2)])
 
     await topUp(node, 20)
@@ -183,10 +161,10 @@ describe("co-optation", () => {
   const newcomer = testKey(5)
 
   it("a validator added by co-optation counts from the height after its block; once removed it stops counting", async () => {
-    const dataDir = nodeDataDir(nodeKey)
+    const dataDir = nodeDataDir(nodeKey.seed)
     const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
     const node = track(await within("the node", startNode({ genesis, dataDir, env: { GESELL_BLOCK_INTERVAL_MS: "20" } }), 60_000))
-    track(await within("the validator", startValidator({ engine: node.http, key: newcomer.file, dataDir: freshDataDir() }), 60_000))
+    track(await within("the validator", startValidator({ engine: node.http, key: newcomer.seed, dataDir: freshDataDir() }), 60_000))
     const command = async (body: Record<string, unknown>) => (await within("an admin command", admin(node, "POST", "/v1/admin/commands", body), 30_000)).body
     /** Top-ups in blocks of their own: the ones before are final first. */
     const topUpAfterFinal = async (transactions: number) => {
@@ -224,7 +202,7 @@ describe("a fresh peer", () => {
   const nodeKey = testKey(6)
 
   it("catches up on more than 10,000 blocks and its supply equals the node's exactly", async () => {
-    const dataDir = nodeDataDir(nodeKey)
+    const dataDir = nodeDataDir(nodeKey.seed)
     const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
     // One transaction per block: every top-up makes a block.
     const node = track(await startNode({ genesis, dataDir, env: { GESELL_BLOCK_TX_MAX: "1", GESELL_BLOCK_INTERVAL_MS: "5" } }))

@@ -11,7 +11,8 @@ import type { AddressInfo } from "node:net"
 import { constants, tmpdir } from "node:os"
 import { join } from "node:path"
 import { WebSocketServer, type WebSocket } from "ws"
-import { base64urlEncode, keyFromSeed, validatorId, verify } from "../engine/ed25519.js"
+import { base64urlEncode, keyFromSeed, validatorId, verify, type SigningKey } from "../engine/ed25519.js"
+import type { ValidatorId } from "../engine/names.js"
 import { cliPath, freshDataDir } from "./node-process.js"
 
 export interface FollowerProcess {
@@ -63,13 +64,37 @@ export interface PeerOptions extends FollowerOptions {
 }
 
 /** Writes a key file for a seed, as `gesell keygen` would; returns its path and validator id. */
-export const writeKeyFile = (seed: Uint8Array, directory = mkdtempSync(join(tmpdir(), "gesell-key-"))): { file: string; validator: string } => {
+export const writeKeyFile = (
+  seed: Uint8Array,
+  directory = mkdtempSync(join(tmpdir(), "gesell-key-")),
+  name?: string,
+): { file: string; validator: string } => {
   const key = keyFromSeed(seed)
   if (key === undefined) throw new Error(`a key seed is 32 bytes, not ${seed.length}`)
   const validator = validatorId(key.publicKeyRaw)
-  const file = join(directory, `${validator.slice(0, 8)}.key.json`)
+  const file = join(directory, name ?? `${validator.slice(0, 8)}.key.json`)
   writeFileSync(file, JSON.stringify({ validator, seed: base64urlEncode(seed) }) + "\n", { mode: 0o600 })
   return { file, validator }
+}
+
+/** A test validator's key from a seed of 32 equal bytes. */
+export interface TestKey {
+  readonly id: ValidatorId
+  readonly seed: Uint8Array
+  readonly key: SigningKey
+}
+
+export const testKey = (fill: number): TestKey => {
+  const seed = new Uint8Array(32).fill(fill)
+  const key = keyFromSeed(seed)
+  if (key === undefined) throw new Error("a 32-byte seed makes a key")
+  return { id: validatorId(key.publicKeyRaw) as ValidatorId, seed, key }
+}
+
+/** A node data dir holding the node's key (`node-key.json`), so that the node signs with `seed`'s key. */
+export const nodeDataDir = (seed: Uint8Array, dataDir = freshDataDir()): string => {
+  writeKeyFile(seed, dataDir, "node-key.json")
+  return dataDir
 }
 
 const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>

@@ -24,31 +24,17 @@ import {
   type BlockSignature,
 } from "../engine/block.js"
 import { canonicalJson } from "../engine/canonical.js"
-import { base64urlDecode, base64urlEncode, keyFromSeed, validatorId, verify, type SigningKey } from "../engine/ed25519.js"
+import { base64urlDecode, base64urlEncode, verify } from "../engine/ed25519.js"
 import { decodeGenesis, genesisTransaction, ledgerFromGenesis } from "../engine/genesis.js"
-import type { FederationId, TimeMs, ValidatorId } from "../engine/names.js"
+import type { FederationId, TimeMs } from "../engine/names.js"
 import type { JsonValue, Transaction } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
 import { genesisDocument, Session, t0 } from "./federation.js"
-import { FakeEngine, startPeer, startValidator, type FederationConnection, type PeerProcess, type ValidatorProcess } from "./federation-process.js"
+import { FakeEngine, startPeer, startValidator, testKey, type TestKey, type FederationConnection, type PeerProcess, type ValidatorProcess } from "./federation-process.js"
 import { within } from "./node-process.js"
 
 const deadlineMs = 30_000
 
-interface TestKey {
-  readonly key: SigningKey
-  readonly seed: Uint8Array
-  readonly id: ValidatorId
-}
-
-const testKey = (fill: number): TestKey => {
-  const seed = new Uint8Array(32).fill(fill)
-  const key = keyFromSeed(seed)
-  if (key === undefined) throw new Error("a 32-byte seed makes a key")
-  return { key, seed, id: validatorId(key.publicKeyRaw) as ValidatorId }
-}
-
-/** Three members (threshold 2) and a key outside the set. */
 const [alice, bruno, chloe, outsider] = [testKey(1), testKey(2), testKey(3), testKey(4)] as [TestKey, TestKey, TestKey, TestKey]
 
 const document = { ...genesisDocument, validators: { keys: [alice.id, bruno.id, chloe.id], threshold: 2 } }
