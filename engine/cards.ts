@@ -14,7 +14,7 @@ import { asTime } from "./apply.js"
 
 /** Ordered by precedence: the first failing check is the one reported. */
 export const fusionStatuses = [
-  "ok", "bad_request", "conflict", "unknown_card", "card_blocked", "already_fused", "too_many_legs",
+  "ok", "bad_request", "conflict", "unknown_card", "card_blocked", "already_fused", "too_many_legs", "wallet_full",
 ] as const
 export type FusionStatus = (typeof fusionStatuses)[number]
 

@@ -15,7 +15,7 @@ const toppable: ReadonlySet<AssetKind> = new Set(["local_fiat", "gift", "time", 
 /** Ordered by precedence: the first failing check is the one reported. */
 export const topupStatuses = [
   "ok", "bad_request", "amount_out_of_range", "conflict", "forbidden", "unknown_place", "unknown_card",
-  "card_blocked", "unknown_asset", "asset_not_accepted", "supply_limit",
+  "card_blocked", "unknown_asset", "asset_not_accepted", "supply_limit", "wallet_full",
 ] as const
 export type TopupStatus = (typeof topupStatuses)[number]
 

@@ -20,7 +20,7 @@ import { balanceOf, type LedgerState, type Leg } from "./state.js"
 export const exchangeStatuses = [
   "ok", "bad_request", "amount_out_of_range", "conflict", "unknown_card", "card_blocked", "unknown_asset",
   "asset_not_exchangeable", "amount_too_small", "amount_too_large", "insufficient_funds", "insufficient_reserve",
-  "supply_limit",
+  "supply_limit", "wallet_full",
 ] as const
 export type ExchangeStatus = (typeof exchangeStatuses)[number]
 

@@ -7,6 +7,7 @@
  */
 import { requestKey, type Command, type CommandKind } from "./command.js"
 import { applyTransaction } from "./apply.js"
+import { walletFull } from "./holders.js"
 import * as limits from "./limits.js"
 import { applied, fail, type Context, type Outcome } from "./outcome.js"
 import type { LedgerState, RequestRecord } from "./state.js"
@@ -84,6 +85,8 @@ export const execute = (state: LedgerState, command: Command, ctx: Context): Exe
   if (outcome.ok && outcome.tx !== null && outcome.tx.legs.length > limits.legsPerTxMax) {
     outcome = fail("too_many_legs", `moving these balances takes more than ${limits.legsPerTxMax} legs`)
   }
+  // Checked on the transaction itself, whatever the command: any leg may bring a card a new asset.
+  if (outcome.ok && outcome.tx !== null) outcome = walletFull(state, outcome.tx.legs) ?? outcome
   if (outcome.ok && outcome.tx !== null) {
     const fault = applyTransaction(state, outcome.tx)
     // A command only builds transactions it has checked; a fault here is a bug in the engine.

@@ -7,7 +7,7 @@ import * as limits from "./limits.js"
 import type { AssetId, CardUid, PlaceId, ReaderId, WalletId } from "./names.js"
 import { commonFund, maintenanceFund, walletKind, walletRest } from "./names.js"
 import { fail, isFailure, type Failure } from "./outcome.js"
-import type { Asset, Card, LedgerState, Leg, Place } from "./state.js"
+import type { Asset, Card, LedgerState, Leg, Place, Wallet } from "./state.js"
 
 /** A reader acts only for its own place, and only a cash desk may top up or refund. */
 export const authorize = (
@@ -102,4 +102,67 @@ export const legsMoving = (asset: AssetId, from: WalletId, to: WalletId, total: 
     legs.push({ asset, from, to, amount: Math.min(left, limits.amountMax) })
   }
   return legs
+}
+
+/** Wallets a card pays from (its own, or the user wallet it was fused into): the ones replies list. */
+const paysForCard = (wallet: WalletId): boolean => wallet.startsWith("card:") || wallet.startsWith("user:")
+
+/** Assets a wallet holds: its non-zero balances and its memberships (a membership asset is never a balance). */
+const assetsHeld = (wallet: Wallet | undefined): number => (wallet === undefined ? 0 : wallet.balances.size + wallet.memberships.size)
+
+/**
+ * The assets a wallet would hold once these legs applied, counted as `applyTransaction` would leave
+ * them: a balance brought from zero is one more, a balance taken to zero one less, a membership leg
+ * adds to its receiver and takes from its sender (unless `issuance:`). Only counts come out of the
+ * maps built here, so their order does not matter.
+ */
+const assetsHeldAfter = (state: LedgerState, id: WalletId, legs: readonly Leg[]): number => {
+  const wallet = state.wallets.get(id)
+  const deltas = new Map<AssetId, number>()
+  const memberships = new Map<AssetId, boolean>()
+  for (const leg of legs) {
+    if (leg.until !== undefined) {
+      if (leg.to === id) memberships.set(leg.asset, true)
+      else if (leg.from === id && walletKind(leg.from) !== "issuance") memberships.set(leg.asset, false)
+      continue
+    }
+    if (leg.to === id) deltas.set(leg.asset, (deltas.get(leg.asset) ?? 0) + leg.amount)
+    if (leg.from === id) deltas.set(leg.asset, (deltas.get(leg.asset) ?? 0) - leg.amount)
+  }
+  let held = assetsHeld(wallet)
+  for (const [asset, delta] of deltas) {
+    const before = wallet?.balances.get(asset) ?? 0
+    if (before === 0 && before + delta !== 0) held++
+    else if (before !== 0 && before + delta === 0) held--
+  }
+  for (const [asset, gained] of memberships) {
+    const before = wallet?.memberships.has(asset) ?? false
+    if (gained && !before) held++
+    else if (!gained && before) held--
+  }
+  return held
+}
+
+/**
+ * `wallet_full` when these legs would make a wallet a card pays from hold more than walletAssetsMax
+ * assets, and more than it holds now (a wallet over the bound may still spend and receive what it
+ * holds). The bound keeps every reply about a card within the protocol's reply size. A wallet far
+ * from the bound is passed without counting, so that a tap pays only a comparison.
+ */
+export const walletFull = (state: LedgerState, legs: readonly Leg[]): Failure<"wallet_full"> | undefined => {
+  let counted: Set<WalletId> | undefined
+  for (const leg of legs) {
+    if (!paysForCard(leg.to)) continue
+    const held = assetsHeld(state.wallets.get(leg.to))
+    // Even if every leg brought this wallet a new asset, it would stay within the bound.
+    if (held + legs.length <= limits.walletAssetsMax) continue
+    counted ??= new Set()
+    if (counted.has(leg.to)) continue
+    counted.add(leg.to)
+    const after = assetsHeldAfter(state, leg.to, legs)
+    if (after > limits.walletAssetsMax && after > held) {
+      return fail("wallet_full", `${leg.to} would hold ${after} assets, more than ${limits.walletAssetsMax} (balances and memberships)`)
+    }
+  }
+  return undefined
 }

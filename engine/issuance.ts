@@ -20,7 +20,7 @@ const supplyFailure = (asset: string): Failure<"supply_limit"> =>
 /** Ordered by precedence: the first failing check is the one reported. */
 export const mintStatuses = [
   "ok", "bad_request", "amount_out_of_range", "conflict", "unknown_asset", "asset_not_mintable", "unknown_wallet", "unknown_card",
-  "card_blocked", "duplicate_ref", "supply_limit",
+  "card_blocked", "duplicate_ref", "supply_limit", "wallet_full",
 ] as const
 export type MintStatus = (typeof mintStatuses)[number]
 
@@ -41,7 +41,7 @@ export const mint = (state: LedgerState, cmd: CommandOf<"mint">, ctx: Context): 
 
 export const refillStatuses = [
   "ok", "bad_request", "amount_out_of_range", "conflict", "unknown_wallet", "unknown_card", "card_blocked",
-  "duplicate_ref", "supply_limit",
+  "duplicate_ref", "supply_limit", "wallet_full",
 ] as const
 export type RefillStatus = (typeof refillStatuses)[number]
 

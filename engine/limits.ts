@@ -27,6 +27,12 @@ export const membershipPeriodMsMax = 10 * 366 * 24 * 60 * 60 * 1000
 export const legsPerTxMax = 1024
 /** Assets a place may accept. */
 export const acceptsPerPlaceMax = 32
+/**
+ * Assets a card's wallet holds, balances and memberships together (PROTOCOL.md section 3): a command
+ * that would bring it one more answers `wallet_full`, so that every reply listing a card's assets
+ * fits in replyBytesMax (64 of the longest ids and amounts take 6.5 KB, a sale's widest reply 10 KB).
+ */
+export const walletAssetsMax = 64
 
 // Names (PROTOCOL.md section 1).
 export const nameLengthMax = 63
@@ -38,6 +44,8 @@ export const displayNameLengthMax = 200
 
 // Reader WebSocket (PROTOCOL.md section 3).
 export const frameBytesMax = 4096
+/** The longest reply a node sends to a reader, and the longest a hub accepts. */
+export const replyBytesMax = 16_384
 export const readerInflightMax = 64
 export const badFramesPerMinuteMax = 100
 /** Idempotency records are kept at least this long (the contract says 24 hours). */

@@ -14,7 +14,7 @@ import type { LedgerState, Leg } from "./state.js"
 /** Ordered by precedence: the first failing check is the one reported. */
 export const subscribeStatuses = [
   "ok", "bad_request", "amount_out_of_range", "conflict", "forbidden", "unknown_place", "unknown_card",
-  "card_blocked", "unknown_asset", "asset_not_accepted", "insufficient_funds",
+  "card_blocked", "unknown_asset", "asset_not_accepted", "insufficient_funds", "wallet_full",
 ] as const
 export type SubscribeStatus = (typeof subscribeStatuses)[number]
 

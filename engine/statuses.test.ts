@@ -17,6 +17,8 @@ type Raw = Record<string, unknown>
 
 interface Scenario {
   readonly status: string
+  /** The federation to start from, when it is not the fixture's. */
+  readonly session?: () => Session
   /** What the scenario shows, when it is not just the status. */
   readonly name?: string
   readonly scene?: (s: Session) => void
@@ -87,6 +89,27 @@ const hugeCard = (s: Session): void => {
     give(s, cardW, "fed", limits.amountMax)
   }
 }
+
+/**
+ * The fixture's federation with walletAssetsMax more gift assets of raffinerie (`raf-g0`, …, which
+ * raffinerie does not accept), enough to fill a wallet to its bound of assets.
+ */
+const fillerAssets = Array.from({ length: limits.walletAssetsMax }, (_, n) => `raf-g${n}`)
+const wide = (): Session => {
+  const assets = [...genesisDocument.assets, ...fillerAssets.map((id) => ({ id, kind: "gift", issuer: "raffinerie", name: id }))]
+  const decoded = decodeGenesis({ ...genesisDocument, assets })
+  if (!decoded.ok) throw new Error(`${decoded.field}: ${decoded.message}`)
+  return new Session(ledgerFromGenesis(decoded.value))
+}
+/** A wallet given `count` filler assets more, one unit of each. */
+const fill = (s: Session, wallet: string, count: number): void => {
+  for (const asset of fillerAssets.slice(0, count)) give(s, wallet, asset, 1)
+}
+const assetsHeld = (s: Session, wallet: string): number => {
+  const held = s.state.wallets.get(wallet as never)
+  return (held?.balances.size ?? 0) + (held?.memberships.size ?? 0)
+}
+const full = limits.walletAssetsMax
 
 const membershipUntil = (s: Session, wallet: string, asset: string): number | undefined =>
   s.state.wallets.get(wallet as never)?.memberships.get(asset as never)
@@ -277,6 +300,29 @@ const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
     { status: "asset_not_accepted", name: "fed is never topped up in cash", command: raw.topup({ asset: "fed" }) },
     { status: "asset_not_accepted", name: "a membership", command: raw.topup({ asset: "raf-member" }) },
     { status: "supply_limit", scene: (s) => mintWholeSupply(s, "raf-eur", otherW), command: raw.topup({ amount: 1 }), field: "amount" },
+    {
+      status: "ok",
+      name: "the last asset a card may hold",
+      session: wide,
+      scene: (s) => fill(s, cardW, full - 1),
+      command: raw.topup(),
+      effect: (s) => {
+        expect(s.balance(cardW, "raf-eur")).toBe(500)
+        expect(assetsHeld(s, cardW)).toBe(full)
+      },
+    },
+    {
+      status: "ok",
+      name: "a full card takes more of an asset it holds",
+      session: wide,
+      scene: (s) => {
+        fill(s, cardW, full - 1)
+        s.must(raw.topup({ amount: 100 }))
+      },
+      command: raw.topup(),
+      effect: (s) => expect([s.balance(cardW, "raf-eur"), assetsHeld(s, cardW)]).toEqual([600, full]),
+    },
+    { status: "wallet_full", name: "one asset more than a card may hold", session: wide, scene: (s) => fill(s, cardW, full), command: raw.topup() },
   ],
 
   refund: [
@@ -362,6 +408,26 @@ const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
     { status: "unknown_asset", command: raw.transfer({ asset: "nope" }) },
     { status: "asset_not_transferable", scene: (s) => s.must(raw.subscribe()), command: raw.transfer({ asset: "raf-member", amount: 1 }) },
     { status: "insufficient_funds", scene: (s) => refill(s, cardW, 199), command: raw.transfer() },
+    {
+      status: "wallet_full",
+      name: "to a card holding as many assets as it may",
+      session: wide,
+      scene: (s) => {
+        refill(s, otherW, 500)
+        fill(s, cardW, full)
+      },
+      command: raw.transfer({ from: otherW, to: cardW }),
+    },
+    {
+      status: "wallet_full",
+      name: "to a full user wallet (cards fused into it pay from it)",
+      session: wide,
+      scene: (s) => {
+        refill(s, cardW, 500)
+        fill(s, user, full)
+      },
+      command: raw.transfer(),
+    },
   ],
 
   fusion: [
@@ -400,6 +466,28 @@ const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
     { status: "card_blocked", scene: (s) => block(s, uid), command: raw.fusion() },
     { status: "already_fused", scene: (s) => fuse(s, uid, user2), command: raw.fusion(), field: "card" },
     { status: "too_many_legs", scene: hugeCard, command: raw.fusion() },
+    {
+      status: "ok",
+      name: "into a full user wallet, of assets it holds already",
+      session: wide,
+      scene: (s) => {
+        fill(s, user, full)
+        fill(s, cardW, 3)
+      },
+      command: raw.fusion(),
+      effect: (s) => expect([s.balance(user, "raf-g2"), assetsHeld(s, user), assetsHeld(s, cardW)]).toEqual([2, full, 0]),
+    },
+    {
+      status: "wallet_full",
+      name: "the card's assets and the user's together are more than a wallet may hold",
+      session: wide,
+      scene: (s) => {
+        fill(s, user, full - 1)
+        s.must(raw.subscribe())
+        refill(s, cardW, 100)
+      },
+      command: raw.fusion(),
+    },
   ],
 
   subscribe: [
@@ -445,6 +533,21 @@ const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
     { status: "asset_not_accepted", name: "another place's membership", command: raw.subscribe({ place: "manapany" }), field: "asset" },
     { status: "asset_not_accepted", name: "not a membership", command: raw.subscribe({ asset: "raf-gift" }) },
     { status: "insufficient_funds", scene: (s) => refill(s, cardW, 499), command: raw.subscribe({ amount: 500 }) },
+    {
+      status: "ok",
+      name: "paid with all that is left of an asset, on a full card: the membership takes its place",
+      session: wide,
+      scene: (s) => {
+        refill(s, cardW, 500)
+        fill(s, cardW, full - 1)
+      },
+      command: raw.subscribe({ amount: 500 }),
+      effect: (s) => {
+        expect([s.balance(cardW, "fed"), membershipUntil(s, cardW, "raf-member")]).toEqual([0, t0 + 30 * day])
+        expect(assetsHeld(s, cardW)).toBe(full)
+      },
+    },
+    { status: "wallet_full", session: wide, scene: (s) => fill(s, cardW, full), command: raw.subscribe() },
   ],
 
   refill: [
@@ -472,6 +575,7 @@ const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
     { status: "card_blocked", scene: (s) => block(s, uid), command: raw.refill() },
     { status: "duplicate_ref", name: "the same ref twice", scene: (s) => s.must(raw.refill({ wallet: otherW })), command: raw.refill(), field: "ref" },
     { status: "supply_limit", scene: (s) => mintWholeSupply(s, "fed", otherW), command: raw.refill({ amount: 1 }) },
+    { status: "wallet_full", session: wide, scene: (s) => fill(s, cardW, full), command: raw.refill() },
   ],
 
   deposit: [
@@ -550,6 +654,29 @@ const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
         refill(s, cardW, 10)
       },
       command: raw.exchange({ asset: "raf-eur", direction: "from_fed", amount: 1 }),
+    },
+    {
+      status: "ok",
+      name: "all of an asset for fed, on a full card: fed takes its place",
+      session: wide,
+      scene: (s) => {
+        give(s, cardW, "mana-time", 3)
+        fill(s, cardW, full - 1)
+        placeEarnsFed(s, "manapany", 100)
+      },
+      command: raw.exchange(),
+      effect: (s) => expect([s.balance(cardW, "mana-time"), s.balance(cardW, "fed"), assetsHeld(s, cardW)]).toEqual([0, 60, full]),
+    },
+    {
+      status: "wallet_full",
+      name: "part of an asset for fed, on a full card",
+      session: wide,
+      scene: (s) => {
+        give(s, cardW, "mana-time", 5)
+        fill(s, cardW, full - 1)
+        placeEarnsFed(s, "manapany", 100)
+      },
+      command: raw.exchange(),
     },
   ],
 
@@ -745,6 +872,15 @@ const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
     { status: "card_blocked", scene: (s) => block(s, uid), command: raw.mint() },
     { status: "duplicate_ref", name: "refills and mints share their refs", scene: (s) => s.must(raw.refill({ wallet: otherW })), command: raw.mint({ ref: "pi_1" }), field: "ref" },
     { status: "supply_limit", scene: (s) => mintWholeSupply(s, "raf-gift", otherW), command: raw.mint({ amount: 1 }) },
+    {
+      status: "ok",
+      name: "a place's wallet holds any number of assets",
+      session: wide,
+      scene: (s) => fill(s, raf, full),
+      command: raw.mint({ to: raf }),
+      effect: (s) => expect(assetsHeld(s, raf)).toBe(full + 1),
+    },
+    { status: "wallet_full", session: wide, scene: (s) => fill(s, cardW, full), command: raw.mint() },
   ],
   validators: [
     {
@@ -775,8 +911,8 @@ const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
   ],
 }
 
-const play = (scenario: Pick<Scenario, "scene" | "command">): { s: Session; before: string; outcome: Executed } => {
-  const s = new Session()
+const play = (scenario: Pick<Scenario, "session" | "scene" | "command">): { s: Session; before: string; outcome: Executed } => {
+  const s = scenario.session?.() ?? new Session()
   scenario.scene?.(s)
   const before = snapshot(s.state)
   return { s, before, outcome: s.run(scenario.command) }
@@ -825,6 +961,7 @@ describe("the largest transactions", () => {
 
 interface Pair {
   readonly kind: CommandKind
+  readonly session?: () => Session
   readonly scene?: (s: Session) => void
   /** Fails both checks. */
   readonly command: Raw
@@ -850,6 +987,8 @@ const pairs: readonly Pair[] = [
   { kind: "demurrage", scene: (s) => refill(s, cardW, 100), command: raw.demurrage({ asset: "raf-eur" }), first: "no_demurrage", second: "not_idle", withoutFirst: raw.demurrage() },
   { kind: "void", scene: (s) => block(s, uid), command: raw.void({ place: "nowhere" }), first: "already_void", second: "unknown_place", withoutFirst: raw.void({ reason: "voided", place: "nowhere" }) },
   { kind: "mint", scene: (s) => block(s, uid), command: raw.mint({ asset: "raf-member" }), first: "asset_not_mintable", second: "card_blocked", withoutFirst: raw.mint() },
+  { kind: "topup", session: wide, scene: (s) => { fill(s, cardW, full); mintWholeSupply(s, "raf-eur", otherW) }, command: raw.topup({ amount: 1 }), first: "supply_limit", second: "wallet_full", withoutFirst: raw.topup({ asset: "raf-gift" }) },
+  { kind: "fusion", session: wide, scene: (s) => { fill(s, user, full); hugeCard(s); refill(s, `card:${uid7}`, 100) }, command: raw.fusion(), first: "too_many_legs", second: "wallet_full", withoutFirst: raw.fusion({ card: uid7 }) },
   // A malformed or unknown field is reported before an out-of-range amount, whatever their order.
   { kind: "sale", command: raw.sale({ amount: 0, asset: "Not-An-Id" }), first: "bad_request", second: "amount_out_of_range", withoutFirst: raw.sale({ amount: 0 }) },
   { kind: "topup", command: raw.topup({ amount: 0, asset: "Not-An-Id" }), first: "bad_request", second: "amount_out_of_range", withoutFirst: raw.topup({ amount: 0 }) },

@@ -7,7 +7,7 @@ import { balanceOf, type LedgerState } from "./state.js"
 /** Ordered by precedence: the first failing check is the one reported. */
 export const transferStatuses = [
   "ok", "bad_request", "amount_out_of_range", "conflict", "unknown_wallet", "unknown_card", "card_blocked", "same_wallet",
-  "unknown_asset", "asset_not_transferable", "insufficient_funds",
+  "unknown_asset", "asset_not_transferable", "insufficient_funds", "wallet_full",
 ] as const
 export type TransferStatus = (typeof transferStatuses)[number]
 

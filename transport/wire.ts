@@ -10,7 +10,7 @@ import { balancesOf, membershipsOf, type LedgerState, type ReaderRole, type Tran
 
 export const errorCodes = [
   "bad_request", "forbidden", "unknown_card", "card_blocked", "insufficient_funds", "asset_not_accepted",
-  "amount_out_of_range", "conflict", "overloaded", "unavailable",
+  "amount_out_of_range", "conflict", "overloaded", "unavailable", "wallet_full",
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 
