@@ -122,6 +122,32 @@ export class BlockProducer {
     return this.signer.validator
   }
 
+  private genesisBlockHash: string | undefined
+
+  /** The hash of block 0's header, which names the federation (known once `start` has run). */
+  get genesisHash(): string {
+    if (this.genesisBlockHash === undefined) throw new Error("the block producer has not started: no block 0 yet")
+    return this.genesisBlockHash
+  }
+
+  /**
+   * Whether a key is a validator of the set in force: at some height that is not final yet (the
+   * set of each block waiting for votes, and the one the next block will be judged by). A key
+   * removed by a block that is not final still votes for the blocks before it; a key added votes
+   * for the blocks after it.
+   */
+  isValidatorInForce(validator: ValidatorId): boolean {
+    let set = this.tip?.validatorsNext ?? this.genesis.validators
+    if (set.keys.includes(validator)) return true
+    for (const block of this.pending.values()) {
+      // Consecutive blocks share one set object until a change: each set is looked at once.
+      if (block.set === set) continue
+      set = block.set
+      if (set.keys.includes(validator)) return true
+    }
+    return false
+  }
+
   /** A sealed, not yet final block. */
   pendingBlock(height: number): PendingBlock | undefined {
     return this.pending.get(height)
@@ -200,6 +226,9 @@ export class BlockProducer {
     if (tip.sealed === undefined) {
       yield* this.sealGenesis
     } else {
+      const [genesisBlock] = yield* this.store.blocks(0, 1, 1, false)
+      if (genesisBlock?.height !== 0) return yield* Effect.dieMessage("the ledger has blocks but no block 0")
+      this.genesisBlockHash = genesisBlock.hash
       this.tip = tipOf(tip.sealed)
       this.openedHeight = tip.sealed.height
       yield* this.reopenPending(tip.finalHeight + 1)
@@ -214,6 +243,7 @@ export class BlockProducer {
     const tx = genesisTransaction(memo ?? null, stored.time as TimeMs)
     const header = genesisHeader(this.genesis, tx, this.signer.validator)
     const set = this.genesis.validators
+    this.genesisBlockHash = headerHash(header)
     yield* this.seal(header, 0, 1, set, set, stored.body, stored.time)
   })
 

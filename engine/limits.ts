@@ -69,8 +69,14 @@ export interface NodeLimits {
    */
   readonly blocksPendingTxMax: number
   readonly readerConnectionsMax: number
-  /** Open connections of the federation feed (validators and peers). */
-  readonly feedConnectionsMax: number
+  /** Public followers of the federation feed (no `validator` parameter, e.g. peers); beyond, HTTP 503. */
+  readonly feedPublicConnectionsMax: number
+  /**
+   * Validators' connections to the feed (logged in, or logging in), apart from the public's so that
+   * followers can never lock validators out. A validator holds one at a time (a new login replaces
+   * its older connection); when full, a new login takes the place of the oldest one still logging in.
+   */
+  readonly feedValidatorConnectionsMax: number
   readonly requestCacheMax: number
   readonly cardsPerImportMax: number
 }
@@ -84,7 +90,8 @@ export const defaults: NodeLimits = {
   blockTxMax: 10_000,
   blocksPendingTxMax: 200_000,
   readerConnectionsMax: 10_000,
-  feedConnectionsMax: 256,
+  feedPublicConnectionsMax: 256,
+  feedValidatorConnectionsMax: 2 * validatorsMax,
   /** About 400 bytes each; older requests are looked up in storage. */
   requestCacheMax: 500_000,
   cardsPerImportMax: 100_000,
@@ -100,7 +107,8 @@ export const testPreset: NodeLimits = {
   blockTxMax: 16,
   blocksPendingTxMax: 64,
   readerConnectionsMax: 8,
-  feedConnectionsMax: 8,
+  feedPublicConnectionsMax: 4,
+  feedValidatorConnectionsMax: 4,
   requestCacheMax: 64,
   cardsPerImportMax: 16,
 }

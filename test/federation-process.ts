@@ -11,7 +11,8 @@ import type { AddressInfo } from "node:net"
 import { constants, tmpdir } from "node:os"
 import { join } from "node:path"
 import { WebSocketServer, type WebSocket } from "ws"
-import { base64urlEncode, keyFromSeed, validatorId, verify, type SigningKey } from "../engine/ed25519.js"
+import { base64urlEncode, keyFromSeed, validatorId, type SigningKey } from "../engine/ed25519.js"
+import { feedLoginValid, feedNonceBytes } from "../engine/feed-login.js"
 import type { ValidatorId } from "../engine/names.js"
 import { cliPath, freshDataDir } from "./node-process.js"
 
@@ -56,6 +57,8 @@ export interface FollowerOptions {
 export interface ValidatorOptions extends FollowerOptions {
   /** A 32-byte seed (written to a key file in the data dir) or the path of a key file. */
   readonly key: Uint8Array | string
+  /** Given as `--genesis-hash`; none by default. */
+  readonly genesisHash?: string
 }
 
 export interface PeerOptions extends FollowerOptions {
@@ -166,7 +169,8 @@ const spawnFollower = (args: readonly string[], dataDir: string, options: Follow
 export const startValidator = async (options: ValidatorOptions): Promise<ValidatorProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
   const key = typeof options.key === "string" ? { file: options.key, validator: undefined } : writeKeyFile(options.key, dataDir)
-  const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir]
+  const pin = options.genesisHash === undefined ? [] : ["--genesis-hash", options.genesisHash]
+  const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir, ...pin]
   const { follower, match } = await spawnFollower(args, dataDir, options, /^Validator (\S+) following /m)
   return { ...follower, validator: match[1] ?? key.validator ?? "", keyFile: key.file }
 }
@@ -180,16 +184,21 @@ export const startPeer = async (options: PeerOptions): Promise<PeerProcess> => {
   return { ...follower, port, http: `http://127.0.0.1:${port}` }
 }
 
-/** What a validator answered to the challenge, and whether it proves the key it names. */
+/** What a validator answered to the challenge, and whether it is the login of the key it names. */
 export interface AuthAnswer {
   readonly frame: Record<string, unknown>
   readonly nonce: string
   readonly verified: boolean
 }
 
+/** The challenge a fake engine sends a validator: a fresh 32-byte nonce and the genesis hash, unless a test says otherwise. */
+export type Challenge = (genesisHash: string, index: number) => Record<string, unknown>
+
+export const honestChallenge: Challenge = (genesisHash) => ({ type: "challenge", nonce: randomBytes(feedNonceBytes).toString("hex"), genesis: genesisHash })
+
 /** One follower's connection to the fake engine. */
 export class FederationConnection {
-  /** The nonce sent in the challenge (validators only), as hex. */
+  /** The nonce sent in the challenge (validators only), as it was sent. */
   readonly nonce: string | undefined
   /** Resolves with the validator's answer to the challenge; never for a plain follower. */
   readonly auth: Promise<AuthAnswer>
@@ -203,6 +212,10 @@ export class FederationConnection {
     readonly socket: WebSocket,
     /** The query of the connection: `from`, and `validator` for a validator. */
     readonly query: URLSearchParams,
+    /** The genesis hash a login must be signed for. */
+    genesisHash: string,
+    /** The challenge frame it sends a validator. */
+    challenge: Record<string, unknown>,
   ) {
     this.auth = new Promise((resolve) => (this.resolveAuth = resolve))
     this.closed = new Promise((resolve) =>
@@ -215,19 +228,15 @@ export class FederationConnection {
     const validator = query.get("validator")
     let authenticating = validator !== null
     if (validator !== null) {
-      this.nonce = randomBytes(32).toString("hex")
-      socket.send(JSON.stringify({ type: "challenge", nonce: this.nonce }))
+      this.nonce = typeof challenge["nonce"] === "string" ? challenge["nonce"] : undefined
+      socket.send(JSON.stringify(challenge))
     }
     socket.on("message", (data) => {
       const frame = JSON.parse(String(data)) as Record<string, unknown>
       if (!authenticating) return this.push(frame)
       authenticating = false
       const nonce = this.nonce ?? ""
-      const verified =
-        frame["type"] === "auth" &&
-        frame["validator"] === validator &&
-        typeof frame["signature"] === "string" &&
-        verify(validator ?? "", Buffer.from(nonce, "hex"), frame["signature"])
+      const verified = frame["type"] === "auth" && frame["validator"] === validator && feedLoginValid(validator ?? "", genesisHash, nonce, frame["signature"])
       this.resolveAuth({ frame, nonce, verified })
       // The engine closes on a failed proof; so does its stand-in.
       if (!verified) socket.close(1008, "the challenge was not signed by the validator named")
@@ -267,10 +276,19 @@ export class FederationConnection {
   }
 }
 
+export interface FakeEngineOptions {
+  /** Called for each connection, e.g. to serve a list of blocks. */
+  readonly onConnection?: (connection: FederationConnection) => void
+  /** The hash of the block 0 it serves: what challenges name and logins are checked against. */
+  readonly genesisHash: string
+  /** The challenge of each validator connection (`index` counts connections from 0); honest by default. */
+  readonly challenge?: Challenge
+}
+
 /**
  * A stand-in for an engine's federation feed: a `ws` server on 127.0.0.1 (a free port) at
  * `/v1/federation`. It performs the validator challenge and otherwise sends only what the test
- * scripts; `onConnection` (if given) is called for each connection, e.g. to serve a list of blocks.
+ * scripts.
  */
 export class FakeEngine {
   readonly connections: FederationConnection[] = []
@@ -286,17 +304,20 @@ export class FakeEngine {
     return `http://127.0.0.1:${this.port}`
   }
 
-  static async start(onConnection?: (connection: FederationConnection) => void): Promise<FakeEngine> {
+  static async start(options: FakeEngineOptions): Promise<FakeEngine> {
     const server = new WebSocketServer({ host: "127.0.0.1", port: 0, path: "/v1/federation" })
     await new Promise<void>((resolve, reject) => {
       server.once("listening", resolve)
       server.once("error", reject)
     })
     const engine = new FakeEngine(server, (server.address() as AddressInfo).port)
+    const challenge = options.challenge ?? honestChallenge
     server.on("connection", (socket, request) => {
-      const connection = new FederationConnection(socket, new URL(request.url ?? "/", "http://localhost").searchParams)
+      const query = new URL(request.url ?? "/", "http://localhost").searchParams
+      const index = engine.connections.length
+      const connection = new FederationConnection(socket, query, options.genesisHash, challenge(options.genesisHash, index))
       engine.connections.push(connection)
-      onConnection?.(connection)
+      options.onConnection?.(connection)
       for (const wake of engine.waiting.splice(0)) wake()
     })
     return engine

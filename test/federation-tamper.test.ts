@@ -188,7 +188,7 @@ describe("gesell validator against a fake engine", () => {
   let feed: FederationConnection
 
   beforeAll(async () => {
-    engine = await FakeEngine.start()
+    engine = await FakeEngine.start({ genesisHash: hashOf(block0) })
     validator = await startValidator({ engine: engine.url, key: alice.seed })
     feed = await within("the validator to connect", engine.connection(), deadlineMs)
   })
@@ -204,13 +204,14 @@ describe("gesell validator against a fake engine", () => {
     return within("the validator's answer", feed.next(), deadlineMs)
   }
 
-  it("asks for the chain from block 0 and signs the challenge's nonce with its key", async () => {
+  it("asks for the chain from block 0 and logs in with its key, for the challenge's nonce and the genesis hash", async () => {
     expect(validator.validator).toBe(alice.id)
     expect(feed.query.get("validator")).toBe(alice.id)
     expect(feed.from).toBe(0)
     const auth = await within("the validator's auth", feed.auth, deadlineMs)
     expect(auth.frame).toEqual({ type: "auth", validator: alice.id, signature: expect.any(String) })
-    expect(verify(alice.id, Buffer.from(auth.nonce, "hex"), auth.frame["signature"] as string)).toBe(true)
+    const login = new TextEncoder().encode(`gesell/feed-auth/v1:${hashOf(block0)}:${auth.nonce}`)
+    expect(verify(alice.id, login, auth.frame["signature"] as string)).toBe(true)
     expect(auth.verified).toBe(true)
   })
 
@@ -272,7 +273,7 @@ describe("a payment replayed under a new transaction id", () => {
   })
 
   it("is rejected by a validator (reexecution), who then votes the honest block 2", async () => {
-    engine = await FakeEngine.start()
+    engine = await FakeEngine.start({ genesisHash: hashOf(block0) })
     follower = await startValidator({ engine: engine.url, key: alice.seed })
     const feed = await within("the validator to connect", engine.connection(), deadlineMs)
     const answer = (frame: object) => {
@@ -287,8 +288,11 @@ describe("a payment replayed under a new transaction id", () => {
 
   it("stops a peer (reexecution), with the evidence, when it comes validly signed", async () => {
     const served = [final(block0), final(block1), final(paidTwice)]
-    const fake = await FakeEngine.start((connection) => {
-      for (const frame of served) if (frame.block.header.height >= connection.from) connection.send(frame)
+    const fake = await FakeEngine.start({
+      genesisHash: hashOf(block0),
+      onConnection: (connection) => {
+        for (const frame of served) if (frame.block.header.height >= connection.from) connection.send(frame)
+      },
     })
     engine = fake
     const peer = await startPeer({ engine: fake.url })
@@ -315,8 +319,11 @@ describe("gesell peer against a fake engine", () => {
 
   /** Starts an engine that serves these final-block frames from the height each connection asks, and a peer on it. */
   const follow = async (frames: readonly ReturnType<typeof final>[]): Promise<PeerProcess> => {
-    engine = await FakeEngine.start((connection) => {
-      for (const frame of frames) if (frame.block.header.height >= connection.from) connection.send(frame)
+    engine = await FakeEngine.start({
+      genesisHash: hashOf(block0),
+      onConnection: (connection) => {
+        for (const frame of frames) if (frame.block.header.height >= connection.from) connection.send(frame)
+      },
     })
     peer = await startPeer({ engine: engine.url })
     return peer

@@ -3,8 +3,14 @@
  * `/v1/federation` of an engine, reconnects with backoff from wherever the replica stands, and hands
  * each frame to the program one at a time, in order (the next frame waits until the previous one is
  * stored and answered).
+ *
+ * A validator logs in by answering the feed's challenge (PROTOCOL.md section 9.7): at most once per
+ * connection, so that whoever plays the engine gets one login signature per connection it opens
+ * and nothing more. A second challenge, or a challenge to a follower that has no key, ends the
+ * connection.
  */
 import WebSocket from "ws"
+import { oneLine } from "./log-line.js"
 
 export interface FeedClientOptions {
   /** The engine's base URL, http(s):// or ws(s)://. */
@@ -13,6 +19,11 @@ export interface FeedClientOptions {
   readonly query: () => Record<string, string>
   /** Handles one frame; the socket is given to answer on. */
   readonly frame: (message: Record<string, unknown>, socket: WebSocket) => Promise<void>
+  /**
+   * Answers a challenge with the `auth` frame, or says why it will not (the connection then ends);
+   * absent for a follower without a key.
+   */
+  readonly login?: (challenge: Record<string, unknown>) => Record<string, unknown> | string
   readonly log: (line: string) => void
 }
 
@@ -51,17 +62,31 @@ export class FeedClient {
     this.socket?.terminate()
   }
 
-  /** One connection, until it closes; whether any frame arrived (a healthy link). */
+  /** One connection, until it closes; whether any frame past the login arrived (a healthy link). */
   private connectOnce(): Promise<boolean> {
     return new Promise((resolve) => {
       const url = feedUrl(this.options.engine, this.options.query())
       const socket = new WebSocket(url, { maxPayload: frameBytesMax })
       this.socket = socket
       let received = false
+      let loggedIn = false
       let queuedBytes = 0
       let chain = Promise.resolve()
+      const handle = async (message: Record<string, unknown>): Promise<void> => {
+        if (socket.readyState !== WebSocket.OPEN) return
+        if (message["type"] !== "challenge") {
+          received = true
+          return this.options.frame(message, socket)
+        }
+        const answer = loggedIn ? "the engine sent a second challenge on one connection" : this.answer(message)
+        loggedIn = true
+        if (typeof answer === "string") {
+          this.options.log(`no login: ${answer}; reconnecting`)
+          return void socket.terminate()
+        }
+        socket.send(JSON.stringify(answer))
+      }
       socket.on("message", (data) => {
-        received = true
         const bytes = Array.isArray(data) ? data.reduce((sum, part) => sum + part.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length
         queuedBytes += bytes
         if (queuedBytes > queuedBytesMax) return socket.terminate()
@@ -74,7 +99,7 @@ export class FeedClient {
         }
         if (typeof message !== "object" || message === null || Array.isArray(message)) return socket.terminate()
         chain = chain
-          .then(() => (socket.readyState === WebSocket.OPEN ? this.options.frame(message as Record<string, unknown>, socket) : undefined))
+          .then(() => handle(message as Record<string, unknown>))
           .catch((error: unknown) => {
             this.options.log(`stopping this connection: ${error instanceof Error ? error.message : String(error)}`)
             socket.terminate()
@@ -82,9 +107,15 @@ export class FeedClient {
           .finally(() => (queuedBytes -= bytes))
       })
       socket.on("error", (error) => this.options.log(`feed ${url}: ${error.message}`))
-      socket.on("close", () => {
+      socket.on("close", (code, reason) => {
+        // The engine's words: one bounded line.
+        if (code === 1008) this.options.log(`the engine refused this connection: ${oneLine(reason.toString())}`)
         void chain.then(() => resolve(received))
       })
     })
+  }
+
+  private answer(challenge: Record<string, unknown>): Record<string, unknown> | string {
+    return this.options.login === undefined ? "the engine sent a challenge to a follower without a key" : this.options.login(challenge)
   }
 }

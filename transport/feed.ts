@@ -2,11 +2,17 @@
  * The federation feed (PROTOCOL.md section 5): WebSocket `/v1/federation?from=H[&validator=ID]`.
  *
  * A follower gets `{"type":"block","block":…}` for every final block from H on, then each new one as
- * it becomes final. A validator first proves its key by signing a challenge; then, for each height in
- * order, it gets the final block if the height is final, else the proposal (header and transactions)
- * as soon as it is sealed, and it answers proposals with `vote` or `reject`. A validator's stream
- * starts no later than the first block that is not final, whatever H it asks for, so that a
- * validator that voted and lost its connection before the vote arrived votes again.
+ * it becomes final. A validator first logs in (PROTOCOL.md section 9.7): the challenge carries a
+ * nonce of 32 random bytes, new for this connection, and the genesis hash, and the validator signs
+ * `gesell/feed-auth/v1:<genesis hash>:<nonce hex>` (engine/feed-login.ts). A key that is not a
+ * validator of the set in force is refused (1008) before anything else is sent. Then, for each
+ * height in order, it gets the final block if the height is final, else the proposal (header and
+ * transactions) as soon as it is sealed, and it answers proposals with `vote` or `reject`. A
+ * validator's stream starts no later than the first block that is not final, whatever H it asks
+ * for, so that a validator that voted and lost its connection before the vote arrived votes again.
+ *
+ * Validators have connection slots of their own, apart from the public's, so that no number of
+ * public followers can lock them out; a validator holds one connection at a time.
  *
  * Each connection is pumped at its own pace: a page of blocks is read from storage only when the
  * socket has written the previous one (bounded memory per follower, however far behind it is).
@@ -17,10 +23,11 @@ import { randomBytes } from "node:crypto"
 import { Effect, Either } from "effect"
 import { WebSocketServer, type RawData, type WebSocket } from "ws"
 import type { BlockProducer } from "../actors/producer.js"
-import { verify } from "../engine/ed25519.js"
+import { feedLoginValid, feedNonceBytes } from "../engine/feed-login.js"
 import { decodeValidatorId, isRecord, type ValidatorId } from "../engine/names.js"
 import type { LedgerStore } from "../storage/ledger.js"
 import { storedBlockJson } from "./blocks-http.js"
+import { oneLine } from "./log-line.js"
 import type { Metrics } from "./metrics.js"
 import { rejectUpgrade } from "./readers.js"
 
@@ -29,7 +36,10 @@ export interface FeedDeps {
   readonly store: LedgerStore
   readonly metrics: Metrics
   readonly log: (line: string) => void
-  readonly connectionsMax: number
+  /** Followers without the `validator` parameter, at most. */
+  readonly publicConnectionsMax: number
+  /** Validators' connections, logged in or logging in, at most. */
+  readonly validatorConnectionsMax: number
 }
 
 /** Frames from followers are small: a vote, a reject with its reason, an auth. */
@@ -42,11 +52,16 @@ const authTimeoutMs = 10_000
 
 export class FederationFeed {
   private readonly server = new WebSocketServer({ noServer: true, maxPayload: frameBytesMax })
+  private readonly publicFollowers = new Set<Follower>()
+  /** In the order they connected: the first one still logging in is the one a new login replaces. */
+  private readonly validatorFollowers = new Set<Follower>()
 
   constructor(private readonly deps: FeedDeps) {}
 
   upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    const url = new URL(request.url ?? "/", "http://localhost")
+    const target = request.url ?? "/"
+    if (!URL.canParse(target, "http://localhost")) return false
+    const url = new URL(target, "http://localhost")
     if (url.pathname !== "/v1/federation") return false
     const fromText = url.searchParams.get("from") ?? "0"
     const validatorText = url.searchParams.get("validator")
@@ -55,21 +70,85 @@ export class FederationFeed {
       rejectUpgrade(socket, 400, "Bad Request")
       return true
     }
-    if (this.server.clients.size >= this.deps.connectionsMax) {
+    const from = Number(fromText)
+    if (validator === undefined) return this.acceptPublic(request, socket, head, from)
+    if (validator.ok) return this.acceptValidator(request, socket, head, from, validator.value)
+    return true
+  }
+
+  private acceptPublic(request: IncomingMessage, socket: Duplex, head: Buffer, from: number): boolean {
+    if (this.publicFollowers.size >= this.deps.publicConnectionsMax) {
       rejectUpgrade(socket, 503, "Service Unavailable")
       return true
     }
     this.server.handleUpgrade(request, socket, head, (ws) => {
-      const follower = new Follower(ws, this.deps, Number(fromText), validator?.ok === true ? validator.value : undefined)
+      const follower = new Follower(ws, this.deps, from, undefined, {
+        loggedIn: () => undefined,
+        ended: () => this.publicFollowers.delete(follower),
+      })
+      this.publicFollowers.add(follower)
       follower.start()
     })
     return true
+  }
+
+  private acceptValidator(request: IncomingMessage, socket: Duplex, head: Buffer, from: number, validator: ValidatorId): boolean {
+    if (!this.deps.producer.isValidatorInForce(validator)) {
+      // Refused over the WebSocket, so that the follower reads why; it takes no slot.
+      this.server.handleUpgrade(request, socket, head, (ws) => ws.close(1008, notInForce(validator)))
+      return true
+    }
+    if (this.validatorFollowers.size >= this.deps.validatorConnectionsMax && !this.dropOldestLogin()) {
+      rejectUpgrade(socket, 503, "Service Unavailable")
+      return true
+    }
+    this.server.handleUpgrade(request, socket, head, (ws) => {
+      const follower = new Follower(ws, this.deps, from, validator, {
+        loggedIn: () => this.replaceOlder(follower, validator),
+        ended: () => this.validatorFollowers.delete(follower),
+      })
+      this.validatorFollowers.add(follower)
+      follower.start()
+    })
+    return true
+  }
+
+  /**
+   * Makes room for a login when the validators' slots are full: the oldest connection still logging
+   * in gives its place (someone naming a validator's id without its key cannot hold slots for the
+   * whole login time). Whether there was one.
+   */
+  private dropOldestLogin(): boolean {
+    for (const follower of this.validatorFollowers) {
+      if (follower.loggedIn) continue
+      this.validatorFollowers.delete(follower)
+      follower.close("a newer login took the place of this one")
+      return true
+    }
+    return false
+  }
+
+  /** A validator holds one connection: the one that logged in last (an older one may be a dead link). */
+  private replaceOlder(current: Follower, validator: ValidatorId): void {
+    for (const follower of this.validatorFollowers) {
+      if (follower === current || follower.validator !== validator || !follower.loggedIn) continue
+      this.validatorFollowers.delete(follower)
+      follower.close("replaced by a newer login of this validator")
+    }
   }
 
   close(): Promise<void> {
     for (const socket of this.server.clients) socket.terminate()
     return new Promise((resolve) => this.server.close(() => resolve()))
   }
+}
+
+const notInForce = (validator: ValidatorId): string => `${validator} is not a validator of the set in force`
+
+/** What a follower tells the feed that keeps its slot. */
+interface FollowerEvents {
+  readonly loggedIn: () => void
+  readonly ended: () => void
 }
 
 class Follower {
@@ -79,17 +158,22 @@ class Follower {
   private pumping = false
   private changed: (() => void) | undefined
   private readonly unwatch: () => void
-  private readonly nonce = randomBytes(32)
+  private readonly nonce = randomBytes(feedNonceBytes).toString("hex")
 
   constructor(
     private readonly socket: WebSocket,
     private readonly deps: FeedDeps,
     from: number,
-    private readonly validator: ValidatorId | undefined,
+    readonly validator: ValidatorId | undefined,
+    private readonly events: FollowerEvents,
   ) {
     this.authenticated = validator === undefined
     this.next = validator === undefined ? from : Math.min(from, deps.producer.finalizedHeight + 1)
     this.unwatch = deps.producer.watch(() => this.wakeUp())
+  }
+
+  get loggedIn(): boolean {
+    return this.authenticated
   }
 
   start(): void {
@@ -98,10 +182,15 @@ class Follower {
     this.socket.on("error", () => this.stop())
     this.socket.on("message", (data: RawData, isBinary: boolean) => this.receive(data, isBinary))
     if (this.validator === undefined) return void this.pump()
-    this.socket.send(JSON.stringify({ type: "challenge", nonce: this.nonce.toString("hex") }))
+    this.socket.send(JSON.stringify({ type: "challenge", nonce: this.nonce, genesis: this.deps.producer.genesisHash }))
     setTimeout(() => {
-      if (!this.authenticated) this.socket.close(1008, "no auth within the time allowed")
+      if (!this.authenticated) this.close("no auth within the time allowed")
     }, authTimeoutMs).unref()
+  }
+
+  /** Closes for a policy reason (1008), which the follower reads. */
+  close(reason: string): void {
+    this.socket.close(1008, reason)
   }
 
   private stop(): void {
@@ -109,6 +198,7 @@ class Follower {
     this.closed = true
     this.unwatch()
     this.deps.metrics.followers.dec()
+    this.events.ended()
     this.wakeUp()
   }
 
@@ -132,19 +222,25 @@ class Follower {
     if (message["type"] === "vote") return this.vote(message, this.validator)
     if (message["type"] === "reject") {
       this.deps.metrics.rejections.inc()
-      const reason = typeof message["reason"] === "string" ? message["reason"].slice(0, 500) : "no reason given"
-      this.deps.log(`validator ${this.validator} rejected block ${String(message["height"])}: ${reason}`)
+      // The height and the reason are the validator's words: one bounded line, no control characters.
+      const height = Number.isSafeInteger(message["height"]) ? String(message["height"]) : "?"
+      const reason = typeof message["reason"] === "string" ? oneLine(message["reason"]) : "no reason given"
+      this.deps.log(`validator ${this.validator} rejected block ${height}: ${reason}`)
     }
   }
 
   private authenticate(message: Record<string, unknown>): void {
+    const validator = this.validator
+    if (validator === undefined) return
     const ok =
       message["type"] === "auth" &&
-      message["validator"] === this.validator &&
-      typeof message["signature"] === "string" &&
-      verify(this.validator ?? "", this.nonce, message["signature"])
-    if (!ok) return this.socket.close(1008, "the challenge was not signed by the validator named")
+      message["validator"] === validator &&
+      feedLoginValid(validator, this.deps.producer.genesisHash, this.nonce, message["signature"])
+    if (!ok) return this.close("the challenge was not signed by the validator named")
+    // The set may have changed while it logged in.
+    if (!this.deps.producer.isValidatorInForce(validator)) return this.close(notInForce(validator))
     this.authenticated = true
+    this.events.loggedIn()
     void this.pump()
   }
 

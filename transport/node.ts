@@ -169,7 +169,7 @@ export const startNode = (flags: StartFlags) =>
     const server = createServer(
       handleHttp({ writer: () => writer, store, metrics, directory, gateway: () => gateway, producer, adminToken: Option.some(adminToken(config)), nowMs }),
     )
-    const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), connectionsMax: config.limits.feedConnectionsMax })
+    const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), publicConnectionsMax: config.limits.feedPublicConnectionsMax, validatorConnectionsMax: config.limits.feedValidatorConnectionsMax })
     attachUpgrades(server, [gateway, feed])
     yield* listen(server, config.port, config.host)
     // Finalizers run last-registered first: reader sockets are closed before the HTTP server, whose

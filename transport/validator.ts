@@ -4,6 +4,16 @@
  * each proposal re-executes the block against the replica: if every check passes it stores the
  * block and then votes (a signature of the block hash); otherwise it answers `reject` with the
  * fault's code and what it found, and its replica stays as it was.
+ *
+ * Its key signs two things only: the hash of a block it re-executed and stored, and the feed's
+ * login text for its federation and a 32-byte nonce (engine/feed-login.ts), once per connection.
+ * Whoever plays the engine can thus never have it sign a block hash by offering one as a nonce.
+ *
+ * The login names the federation by its genesis hash: the one pinned with `--genesis-hash`, else
+ * the block 0 of its replica. A validator with neither (a first start, unpinned) takes the hash the
+ * engine's challenge names, once for the life of the process, and from then on refuses any block 0
+ * of another hash: on that first start it trusts the engine it was told to follow, as it trusts
+ * the block 0 it is given; pinning trusts nothing.
  */
 import { join } from "node:path"
 import { mkdirSync } from "node:fs"
@@ -20,7 +30,7 @@ import {
   type Block,
   type BlockFault,
 } from "../engine/block.js"
-import { sign } from "../engine/ed25519.js"
+import { isHex32, signFeedLogin } from "../engine/feed-login.js"
 import type { ValidatorId } from "../engine/names.js"
 import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
@@ -49,7 +59,8 @@ class ValidatorProgram {
     replica: Replica | undefined,
     private readonly log: (line: string) => void,
     private readonly fatal: (error: unknown) => void,
-    private readonly genesisHash: string | undefined,
+    /** The genesis hash logins are signed for, and block 0 must have; see the module's comment. */
+    private genesisHash: string | undefined,
   ) {
     this.replica = replica
   }
@@ -64,12 +75,24 @@ class ValidatorProgram {
 
   query = (): Record<string, string> => ({ from: String(this.height + 1), validator: this.key.validator })
 
-  frame = async (message: Record<string, unknown>, socket: WebSocket): Promise<void> => {
-    if (message["type"] === "challenge" && typeof message["nonce"] === "string") {
-      const nonce = Buffer.from(message["nonce"], "hex")
-      socket.send(JSON.stringify({ type: "auth", validator: this.key.validator, signature: sign(this.key.key, nonce) }))
-      return
+  /** The `auth` answer to a challenge, or why none is given (the feed client then drops the connection). */
+  login = (challenge: Record<string, unknown>): Record<string, unknown> | string => {
+    const { nonce, genesis: named } = challenge
+    if (!isHex32(nonce)) return "the challenge's nonce is not 32 bytes as 64 lowercase hex digits"
+    if (named !== undefined && !isHex32(named)) return "the challenge's genesis is not a block hash"
+    if (this.genesisHash === undefined) {
+      if (named === undefined) return "the engine names no genesis hash, and this validator has none: give --genesis-hash"
+      this.genesisHash = named
+      this.log(`following the federation of block 0 ${named}, as the engine names it (pin it with --genesis-hash)`)
+    } else if (named !== undefined && named !== this.genesisHash) {
+      return `the engine's federation has block 0 ${named}, not this validator's ${this.genesisHash}`
     }
+    const signature = signFeedLogin(this.key.key, this.genesisHash, nonce)
+    if (signature === undefined) return "no login to sign"
+    return { type: "auth", validator: this.key.validator, signature }
+  }
+
+  frame = async (message: Record<string, unknown>, socket: WebSocket): Promise<void> => {
     if (message["type"] !== "proposal" && message["type"] !== "block") return
     const final = message["type"] === "block"
     const height = heightOf(message["block"])
@@ -141,15 +164,19 @@ export const runValidator = (flags: ValidatorFlags) =>
     const key = yield* Effect.try(() => readKey(flags.key))
     const store = yield* Ledger
     const replica = yield* Replica.open(store)
+    const held = replica === undefined ? undefined : yield* replica.hashAt(0)
+    if (held !== undefined && flags.genesisHash !== undefined && held !== flags.genesisHash) {
+      return yield* Effect.fail(new Error(`the replica in ${flags.dataDir} starts from block 0 ${held}, not the pinned ${flags.genesisHash}`))
+    }
     const log = (line: string) => console.error(`validator ${key.validator.slice(0, 8)}: ${line}`)
     const stopped: { client?: FeedClient; failed?: boolean } = {}
     const program = new ValidatorProgram(store, key, replica, log, (error) => {
       log(`storage failed, stopping: ${String(error)}`)
       stopped.failed = true
       stopped.client?.stop()
-    }, flags.genesisHash)
+    }, flags.genesisHash ?? held)
     yield* Console.log(`Validator ${key.validator} following ${flags.engine}; replica at height ${program.height} in ${flags.dataDir}`)
-    const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, log })
+    const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, login: program.login, log })
     stopped.client = client
     const status = setInterval(() => log(program.status), 10_000)
     yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(status), client.stop())))
