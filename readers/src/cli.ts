@@ -2,8 +2,9 @@
 /**
  * The `gesell-reader` command: reads the configuration, takes the journal (one hub per journal),
  * connects the hub to the node, starts the card source, the terminal and the till's endpoint, and
- * stops cleanly on SIGTERM. Exit codes: 0 done or stopped, 2 a configuration or journal problem,
- * 3 PC/SC unavailable (pcscd not running, or nfc-pcsc missing).
+ * stops cleanly on SIGTERM. Exit codes: 0 done or stopped, 2 a configuration or journal problem
+ * (a damaged journal among them: `--journal-recover` then starts from what can be read), 3 PC/SC
+ * unavailable (pcscd not running, or nfc-pcsc missing).
  */
 import { randomBytes } from "node:crypto"
 import { rmSync } from "node:fs"
@@ -12,7 +13,7 @@ import { createInterface } from "node:readline"
 import { readConfig, usage, type Config } from "./config.js"
 import { formatMinor, renderJson, renderText, type HubEvent } from "./display.js"
 import { Hub } from "./hub.js"
-import { Journal } from "./journal.js"
+import { Journal, JournalDamaged } from "./journal.js"
 import * as limits from "./limits.js"
 import { Link } from "./link.js"
 import { RequestIds } from "./request-ids.js"
@@ -109,13 +110,18 @@ const main = async (): Promise<void> => {
   const lock = await lockJournal(config.journal)
   let opened: ReturnType<typeof Journal.open>
   try {
-    opened = Journal.open(config.journal, limits)
+    opened = Journal.open(config.journal, limits, { recover: config.journalRecover })
   } catch (error) {
     lock.close()
+    if (error instanceof JournalDamaged) return fail(2, error.message)
     return fail(2, `cannot open the journal ${config.journal}: ${(error as Error).message}`)
   }
-  const { journal, damagedLines } = opened
-  if (damagedLines > 0) show({ event: "notice", text: `journal: ${damagedLines} damaged line(s) skipped (a write cut by a crash)` })
+  const { journal, tornLastLine, unreadable, copy } = opened
+  if (tornLastLine) show({ event: "notice", text: "journal: its last line was cut by a crash (a write never sent): dropped" })
+  if (copy !== undefined) {
+    for (const line of unreadable) show({ event: "unreadable", line, copy })
+    show({ event: "notice", text: `journal recovered: ${unreadable.length} line(s) could not be read (listed above; the journal as found is kept in ${copy}), the rest is kept` })
+  }
   if (journal.pendingCount > 0) show({ event: "notice", text: `journal: ${journal.pendingCount} request(s) without a reply, sending them again with their ids` })
 
   const ids = new RequestIds(randomBytes(12).toString("base64url"), Date.now)
@@ -139,6 +145,7 @@ const main = async (): Promise<void> => {
       },
       onResult: (frame, result) => hub.onResult(frame, result),
       onRetry: (frame, code, delayMs) => hub.onRetry(frame, code, delayMs),
+      onExpired: (frame) => hub.onExpired(frame),
       onLinkChange: (_up, why) => show({ event: "notice", text: why }),
       onProblem: (text) => show({ event: "notice", text }),
     },

@@ -20,6 +20,8 @@ export interface Config {
   readonly tapIntervalMs: number
   readonly pcscReader: string | undefined
   readonly journal: string
+  /** Start from what can be read of a damaged journal, listing what cannot (never from the environment: it is a decision for once). */
+  readonly journalRecover: boolean
   readonly price: number | undefined
   readonly asset: string | undefined
   readonly tillPort: number | undefined
@@ -43,6 +45,8 @@ export const usage = `gesell-reader: the reader hub at a bar or cash desk
   --pcsc-reader NAME    only the PC/SC readers whose name contains NAME (GESELL_PCSC_READER)
   --taps UID,UID,...    the taps of --source script, --tap-interval-ms apart (default 1000)
   --journal FILE        the journal (GESELL_READER_JOURNAL; default ./gesell-reader.journal)
+  --journal-recover     start from a journal with damaged lines (the hub stopped with code 2 and
+                        said so): send what can be read, list the lines that cannot
   --till-port N         serve the till's endpoint on 127.0.0.1:N (GESELL_TILL_PORT; 0: any free port)
   --double-tap-ms N     the same card again within N ms is the same sale (GESELL_DOUBLE_TAP_MS; default ${limits.doubleTapMs})
   --json                one JSON object per line instead of text
@@ -71,6 +75,7 @@ export const readConfig = (args: readonly string[], env: NodeJS.ProcessEnv): Con
       taps: { type: "string" },
       "tap-interval-ms": { type: "string" },
       journal: { type: "string" },
+      "journal-recover": { type: "boolean" },
       "till-port": { type: "string" },
       "double-tap-ms": { type: "string" },
       json: { type: "boolean" },
@@ -107,6 +112,7 @@ export const readConfig = (args: readonly string[], env: NodeJS.ProcessEnv): Con
     tapIntervalMs: integerOf(values["tap-interval-ms"] ?? "1000", "--tap-interval-ms", 0, 3_600_000),
     pcscReader: values["pcsc-reader"] ?? env["GESELL_PCSC_READER"],
     journal: values.journal ?? env["GESELL_READER_JOURNAL"] ?? "gesell-reader.journal",
+    journalRecover: values["journal-recover"] === true,
     price,
     asset,
     tillPort: tillPort === undefined ? undefined : integerOf(tillPort, "--till-port", 0, 65535),

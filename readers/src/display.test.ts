@@ -53,4 +53,13 @@ describe("what the bartender sees", () => {
     expect(line).toBe("REFUSED sale 3.50  card 04a1b2c3  not enough money on the card [insufficient_funds: balance 100 < 350]  req r1 (double tap: same sale)")
     expect(JSON.parse(renderJson({ event: "refused", card: "zz", why: "no price" }))).toEqual({ event: "refused", card: "zz", why: "no price" })
   })
+
+  it("lists a journal line that could not be read: a request may be lost, a reply is harmless", () => {
+    const copy = "/var/lib/gesell-reader/journal.damaged-0123456789abcdef"
+    expect(renderText({ event: "unreadable", line: { line: 3, seems: "request", id: "r2", type: "sale", amount: 350 }, copy })).toBe(
+      `LOST?   journal line 3 could not be read: a request (sale 3.50); not sent again: if it reached the node it was done, ask the organisers  req r2  (the journal as found: ${copy})`,
+    )
+    expect(renderText({ event: "unreadable", line: { line: 5, seems: "reply", id: "r1" }, copy })).toBe("UNREAD  journal line 5 could not be read: the reply to a request, which is sent again and answered once  req r1")
+    expect(JSON.parse(renderJson({ event: "unreadable", line: { line: 4, seems: "unknown" }, copy }))).toEqual({ event: "unreadable", line: 4, seems: "unknown", copy })
+  })
 })

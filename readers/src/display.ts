@@ -3,6 +3,7 @@
  * one JSON object per line for a till or a test (`--json`). Amounts are integers in minor units and
  * are shown with two decimals (euro cents as euros) by integer arithmetic only.
  */
+import type { UnreadableLine } from "./journal.js"
 import { errorText, isRetryable, type AssetAmount, type RequestFrame, type Result } from "./protocol.js"
 
 export type HubEvent =
@@ -12,6 +13,7 @@ export type HubEvent =
   | { readonly event: "expired"; readonly frame: RequestFrame }
   | { readonly event: "refused"; readonly card: string; readonly why: string }
   | { readonly event: "notice"; readonly text: string }
+  | { readonly event: "unreadable"; readonly line: UnreadableLine; readonly copy: string }
 
 /** 350 -> "3.50"; 5 -> "0.05". */
 export const formatMinor = (amount: number): string => `${Math.floor(amount / 100)}.${String(amount % 100).padStart(2, "0")}`
@@ -36,6 +38,23 @@ export const describeRequest = (frame: RequestFrame): string => {
       return `topup ${formatMinor(frame.amount)} ${frame.asset}`
     default:
       return frame.type
+  }
+}
+
+/** What a journal line that could not be read seems to have held, and what follows for the bar. */
+const unreadableLine = ({ line, copy }: Extract<HubEvent, { event: "unreadable" }>): string => {
+  const req = line.id === undefined ? "" : `  req ${line.id}`
+  const where = `journal line ${line.line} could not be read`
+  switch (line.seems) {
+    case "reply":
+      return `UNREAD  ${where}: the reply to a request, which is sent again and answered once${req}`
+    case "reader":
+      return `UNREAD  ${where}: the reader it belongs to, recorded again at the next hello`
+    default: {
+      const what = line.type === undefined ? "" : ` (${line.type}${line.amount === undefined ? "" : ` ${formatMinor(line.amount)}`})`
+      const seems = line.seems === "request" ? `a request${what}` : `nothing can be told of it${what}`
+      return `LOST?   ${where}: ${seems}; not sent again: if it reached the node it was done, ask the organisers${req}  (the journal as found: ${copy})`
+    }
   }
 }
 
@@ -71,6 +90,8 @@ export const renderText = (event: HubEvent): string => {
       return `NO TAP  card ${event.card}  ${event.why}`
     case "notice":
       return `-- ${event.text}`
+    case "unreadable":
+      return unreadableLine(event)
   }
 }
 
@@ -93,5 +114,7 @@ export const renderJson = (event: HubEvent): string => {
       return JSON.stringify({ event: "refused", card: event.card, why: event.why })
     case "notice":
       return JSON.stringify({ event: "notice", text: event.text })
+    case "unreadable":
+      return JSON.stringify({ event: "unreadable", ...event.line, copy: event.copy })
   }
 }

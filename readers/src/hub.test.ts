@@ -106,4 +106,16 @@ describe("hub", () => {
     expect(events).toEqual([{ event: "expired", frame: old }])
     expect(journal.pending().map((entry) => entry.frame)).toEqual([fresh])
   })
+
+  it("a request the link finds too old while the hub runs leaves the journal and is shown expired", async () => {
+    const { hub, sent, events, journal } = setup("bar")
+    hub.setPrice(100)
+    hub.tap("04000001")
+    await flushed()
+    const [frame] = sent as [RequestFrame]
+    hub.onExpired(frame)
+    expect(events.filter((event) => event.event === "expired")).toEqual([{ event: "expired", frame }])
+    expect(journal.pendingCount).toBe(0)
+    expect(hub.outstanding).toBe(0)
+  })
 })

@@ -23,9 +23,9 @@ export interface HubOptions {
   readonly saleAsset: string | undefined
 }
 
-/** What the hub needs of the link: send a journaled request. */
+/** What the hub needs of the link: send a request journaled at `journaledAtMs` (its age bounds its resends). */
 export interface Sender {
-  send(frame: RequestFrame): void
+  send(frame: RequestFrame, journaledAtMs: number): void
 }
 
 /** A card uid as the protocol wants it: 4, 7 or 10 bytes, lowercase hex. */
@@ -59,12 +59,8 @@ export class Hub {
   resume(sender: Sender): void {
     this.sender = sender
     for (const entry of this.journal.pending()) {
-      if (entry.atMs + this.options.requestAgeMsMax < this.nowMs()) {
-        this.journal.recordReply(entry.frame.id, "expired")
-        this.show({ event: "expired", frame: entry.frame })
-      } else {
-        sender.send(entry.frame)
-      }
+      if (entry.atMs + this.options.requestAgeMsMax < this.nowMs()) this.onExpired(entry.frame)
+      else sender.send(entry.frame, entry.atMs)
     }
   }
 
@@ -173,7 +169,7 @@ export class Hub {
       }
       return
     }
-    for (const { frame } of entries) this.sender?.send(frame)
+    for (const { frame, atMs } of entries) this.sender?.send(frame, atMs)
   }
 
   onResult(frame: RequestFrame, result: Result): void {
@@ -182,6 +178,16 @@ export class Hub {
     this.forgetTap(frame.id)
     if (tap === undefined) return this.show({ event: "result", frame, result, doubleTap: false, resent: true })
     for (const doubleTap of tap.doubleTaps) this.show({ event: "result", frame, result, doubleTap, resent: false })
+  }
+
+  /**
+   * A request older than the node remembers, never sent again: recorded as ended so that it leaves
+   * the journal, and shown for the organisers to check whether it was charged.
+   */
+  onExpired(frame: RequestFrame): void {
+    this.journal.recordReply(frame.id, "expired")
+    this.forgetTap(frame.id)
+    this.show({ event: "expired", frame })
   }
 
   onRetry(frame: RequestFrame, code: string, delayMs: number): void {

@@ -1,8 +1,8 @@
-import { appendFileSync, mkdtempSync, readFileSync, statSync } from "node:fs"
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { Journal, type JournalLimits } from "./journal.js"
+import { Journal, JournalDamaged, type JournalLimits } from "./journal.js"
 import type { RequestFrame } from "./protocol.js"
 
 const roomy: JournalLimits = { journalPendingMax: 1000, journalBytesMax: 1024 * 1024, journalCompactBytesMin: 64 * 1024 }
@@ -19,8 +19,8 @@ describe("journal", () => {
     journal.recordRequests([entry(1), entry(2), entry(3)])
     journal.recordReply("r2", "ok")
     journal.close()
-    const { journal: reopened, damagedLines } = Journal.open(path, roomy)
-    expect(damagedLines).toBe(0)
+    const { journal: reopened, tornLastLine, unreadable } = Journal.open(path, roomy)
+    expect([tornLastLine, unreadable]).toEqual([false, []])
     expect(reopened.reader).toBe("bar-1")
     expect(reopened.pending()).toEqual([entry(1), entry(3)])
     // Opening compacts: the reader and the two waiting requests only.
@@ -33,10 +33,71 @@ describe("journal", () => {
     journal.recordRequests([entry(1)])
     journal.close()
     appendFileSync(path, JSON.stringify({ request: sale(2), atMs: 1 }).slice(0, 25))
-    const { journal: reopened, damagedLines } = Journal.open(path, roomy)
-    expect(damagedLines).toBe(1)
+    const { journal: reopened, tornLastLine, unreadable, copy } = Journal.open(path, roomy)
+    expect([tornLastLine, unreadable, copy]).toEqual([true, [], undefined])
     expect(reopened.pending()).toEqual([entry(1)])
     expect(records(path)).toEqual([{ request: sale(1), atMs: entry(1).atMs }])
+  })
+
+  describe("a damaged line before the end", () => {
+    /** A journal of three requests and a reply whose third line (the request r2) was damaged on disk. */
+    const damaged = (): { path: string; text: string } => {
+      const path = journalPath()
+      const lines = [{ reader: "bar-1" }, { request: sale(1), atMs: entry(1).atMs }, { request: sale(2), atMs: entry(2).atMs }, { request: sale(3), atMs: entry(3).atMs }, { reply: "r1", result: "ok" }].map((record) => JSON.stringify(record))
+      // Two bytes of its time zeroed.
+      lines[2] = `${lines[2]?.slice(0, -8)}\u0000\u0000${lines[2]?.slice(-6)}`
+      const text = `${lines.join("\n")}\n`
+      writeFileSync(path, text)
+      return { path, text }
+    }
+
+    it("stops opening: the file is left as it is, a copy is kept beside it, and the error says what to do", () => {
+      const { path, text } = damaged()
+      let thrown: unknown
+      try {
+        Journal.open(path, roomy)
+      } catch (error) {
+        thrown = error
+      }
+      expect(thrown).toBeInstanceOf(JournalDamaged)
+      const error = thrown as JournalDamaged
+      expect(error.unreadable).toEqual([{ line: 3, seems: "request", id: "r2", type: "sale", amount: 350 }])
+      expect(error.message).toContain(`the journal ${path} has 1 damaged line(s) before its end (line 3)`)
+      expect(error.message).toContain("--journal-recover")
+      expect(readFileSync(path, "utf8")).toBe(text)
+      expect(readFileSync(error.copy, "utf8")).toBe(text)
+      // Stopped again (a service manager restarting it): one copy, not one per start.
+      expect(() => Journal.open(path, roomy)).toThrow(JournalDamaged)
+      expect(readdirSync(join(path, "..")).filter((name) => name.includes(".damaged-"))).toHaveLength(1)
+    })
+
+    it("a last line that ends with its newline is not a write cut by a crash", () => {
+      const path = journalPath()
+      writeFileSync(path, `${JSON.stringify({ request: sale(1), atMs: 1 })}\n{"request":{"type":"sale","id":"r2"\u0000\u0000\n`)
+      expect(() => Journal.open(path, roomy)).toThrow(JournalDamaged)
+    })
+
+    it("recovering keeps what can be read, lists what cannot, and rewrites the journal without it", () => {
+      const { path, text } = damaged()
+      const { journal, unreadable, copy } = Journal.open(path, roomy, { recover: true })
+      expect(unreadable).toEqual([{ line: 3, seems: "request", id: "r2", type: "sale", amount: 350 }])
+      expect(journal.reader).toBe("bar-1")
+      expect(journal.pending()).toEqual([entry(3)])
+      expect(readFileSync(copy ?? "", "utf8")).toBe(text)
+      expect(records(path)).toEqual([{ reader: "bar-1" }, { request: sale(3), atMs: entry(3).atMs }])
+      journal.close()
+      // Recovered once: the next start is an ordinary one.
+      expect(Journal.open(path, roomy).unreadable).toEqual([])
+    })
+
+    it("tells a damaged reply from a damaged request", () => {
+      const path = journalPath()
+      writeFileSync(path, [JSON.stringify({ request: sale(1), atMs: 1 }), '{"reply":"r1","res\u0000', "{not json", JSON.stringify({ request: sale(2), atMs: 2 }), ""].join("\n"))
+      const { unreadable, journal } = Journal.open(path, roomy, { recover: true })
+      expect(unreadable).toEqual([{ line: 2, seems: "reply", id: "r1" }, { line: 3, seems: "unknown" }])
+      // The request whose reply was lost is sent again; the node answers it once.
+      expect(journal.pending().map((waiting) => waiting.frame.id)).toEqual(["r1", "r2"])
+    })
   })
 
   it("a request made again after its reply (a double tap) waits again, once", () => {

@@ -15,7 +15,13 @@
  * waiting requests once replies dominate it, and on every open, which also drops a torn last line.
  * It is bounded: beyond journalPendingMax waiting requests or journalBytesMax bytes, new requests are
  * refused rather than the file growing while the node is away.
+ *
+ * A damaged line anywhere else than at the end is not a write cut by a crash: the disk lost or
+ * changed something, and a request there would be lost without a word. Opening then stops
+ * (`JournalDamaged`) and leaves the file as it is, with a copy beside it; opened to recover, the
+ * journal keeps what can be read and says what could not.
  */
+import { createHash } from "node:crypto"
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs"
 import { basename, dirname, join } from "node:path"
 import type { RequestFrame } from "./protocol.js"
@@ -32,10 +38,53 @@ export interface JournalEntry {
   readonly atMs: number
 }
 
-/** What opening found: damaged lines are skipped (see `load`), and said so. */
+/** A line of the journal that could not be read, and what can still be made out of it. */
+export interface UnreadableLine {
+  /** Its number in the file, from 1. */
+  readonly line: number
+  /**
+   * What it seems to have been: a request (perhaps sent, and then perhaps charged, but never sent
+   * again), a reply (harmless: its request is sent again and the node answers it once), the reader
+   * record, or nothing that can be told.
+   */
+  readonly seems: "request" | "reply" | "reader" | "unknown"
+  readonly id?: string
+  readonly type?: string
+  readonly amount?: number
+}
+
+/** What opening found: a torn last line is dropped, and said so; damaged lines are listed when recovering. */
 export interface JournalOpened {
   readonly journal: Journal
-  readonly damagedLines: number
+  readonly tornLastLine: boolean
+  /** Lines that could not be read (only when opened to recover: otherwise opening throws). */
+  readonly unreadable: readonly UnreadableLine[]
+  /** The copy of the journal as it was found, kept beside it when it had unreadable lines. */
+  readonly copy: string | undefined
+}
+
+/** The journal has damaged lines before its last one; it was left as it is, and copied. */
+export class JournalDamaged extends Error {
+  constructor(
+    readonly path: string,
+    readonly unreadable: readonly UnreadableLine[],
+    readonly copy: string,
+  ) {
+    const lines = unreadable.map((line) => line.line)
+    const requests = unreadable.filter((line) => line.seems === "request" || line.seems === "unknown").length
+    super(
+      `the journal ${path} has ${lines.length} damaged line(s) before its end (line ${lines.slice(0, 10).join(", ")}${lines.length > 10 ? ", …" : ""}): ` +
+        `not a write cut by a crash, and ${requests === 0 ? "" : `${requests} of them may be requests that would be lost without a word; `}nothing was sent. ` +
+        `The journal is left as it is, with a copy in ${copy}. To sell again now, start once with --journal-recover: ` +
+        `it sends every request that can be read and lists the lines that cannot, for the organisers to check.`,
+    )
+    this.name = "JournalDamaged"
+  }
+}
+
+export interface OpenOptions {
+  /** Keep what can be read of a damaged journal and list the rest, instead of stopping. */
+  readonly recover: boolean
 }
 
 type JournalRecord = { readonly reader: string } | { readonly request: RequestFrame; readonly atMs: number } | { readonly reply: string; readonly result: string }
@@ -47,6 +96,22 @@ const requestTypes = new Set(["sale", "check", "badge", "topup", "refund"])
 /** A request record read back: the shape the hub writes, checked again because a disk can lie. */
 const isRequestFrame = (value: unknown): value is RequestFrame =>
   isRecord(value) && typeof value["id"] === "string" && requestIdPattern.test(value["id"]) && requestTypes.has(String(value["type"])) && typeof value["card"] === "string"
+
+/**
+ * What a damaged line still tells, from the fields the hub writes, for the organisers: a card uid
+ * is not taken from it (the copy of the journal keeps the whole line).
+ */
+const salvage = (text: string, line: number): UnreadableLine => {
+  const id = /"id":"([A-Za-z0-9_-]{1,64})"/.exec(text)?.[1]
+  const type = /"type":"(sale|check|badge|topup|refund)"/.exec(text)?.[1]
+  const amount = /"amount":(\d{1,13})[,}]/.exec(text)?.[1]
+  const found = { ...(id === undefined ? {} : { id }), ...(type === undefined ? {} : { type }), ...(amount === undefined ? {} : { amount: Number(amount) }) }
+  if (text.includes('"request":')) return { line, seems: "request", ...found }
+  const reply = /"reply":"([A-Za-z0-9_-]{1,64})"/.exec(text)?.[1]
+  if (reply !== undefined) return { line, seems: "reply", id: reply }
+  if (text.startsWith('{"reader":')) return { line, seems: "reader" }
+  return { line, seems: "unknown", ...found }
+}
 
 const decodeRecord = (line: string): JournalRecord | undefined => {
   let value: unknown
@@ -79,27 +144,71 @@ export class Journal {
   }
 
   /**
-   * Opens the journal at `path` (creating it), reads it back and rewrites it compacted. Lines that do
-   * not parse are skipped: only the last write can be torn by a crash (every write is flushed before
-   * the next request is sent), and skipping a damaged record never charges twice: a lost reply
-   * record leaves its request waiting, to be resent and answered by the node's idempotency.
+   * Opens the journal at `path` (creating it), reads it back and rewrites it compacted. A last line
+   * that does not parse and does not end the file with a newline is a write cut by a crash: every
+   * record is written whole with its newline, and a request is sent only once its write is flushed,
+   * so a torn request was never sent; it is dropped. A damaged line anywhere else throws
+   * `JournalDamaged`, the file left untouched and a copy written beside it, unless `recover` is set:
+   * then what can be read is kept (and the damaged lines are returned, for the hub to list).
    */
-  static open(path: string, limits: JournalLimits): JournalOpened {
+  static open(path: string, limits: JournalLimits, options: OpenOptions = { recover: false }): JournalOpened {
     const journal = new Journal(path, limits)
-    const damagedLines = existsSync(path) ? journal.load(readFileSync(path, "utf8")) : 0
+    const found = existsSync(path) ? readFileSync(path) : Buffer.alloc(0)
+    const { records, tornLastLine, unreadable } = Journal.read(found.toString("utf8"))
+    let copy: string | undefined
+    if (unreadable.length > 0) {
+      copy = Journal.keepCopy(path, found)
+      if (!options.recover) throw new JournalDamaged(path, unreadable, copy)
+    }
+    for (const record of records) journal.apply(record)
     journal.compact()
-    return { journal, damagedLines }
+    return { journal, tornLastLine, unreadable, copy }
   }
 
-  private load(text: string): number {
-    let damaged = 0
-    for (const line of text.split("\n")) {
-      if (line === "") continue
+  private static read(text: string): { records: JournalRecord[]; tornLastLine: boolean; unreadable: UnreadableLine[] } {
+    const lines = text.split("\n")
+    // After the last newline: "" when the file ends with a whole record, else a record without its end.
+    const last = lines.pop() ?? ""
+    const records: JournalRecord[] = []
+    const unreadable: UnreadableLine[] = []
+    lines.forEach((line, index) => {
+      if (line === "") return
       const record = decodeRecord(line)
-      if (record === undefined) damaged++
-      else this.apply(record)
+      if (record === undefined) unreadable.push(salvage(line, index + 1))
+      else records.push(record)
+    })
+    const lastRecord = last === "" ? undefined : decodeRecord(last)
+    if (lastRecord !== undefined) records.push(lastRecord)
+    return { records, tornLastLine: last !== "" && lastRecord === undefined, unreadable }
+  }
+
+  /**
+   * Writes the journal as found beside it, flushed, named by a hash of its bytes: a hub restarted in
+   * a loop by its service manager keeps one copy, not one per start.
+   */
+  private static keepCopy(path: string, bytes: Buffer): string {
+    const copy = `${path}.damaged-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}`
+    if (existsSync(copy)) return copy
+    const temp = join(dirname(path), `.${basename(copy)}.tmp`)
+    const fd = openSync(temp, "w", 0o600)
+    try {
+      writeSync(fd, bytes)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
     }
-    return damaged
+    renameSync(temp, copy)
+    Journal.flushDirectory(path)
+    return copy
+  }
+
+  private static flushDirectory(path: string): void {
+    const directory = openSync(dirname(path), "r")
+    try {
+      fsyncSync(directory)
+    } finally {
+      closeSync(directory)
+    }
   }
 
   private apply(record: JournalRecord): void {
@@ -200,12 +309,7 @@ export class Journal {
       closeSync(tempFd)
     }
     renameSync(temp, this.path)
-    const directory = openSync(dirname(this.path), "r")
-    try {
-      fsyncSync(directory)
-    } finally {
-      closeSync(directory)
-    }
+    Journal.flushDirectory(this.path)
     this.close()
     this.fd = openSync(this.path, "a", 0o600)
     this.bytes = fstatSync(this.fd).size

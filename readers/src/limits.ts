@@ -8,6 +8,8 @@
 export const inflightMax = 64
 /** The largest frame the node accepts; a request longer than this is never sent. */
 export const frameBytesMax = 4096
+/** The largest reply the node sends (a card holds at most 64 assets, so every reply fits). */
+export const replyBytesMax = 16_384
 /** The same card again at this reader within this long is the same sale (a double tap). */
 export const doubleTapMs = 1500
 /** First and largest delay between connection attempts; doubled after each failure. */

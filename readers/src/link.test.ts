@@ -2,7 +2,9 @@
  * The link against a WebSocket server that plays the node's part of PROTOCOL.md section 3 with
  * scripted replies, for what a real node does only under failure: `unavailable` and `overloaded`
  * (retried under the same id), a connection dropped with requests in flight (sent again first, same
- * ids), and the bound of 64 requests in flight. The black-box suites in test/ use the real node.
+ * ids), the bound of 64 requests in flight, replies as long as the contract allows, and requests
+ * too old to be sent again after a reconnect (on a clock the test moves). The black-box suites in
+ * test/ use the real node.
  */
 import { afterEach, describe, expect, it } from "vitest"
 import { WebSocketServer, type WebSocket } from "ws"
@@ -12,6 +14,8 @@ import type { RequestFrame, Result } from "./protocol.js"
 const limits: LinkLimits = {
   inflightMax: 64,
   frameBytesMax: 4096,
+  replyBytesMax: 16_384,
+  requestAgeMsMax: 23 * 60 * 60 * 1000,
   reconnectDelayMsMin: 10,
   reconnectDelayMsMax: 50,
   retryDelayMsMin: 10,
@@ -55,8 +59,10 @@ afterEach(() => {
 })
 
 /** Starts a link; resolves with the results once `count` arrived. */
-const linkTo = (url: string, server: WebSocketServer, count: number, retries: string[] = []) => {
+const linkTo = (url: string, server: WebSocketServer, count: number, retries: string[] = [], nowMs: () => number = Date.now) => {
   const results: Array<{ frame: RequestFrame; result: Result }> = []
+  const expired: string[] = []
+  const problems: string[] = []
   let done: () => void = () => undefined
   const finished = new Promise<void>((resolve) => (done = resolve))
   const events: LinkEvents = {
@@ -66,13 +72,23 @@ const linkTo = (url: string, server: WebSocketServer, count: number, retries: st
       if (results.length === count) done()
     },
     onRetry: (frame, code) => retries.push(`${frame.id}:${code}`),
+    onExpired: (frame) => expired.push(frame.id),
     onLinkChange: () => undefined,
-    onProblem: () => undefined,
+    onProblem: (text) => problems.push(text),
   }
-  const link = new Link(url, "token", limits, events, Date.now)
+  const link = new Link(url, "token", limits, events, nowMs)
   running.push({ link, server })
-  return { link, results, finished }
+  return { link, results, finished, expired, problems }
 }
+
+const until = (condition: () => boolean): Promise<void> =>
+  new Promise((resolve) => {
+    const poll = setInterval(() => {
+      if (!condition()) return
+      clearInterval(poll)
+      resolve()
+    }, 5)
+  })
 
 describe("link", () => {
   it("sends a request answered unavailable, then overloaded, again under the same id until it is answered", async () => {
@@ -84,8 +100,8 @@ describe("link", () => {
     })
     const retries: string[] = []
     const { link, results, finished } = linkTo(node.url, node.server, 2, retries)
-    link.send(sale(1))
-    link.send(sale(2))
+    link.send(sale(1), Date.now())
+    link.send(sale(2), Date.now())
     link.start()
     await finished
     expect(node.received.map(({ id }) => id).sort()).toEqual(["s1", "s1", "s1", "s2", "s2", "s2"])
@@ -103,7 +119,7 @@ describe("link", () => {
       socket.send(ok(frame.id))
     })
     const { link, results, finished } = linkTo(node.url, node.server, 4)
-    for (const n of [1, 2, 3]) link.send(sale(n))
+    for (const n of [1, 2, 3]) link.send(sale(n), Date.now())
     link.start()
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
@@ -112,7 +128,7 @@ describe("link", () => {
         resolve()
       }, 5)
     })
-    link.send(sale(4))
+    link.send(sale(4), Date.now())
     await finished
     const second = node.received.filter(({ connection }) => connection === 2).map(({ id }) => id)
     expect(second).toEqual(["s1", "s2", "s3", "s4"])
@@ -136,11 +152,58 @@ describe("link", () => {
       }
     })
     const { link, results, finished } = linkTo(node.url, node.server, 100)
-    for (let n = 1; n <= 100; n++) link.send(sale(n))
+    for (let n = 1; n <= 100; n++) link.send(sale(n), Date.now())
     link.start()
     await finished
     expect(outstandingMax).toBe(limits.inflightMax)
     expect(new Set(results.map(({ frame }) => frame.id)).size).toBe(100)
     expect(node.received).toHaveLength(100)
   })
+
+  it("accepts a reply as long as the contract allows (16,384 bytes), longer than any request", async () => {
+    const node = await scriptedNode((socket, frame) => {
+      const reply = JSON.parse(ok(frame.id)) as Record<string, unknown>
+      const bare = Buffer.byteLength(JSON.stringify({ ...reply, balances: [{ asset: "", amount: 1 }] }))
+      // One balance whose asset id pads the reply to exactly replyBytesMax bytes.
+      socket.send(JSON.stringify({ ...reply, balances: [{ asset: "x".repeat(limits.replyBytesMax - bare), amount: 1 }] }))
+    })
+    const { link, results, finished, problems } = linkTo(node.url, node.server, 1)
+    link.send(sale(1), Date.now())
+    link.start()
+    await finished
+    expect(problems).toEqual([])
+    const [{ result } = { result: undefined }] = results
+    expect(Buffer.byteLength(JSON.stringify(result))).toBe(limits.replyBytesMax)
+  }, 10_000)
+
+  it("does not send again after a reconnect a request journaled more than requestAgeMsMax ago", async () => {
+    let nowMs = 1_732_400_000_000
+    const node = await scriptedNode((socket, frame, connection) => {
+      // The first connection takes both requests and never answers; the second answers.
+      if (connection > 1) socket.send(ok(frame.id))
+    })
+    const { link, results, finished, expired } = linkTo(node.url, node.server, 1, [], () => nowMs)
+    link.send(sale(1), nowMs - 1000)
+    link.send(sale(2), nowMs)
+    link.start()
+    await until(() => node.received.length === 2)
+    // A day without the node: the link comes back 23 hours after the second request was journaled.
+    nowMs += limits.requestAgeMsMax
+    for (const socket of node.server.clients) socket.terminate()
+    await finished
+    await until(() => expired.length === 1)
+    expect(expired).toEqual(["s1"])
+    expect(results.map(({ frame }) => frame.id)).toEqual(["s2"])
+    expect(node.received.filter(({ connection }) => connection > 1).map(({ id }) => id)).toEqual(["s2"])
+  }, 10_000)
+
+  it("drops an expired request while the link is down, without waiting for the node", async () => {
+    let nowMs = 1_732_400_000_000
+    const { link, expired } = linkTo("ws://127.0.0.1:9/v1/readers", new WebSocketServer({ noServer: true }), 1, [], () => nowMs)
+    link.send(sale(1), nowMs)
+    link.start()
+    nowMs += limits.requestAgeMsMax + 1
+    await until(() => expired.length === 1)
+    expect(link.outstanding).toBe(0)
+  }, 10_000)
 })

@@ -4,7 +4,9 @@
  * exponential backoff, and a dead link noticed by its silence (festival Wi-Fi drops without closing
  * anything). Every request handed to the link has already been journaled. On each new connection,
  * the requests that were in flight without a reply are sent again first, with the same ids; a
- * request answered `overloaded` or `unavailable` is sent again later, also with its id.
+ * request answered `overloaded` or `unavailable` is sent again later, also with its id. A request
+ * journaled longer than requestAgeMsMax ago is never sent again, however long the link was down:
+ * the node may have forgotten its id, and would charge it a second time.
  */
 import { randomInt } from "node:crypto"
 import { WebSocket } from "ws"
@@ -13,6 +15,10 @@ import { decodeIncoming, isRetryable, type Hello, type RequestFrame, type Result
 export interface LinkLimits {
   readonly inflightMax: number
   readonly frameBytesMax: number
+  /** The longest frame accepted from the node (a reply listing a card's assets is longer than a request). */
+  readonly replyBytesMax: number
+  /** A request journaled longer ago than this is not sent again (the node remembers ids 24 hours). */
+  readonly requestAgeMsMax: number
   readonly reconnectDelayMsMin: number
   readonly reconnectDelayMsMax: number
   readonly retryDelayMsMin: number
@@ -29,6 +35,8 @@ export interface LinkEvents {
   readonly onResult: (frame: RequestFrame, result: Result) => void
   /** A request answered overloaded or unavailable, to be sent again after `delayMs`. */
   readonly onRetry: (frame: RequestFrame, code: string, delayMs: number) => void
+  /** A request that waited too long to be sent again: dropped, unanswered. */
+  readonly onExpired: (frame: RequestFrame) => void
   /** The link went down (with why) or came up. */
   readonly onLinkChange: (up: boolean, why: string) => void
   /** Something the operator should know that is not tied to a request. */
@@ -38,6 +46,8 @@ export interface LinkEvents {
 interface Outgoing {
   readonly frame: RequestFrame
   readonly text: string
+  /** When the request was journaled: its age decides whether it may still be sent. */
+  readonly journaledAtMs: number
   /** Times it was answered overloaded or unavailable, for the backoff. */
   refusals: number
   notBeforeMs: number
@@ -92,12 +102,12 @@ export class Link {
     return this.queue.size + this.inflight.size
   }
 
-  /** Queues a journaled request. A request already queued or in flight is not queued twice. */
-  send(frame: RequestFrame): void {
+  /** Queues a request journaled at `journaledAtMs`. A request already queued or in flight is not queued twice. */
+  send(frame: RequestFrame, journaledAtMs: number): void {
     if (this.queue.has(frame.id) || this.inflight.has(frame.id)) return
     const text = JSON.stringify(frame)
     if (Buffer.byteLength(text) > this.limits.frameBytesMax) throw new Error(`request ${frame.id} is longer than a frame (${this.limits.frameBytesMax} bytes)`)
-    this.queue.set(frame.id, { frame, text, refusals: 0, notBeforeMs: 0 })
+    this.queue.set(frame.id, { frame, text, journaledAtMs, refusals: 0, notBeforeMs: 0 })
     this.pump()
   }
 
@@ -106,7 +116,7 @@ export class Link {
     const socket = new WebSocket(this.url, {
       headers: { authorization: `Bearer ${this.token}` },
       handshakeTimeout: this.limits.handshakeTimeoutMs,
-      maxPayload: this.limits.frameBytesMax,
+      maxPayload: this.limits.replyBytesMax,
     })
     this.socket = socket
     this.lastHeardMs = this.nowMs()
@@ -183,6 +193,7 @@ export class Link {
     const nowMs = this.nowMs()
     for (const [id, outgoing] of this.queue) {
       if (this.inflight.size >= this.limits.inflightMax) return
+      if (this.expired(outgoing, nowMs)) continue
       if (outgoing.notBeforeMs > nowMs) continue
       this.queue.delete(id)
       this.inflight.set(id, outgoing)
@@ -190,7 +201,18 @@ export class Link {
     }
   }
 
+  /** Drops a queued request too old to be sent again, and says so; true when it did. */
+  private expired(outgoing: Outgoing, nowMs: number): boolean {
+    if (nowMs - outgoing.journaledAtMs <= this.limits.requestAgeMsMax) return false
+    this.queue.delete(outgoing.frame.id)
+    this.events.onExpired(outgoing.frame)
+    return true
+  }
+
   private tick(): void {
+    // While the link is down too: the requests that expire leave the journal and free its places.
+    const nowMs = this.nowMs()
+    for (const outgoing of this.queue.values()) this.expired(outgoing, nowMs)
     const socket = this.socket
     if (socket !== undefined && socket.readyState === WebSocket.OPEN) {
       if (this.nowMs() - this.lastHeardMs > this.limits.pongTimeoutMs) {

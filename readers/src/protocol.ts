@@ -61,6 +61,7 @@ export const errorCodes = [
   "conflict",
   "overloaded",
   "unavailable",
+  "wallet_full",
 ] as const
 export type ErrorCode = (typeof errorCodes)[number]
 
@@ -76,6 +77,7 @@ export const errorTexts: Record<ErrorCode, string> = {
   conflict: "this request id was already used for another request: a bug, tell the organisers",
   overloaded: "the node is busy: retrying the same request",
   unavailable: "the ledger is unavailable: retrying the same request",
+  wallet_full: "the card already holds as many currencies as it may (64): this one cannot be added",
 }
 
 /** Codes after which the same request is sent again later, never under a new id. */
