@@ -69,6 +69,13 @@ export interface NodeLimits {
    */
   readonly blocksPendingTxMax: number
   readonly readerConnectionsMax: number
+  /** Connections of one reader (one token) at once; beyond, the upgrade gets HTTP 429. */
+  readonly readerConnectionsPerReaderMax: number
+  /**
+   * Reply bytes a reader connection may hold unwritten, its hub not reading them; beyond, the node
+   * closes the connection with 1008 instead of keeping every reply for it.
+   */
+  readonly readerBufferedBytesMax: number
   /** Public followers of the federation feed (no `validator` parameter, e.g. peers); beyond, HTTP 503. */
   readonly feedPublicConnectionsMax: number
   /**
@@ -90,6 +97,8 @@ export const defaults: NodeLimits = {
   blockTxMax: 10_000,
   blocksPendingTxMax: 200_000,
   readerConnectionsMax: 10_000,
+  readerConnectionsPerReaderMax: 4,
+  readerBufferedBytesMax: 1024 * 1024,
   feedPublicConnectionsMax: 256,
   feedValidatorConnectionsMax: 2 * validatorsMax,
   /** About 400 bytes each; older requests are looked up in storage. */
@@ -107,6 +116,8 @@ export const testPreset: NodeLimits = {
   blockTxMax: 16,
   blocksPendingTxMax: 64,
   readerConnectionsMax: 8,
+  readerConnectionsPerReaderMax: 2,
+  readerBufferedBytesMax: 64 * 1024,
   feedPublicConnectionsMax: 4,
   feedValidatorConnectionsMax: 4,
   requestCacheMax: 64,

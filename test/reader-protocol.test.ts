@@ -38,14 +38,15 @@ describe("connecting", () => {
     await expect(ReaderClient.connect(node.ws, token)).rejects.toThrow("HTTP 401")
   })
 
-  it("refuses a revoked token, and closes its open connections", async () => {
+  it("refuses a revoked token, and cuts its open connections", async () => {
     const created = await admin(node, "POST", "/v1/admin/readers", { id: "bar-temp", place: "raffinerie", role: "bar" })
     expect(created.status).toBe(200)
     const token = String(created.body["token"])
     const temp = await ReaderClient.connect(node.ws, token)
     expect((await temp.hello)["reader"]).toBe("bar-temp")
     expect((await admin(node, "DELETE", "/v1/admin/readers/bar-temp")).status).toBe(200)
-    expect((await temp.closed).code).toBe(1008)
+    // Terminated at once, without a closing handshake: the client sees 1006 (no close frame).
+    expect((await temp.closed).code).toBe(1006)
     await expect(ReaderClient.connect(node.ws, token)).rejects.toThrow("HTTP 401")
   })
 })

@@ -43,6 +43,12 @@ export const makeMetrics = () => {
     }),
     queueDepth: new Gauge({ name: "gesell_commit_queue_requests", help: "Requests waiting for or in a commit", registers: [registry] }),
     connections: new Gauge({ name: "gesell_reader_connections", help: "Open reader WebSocket connections", registers: [registry] }),
+    readerCloses: new Counter({
+      name: "gesell_reader_closes_total",
+      help: "Reader connections the node closed, by reason (replies_not_read, bad_frames, binary_frame, revoked)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
     height: new Gauge({ name: "gesell_ledger_transactions", help: "Committed transactions in the ledger", registers: [registry] }),
     blockHeight: new Gauge({ name: "gesell_block_height", help: "Height of the last final block", registers: [registry] }),
     sealedHeight: new Gauge({ name: "gesell_block_sealed_height", help: "Height of the last sealed block, final or not", registers: [registry] }),

@@ -2,7 +2,8 @@
  * The reader WebSocket gateway (PROTOCOL.md section 3): the bearer token on the upgrade, `hello`,
  * request frames handed to the ledger writer, replies written once committed, at most 64 requests in
  * flight per connection, 4 KiB frames, binary frames refused, and a connection that sends more than
- * 100 bad frames in a minute closed.
+ * 100 bad frames in a minute closed. It bounds what one reader can hold: connections per reader,
+ * and reply bytes waiting for a hub that does not read them.
  */
 import type { IncomingMessage, Server } from "node:http"
 import type { Duplex } from "node:stream"
@@ -24,13 +25,16 @@ export interface GatewayDeps {
   readonly metrics: Metrics
   readonly nowMs: () => number
   readonly connectionsMax: number
+  /** Connections of one reader at once; beyond, its upgrade gets HTTP 429. */
+  readonly connectionsPerReaderMax?: number
+  /** Reply bytes a connection may hold unwritten (its hub not reading); beyond, it is closed with 1008. */
+  readonly bufferedBytesMax?: number
 }
 
 const refusalMessages: Record<Refusal, string> = {
   overloaded: "the engine is shedding load; retry the same request later",
   unavailable: "the ledger cannot commit right now; retry the same request later",
 }
-
 
 const bearer = (request: IncomingMessage): string | undefined => {
   const header = request.headers.authorization
@@ -53,11 +57,40 @@ class BadFrames {
   }
 }
 
+/** One connection of a reader. */
+class ReaderSession {
+  /** Requests (pings included) whose reply is not yet written to the socket. */
+  inflight = 0
+  /** Set when the reader's token is revoked: from then on, no frame of this connection is applied. */
+  revoked = false
+  readonly badFrames = new BadFrames()
+  /**
+   * The `ws.send` callback of every counted reply, one per connection so that a reply allocates no
+   * closure: a request stays in flight until its reply is written (or the socket is gone), so that a
+   * hub that stops reading reaches the in-flight bound instead of having replies queued for it.
+   */
+  readonly written = (): void => {
+    this.inflight--
+  }
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly reader: Reader,
+  ) {}
+}
+
+/** Why the node closed a reader connection, as counted in the metrics. */
+type CloseReason = "replies_not_read" | "bad_frames" | "binary_frame" | "revoked"
+
 export class ReaderGateway {
   private readonly server = new WebSocketServer({ noServer: true, maxPayload: limits.frameBytesMax })
-  private readonly sockets = new Map<string, Set<WebSocket>>()
+  private readonly sessions = new Map<string, Set<ReaderSession>>()
+  private readonly connectionsPerReaderMax: number
+  private readonly bufferedBytesMax: number
 
   constructor(private readonly deps: GatewayDeps) {
+    this.connectionsPerReaderMax = deps.connectionsPerReaderMax ?? limits.defaults.readerConnectionsPerReaderMax
+    this.bufferedBytesMax = deps.bufferedBytesMax ?? limits.defaults.readerBufferedBytesMax
     this.server.on("connection", (socket: WebSocket, _request: IncomingMessage, reader: Reader) => this.serve(socket, reader))
   }
 
@@ -70,6 +103,11 @@ export class ReaderGateway {
       rejectUpgrade(socket, 401, "Unauthorized")
       return true
     }
+    // Counted here and registered in `serve`, in the same turn: `handleUpgrade` completes synchronously.
+    if ((this.sessions.get(reader.id)?.size ?? 0) >= this.connectionsPerReaderMax) {
+      rejectUpgrade(socket, 429, "Too Many Requests")
+      return true
+    }
     if (this.server.clients.size >= this.deps.connectionsMax) {
       rejectUpgrade(socket, 503, "Service Unavailable")
       return true
@@ -78,9 +116,17 @@ export class ReaderGateway {
     return true
   }
 
-  /** Closes the connections of a reader whose token was revoked. */
+  /**
+   * Cuts the connections of a reader whose token was revoked, at once: a polite close would wait for
+   * the hub, and every frame read meanwhile would still be applied. Frames already read from a cut
+   * socket are refused (see `serve`).
+   */
   disconnect(readerId: string): void {
-    for (const socket of this.sockets.get(readerId) ?? []) socket.close(1008, "token revoked")
+    for (const session of this.sessions.get(readerId) ?? []) {
+      session.revoked = true
+      this.deps.metrics.readerCloses.inc({ reason: "revoked" })
+      session.socket.terminate()
+    }
   }
 
   close(): Promise<void> {
@@ -90,46 +136,47 @@ export class ReaderGateway {
 
   private serve(socket: WebSocket, reader: Reader): void {
     const { metrics } = this.deps
-    const connections = this.sockets.get(reader.id) ?? new Set()
-    this.sockets.set(reader.id, connections.add(socket))
+    const session = new ReaderSession(socket, reader)
+    const sessions = this.sessions.get(reader.id) ?? new Set()
+    this.sessions.set(reader.id, sessions.add(session))
     metrics.connections.inc()
     socket.on("close", () => {
-      connections.delete(socket)
+      sessions.delete(session)
+      if (sessions.size === 0 && this.sessions.get(reader.id) === sessions) this.sessions.delete(reader.id)
       metrics.connections.dec()
     })
     socket.on("error", () => socket.terminate())
     const accepts = this.deps.writer().state.places.get(reader.place as never)?.accepts ?? []
     socket.send(JSON.stringify({ type: "hello", protocol: 1, reader: reader.id, place: reader.place, role: reader.role, accepts }))
-    const session = { inflight: 0, badFrames: new BadFrames() }
     socket.on("message", (data: RawData, isBinary: boolean) => {
-      if (isBinary) return socket.close(1003, "frames are text")
-      this.onFrame(socket, reader, session, data.toString())
+      // `ws` may still hand over frames it read before the socket was cut or closed by the node: the
+      // reader's authority is checked for every frame, and a closing connection runs nothing more.
+      if (session.revoked) return metrics.requests.inc({ type: "revoked", result: "forbidden" })
+      if (socket.readyState !== socket.OPEN) return
+      if (isBinary) return this.closeSession(session, 1003, "frames are text", "binary_frame")
+      this.onFrame(session, data.toString())
     })
   }
 
-  private onFrame(socket: WebSocket, reader: Reader, session: { inflight: number; badFrames: BadFrames }, text: string): void {
+  private onFrame(session: ReaderSession, text: string): void {
     const { metrics, nowMs } = this.deps
     const started = nowMs()
-    const frame = decodeFrame(text, reader)
+    const frame = decodeFrame(text, session.reader)
     if (frame.kind === "bad") {
       metrics.requests.inc({ type: "invalid", result: frame.code })
-      if (session.badFrames.tooMany(started)) return socket.close(1008, "too many bad frames")
-      return socket.send(errorFrame(frame.id, frame.code, frame.message))
+      if (session.badFrames.tooMany(started)) return this.closeSession(session, 1008, "too many bad frames", "bad_frames")
+      return this.send(session, errorFrame(frame.id, frame.code, frame.message), undefined)
     }
-    if (frame.kind === "ping") return socket.send(pongFrame(frame.id))
     if (session.inflight >= limits.readerInflightMax) {
-      metrics.requests.inc({ type: frame.type, result: "overloaded" })
-      return socket.send(errorFrame(frame.id, "overloaded", `more than ${limits.readerInflightMax} requests in flight`))
+      metrics.requests.inc({ type: frame.kind === "ping" ? "ping" : frame.type, result: "overloaded" })
+      return this.send(session, errorFrame(frame.id, "overloaded", `more than ${limits.readerInflightMax} requests in flight`), undefined)
     }
     session.inflight++
+    if (frame.kind === "ping") return this.send(session, pongFrame(frame.id), session.written)
     const send = (json: string, result: string): void => {
-      session.inflight--
       metrics.requests.inc({ type: frame.type, result })
       metrics.tapLatency.observe((nowMs() - started) / 1000)
-      if (socket.readyState === socket.OPEN) {
-        corkUntilNextTick(socket)
-        socket.send(json)
-      }
+      this.send(session, json, session.written)
     }
     // The metrics label is known when the reply is rendered; a retry's stored reply is read back.
     let result: string | undefined
@@ -145,6 +192,24 @@ export class ReaderGateway {
       },
       started,
     )
+  }
+
+  /**
+   * Writes a reply; `written` (the session's, for a counted request) runs once it is written. The
+   * bytes a connection holds unwritten, corked ones included, are bounded: a hub that does not read
+   * would otherwise make the node keep every reply for it.
+   */
+  private send(session: ReaderSession, json: string, written: (() => void) | undefined): void {
+    const socket = session.socket
+    if (socket.readyState !== socket.OPEN) return written?.()
+    corkUntilNextTick(socket)
+    socket.send(json, written)
+    if (socket.bufferedAmount > this.bufferedBytesMax) this.closeSession(session, 1008, "replies not read", "replies_not_read")
+  }
+
+  private closeSession(session: ReaderSession, code: number, reason: string, why: CloseReason): void {
+    this.deps.metrics.readerCloses.inc({ reason: why })
+    session.socket.close(code, reason)
   }
 }
 
