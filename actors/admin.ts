@@ -7,10 +7,9 @@
 import { randomBytes } from "node:crypto"
 import { Data, Effect } from "effect"
 import { decodeGenesis } from "../engine/genesis.js"
-import * as limits from "../engine/limits.js"
 import { cardWallet, decodeCardUid, decodeLiteral, decodePlaceId, decodeReaderId, isRecord, type CardUid } from "../engine/names.js"
 import { newCard, type Asset, type LedgerState, type Place, type Reader } from "../engine/state.js"
-import type { LedgerStore, StoredCard, StoredReader } from "../storage/ledger.js"
+import type { LedgerStore, StorageError, StoredCard, StoredReader } from "../storage/ledger.js"
 import { base64urlEncode } from "../engine/ed25519.js"
 import { sha256Hex } from "../engine/hash.js"
 
@@ -61,7 +60,16 @@ export const putAsset = (state: () => LedgerState, store: LedgerStore, raw: unkn
     return asset
   })
 
-/** A new reader and its token; the token is returned once and only its hash is kept. */
+/** A create or a revocation that names an existing reader in another way, or none. */
+export class AdminConflict extends Data.TaggedError("AdminConflict")<{ readonly field: string; readonly message: string }> {}
+export class AdminNotFound extends Data.TaggedError("AdminNotFound")<{ readonly message: string }> {}
+
+/**
+ * A new reader and its token; the token is returned once and only its hash is kept. A create of a
+ * reader that exists with the same place and role is a retry: it answers the reader without a
+ * token (there is none to show: only its hash was kept). A revoked reader's id may be created
+ * again, with a new token.
+ */
 export const createReader = (state: () => LedgerState, store: LedgerStore, raw: unknown) =>
   Effect.gen(function* () {
     const body = isRecord(raw) ? raw : {}
@@ -73,53 +81,51 @@ export const createReader = (state: () => LedgerState, store: LedgerStore, raw: 
     }
     if (!id.ok || !place.ok || !role.ok) return yield* Effect.die("decoded fields were checked just above")
     if (!state().places.has(place.value)) return yield* new AdminRejected({ field: "place", message: `no place ${place.value}` })
-    if (state().readers.has(id.value)) return yield* new AdminRejected({ field: "id", message: `reader ${id.value} exists` })
+    const existing = state().readers.get(id.value)
+    if (existing !== undefined) {
+      if (existing.place === place.value && existing.role === role.value) return { reader: existing, token: undefined }
+      return yield* new AdminConflict({ field: "id", message: `reader ${id.value} exists with another place or role` })
+    }
     // A token is a secret: 32 bytes from the operating system's cryptographic generator.
     const token = base64urlEncode(randomBytes(32))
     const reader: Reader = { id: id.value, place: place.value, role: role.value, tokenSha256: tokenHash(token) }
     yield* store.putReader({ ...reader, revoked: false })
     state().readers.set(reader.id, reader)
-    return { reader, token }
+    return { reader, token: token as string | undefined }
   })
 
+/**
+ * Revokes a reader: stored first, then it leaves the state the engine authorizes readers with, so
+ * that a request of it still in flight is refused `forbidden`.
+ */
 export const revokeReader = (state: () => LedgerState, store: LedgerStore, readerId: string) =>
   Effect.gen(function* () {
     const reader = state().readers.get(readerId as never)
-    if (reader === undefined) return yield* new AdminRejected({ field: "id", message: `no reader ${readerId}` })
+    if (reader === undefined) return yield* new AdminNotFound({ message: "no such reader (or already revoked)" })
     const stored: StoredReader = { ...reader, revoked: true }
     yield* store.putReader(stored)
+    state().readers.delete(reader.id)
     return stored
   })
 
-/** Cards from JSON (`{"cards":[{"uid","number"}]}`) or the CSV card printers deliver (`uid,number`). */
-export const parseCards = (contentType: string, body: string): StoredCard[] | AdminRejected => {
-  const rows: Array<{ uid: unknown; number: unknown }> = []
-  if (contentType.includes("csv")) {
-    for (const [index, line] of body.split(/\r?\n/).entries()) {
-      const trimmed = line.trim()
-      if (trimmed === "" || (index === 0 && /^uid\s*,/i.test(trimmed))) continue
-      const [uid, number, ...rest] = trimmed.split(",").map((cell) => cell.trim())
-      if (rest.length > 0) return new AdminRejected({ field: `line ${index + 1}`, message: "a line is uid,number" })
-      rows.push({ uid, number: number === "" ? undefined : number })
-    }
-  } else {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(body)
-    } catch {
-      return new AdminRejected({ field: "body", message: "the body is not JSON" })
-    }
-    const cards = isRecord(parsed) ? parsed["cards"] : undefined
-    if (!Array.isArray(cards)) return new AdminRejected({ field: "cards", message: "cards must be a list" })
-    for (const card of cards) rows.push(isRecord(card) ? { uid: card["uid"], number: card["number"] } : { uid: undefined, number: undefined })
+type CardRow = { readonly uid: unknown; readonly number?: unknown }
+
+/** Rows of the CSV card printers deliver (`uid,number`, an optional header line). */
+export const cardRowsOfCsv = (body: string): CardRow[] | AdminRejected => {
+  const rows: CardRow[] = []
+  for (const [index, line] of body.split(/\r?\n/).entries()) {
+    const trimmed = line.trim()
+    if (trimmed === "" || (index === 0 && /^uid\s*,/i.test(trimmed))) continue
+    const [uid, number, ...rest] = trimmed.split(",").map((cell) => cell.trim())
+    if (rest.length > 0) return new AdminRejected({ field: `line ${index + 1}`, message: "a line is uid,number" })
+    rows.push({ uid, number: number === "" ? undefined : number })
   }
-  return decodeCards(rows)
+  return rows
 }
 
-const decodeCards = (rows: ReadonlyArray<{ uid: unknown; number: unknown }>): StoredCard[] | AdminRejected => {
-  if (rows.length > limits.defaults.cardsPerImportMax) {
-    return new AdminRejected({ field: "cards", message: `at most ${limits.defaults.cardsPerImportMax} cards per import` })
-  }
+/** Cards to import, checked; at most `cardsMax` of them (GESELL_CARDS_PER_IMPORT_MAX). */
+export const decodeCards = (rows: readonly CardRow[], cardsMax: number): StoredCard[] | AdminRejected => {
+  if (rows.length > cardsMax) return new AdminRejected({ field: "cards", message: `at most ${cardsMax} cards per import` })
   const cards: StoredCard[] = []
   const seen = new Set<string>()
   for (const [index, row] of rows.entries()) {
@@ -147,3 +153,102 @@ export const importCards = (state: () => LedgerState, store: LedgerStore, cards:
     return { added, known: cards.length - added }
   })
 
+
+/** What an admin change came to, as its answer says it. */
+export type AdminOutcome<A> =
+  | { readonly _tag: "done"; readonly value: A }
+  | { readonly _tag: "rejected"; readonly error: AdminRejected }
+  | { readonly _tag: "conflict"; readonly message: string; readonly field?: string | undefined }
+  | { readonly _tag: "not_found"; readonly message: string }
+  | { readonly _tag: "unavailable" }
+
+/** Admin request ids remembered (a retry within the window answers the first answer). */
+export const adminRequestsMax = 10_000
+const adminRequestRetentionMs = 24 * 60 * 60 * 1000
+
+interface RememberedAnswer {
+  readonly fingerprint: string
+  readonly outcome: AdminOutcome<unknown>
+  readonly timeMs: number
+}
+
+/**
+ * The admin API's idempotency and ordering. Registry changes (places, assets, readers, cards) run
+ * one at a time, so that two concurrent creates of one reader make one reader. Each carries a
+ * request id: the same id with the same body answers the first answer and changes nothing; with
+ * another body it is a conflict. Answers are remembered in memory (at most adminRequestsMax, for
+ * 24 hours): these changes are idempotent by their content as well (a place or asset put again is
+ * the same, a reader created again is answered without its token, a card imported again is
+ * `known`), so that a retry after a restart applies nothing twice either. A change that storage did
+ * not confirm is not remembered: its retry runs it again, which that idempotency makes safe.
+ */
+export class AdminRequests {
+  private readonly answers = new Map<string, RememberedAnswer>()
+
+  private constructor(
+    private readonly serial: Effect.Semaphore,
+    private readonly nowMs: () => number,
+  ) {}
+
+  static make = (nowMs: () => number) => Effect.map(Effect.makeSemaphore(1), (serial) => new AdminRequests(serial, nowMs))
+
+  /**
+   * Runs `change` once for `request`; `remembered` is what a retry is answered (the first answer,
+   * without what must be shown only once).
+   */
+  once<A, R>(
+    endpoint: string,
+    request: string,
+    content: unknown,
+    change: Effect.Effect<A, AdminRejected | AdminConflict | AdminNotFound | StorageError, R>,
+    remembered: (value: A) => unknown = (value) => value,
+  ): Effect.Effect<AdminOutcome<A>, never, R> {
+    const fingerprint = `${endpoint} ${JSON.stringify(content)}`
+    return this.serial.withPermits(1)(
+      Effect.suspend(() => {
+        const nowMs = this.nowMs()
+        this.forget(nowMs)
+        const before = this.answers.get(request)
+        if (before !== undefined) {
+          return Effect.succeed(
+            (before.fingerprint === fingerprint
+              ? before.outcome
+              : { _tag: "conflict", message: `request ${request} was already used for a different request`, field: "request" }) as AdminOutcome<A>,
+          )
+        }
+        return change.pipe(
+          Effect.map((value): AdminOutcome<A> => ({ _tag: "done", value })),
+          Effect.catchAll((error) => Effect.succeed(outcomeOf<A>(error))),
+          Effect.tap((outcome) =>
+            Effect.sync(() => {
+              if (outcome._tag === "unavailable") return
+              const kept = outcome._tag === "done" ? { _tag: "done" as const, value: remembered(outcome.value) } : outcome
+              this.answers.set(request, { fingerprint, outcome: kept, timeMs: nowMs })
+            }),
+          ),
+        )
+      }),
+    )
+  }
+
+  /** Forgets answers past the window, and the oldest beyond the bound. */
+  private forget(nowMs: number): void {
+    for (const [request, answer] of this.answers) {
+      if (this.answers.size < adminRequestsMax && answer.timeMs > nowMs - adminRequestRetentionMs) break
+      this.answers.delete(request)
+    }
+  }
+}
+
+const outcomeOf = <A>(error: AdminRejected | AdminConflict | AdminNotFound | StorageError): AdminOutcome<A> => {
+  switch (error._tag) {
+    case "AdminRejected":
+      return { _tag: "rejected", error }
+    case "AdminConflict":
+      return { _tag: "conflict", message: error.message, field: error.field }
+    case "AdminNotFound":
+      return { _tag: "not_found", message: error.message }
+    default:
+      return { _tag: "unavailable" }
+  }
+}

@@ -23,7 +23,8 @@ export const stateFromSnapshot = (snapshot: Snapshot): LedgerState => {
     validators: genesis["validators"],
     assets: snapshot.assets,
     places: snapshot.places,
-    readers: snapshot.readers.map(({ id, place, role, tokenSha256 }) => ({ id, place, role, tokenSha256 })),
+    // A revoked reader is out of the state the engine authorizes with: its requests are `forbidden`.
+    readers: snapshot.readers.filter((reader) => !reader.revoked).map(({ id, place, role, tokenSha256 }) => ({ id, place, role, tokenSha256 })),
     cards: [],
   }
   const decoded = decodeGenesis(document)

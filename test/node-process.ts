@@ -14,7 +14,8 @@ import { WebSocket } from "ws"
 /** The project's root, whether this module runs from its source or from the build in dist/. */
 const root = new URL(import.meta.url.includes("/dist/") ? "../../" : "../", import.meta.url)
 export const cliPath = new URL("dist/transport/cli.js", root).pathname
-export const adminToken = "test-admin-token"
+/** At least 32 characters: a node refuses a shorter GESELL_ADMIN_TOKEN. */
+export const adminToken = "test-admin-token-of-at-least-32-characters"
 
 const sha256 = (text: string): string => createHash("sha256").update(text).digest("hex")
 
@@ -210,11 +211,21 @@ export class ReaderClient {
   }
 }
 
+let adminRequests = 0
+
+/**
+ * An admin call. A state-changing call needs a request id: unless the test gives one (in a JSON
+ * body's `request`, or a `request` URL parameter), a fresh one is added.
+ */
 export const admin = async (node: NodeProcess, method: string, path: string, body?: unknown, contentType = "application/json") => {
-  const response = await fetch(`${node.http}${path}`, {
+  const request = `test-${process.pid}-${++adminRequests}`
+  const json = typeof body === "object" && body !== null && !Array.isArray(body) && !("request" in body) ? { ...body, request } : body
+  const inUrl = method !== "GET" && (typeof body === "string" || body === undefined) && !/[?&]request=/.test(path)
+  const target = inUrl ? `${path}${path.includes("?") ? "&" : "?"}request=${request}` : path
+  const response = await fetch(`${node.http}${target}`, {
     method,
     headers: { authorization: `Bearer ${adminToken}`, "content-type": contentType },
-    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+    ...(json === undefined ? {} : { body: typeof json === "string" ? json : JSON.stringify(json) }),
   })
   return { status: response.status, body: (await response.json()) as Record<string, unknown> }
 }

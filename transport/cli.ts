@@ -58,7 +58,10 @@ const runExit = async (program: Effect.Effect<number, unknown>): Promise<number>
   const exit = await Effect.runPromiseExit(program)
   if (Exit.isSuccess(exit)) return exit.value
   if (Cause.isInterruptedOnly(exit.cause)) return 0
-  console.error(`gesell: ${Cause.pretty(exit.cause)}`)
+  // An expected failure (a bad setting, storage refused) is told in its own words; a defect with its trace.
+  const failure = Cause.failureOption(exit.cause)
+  const reason = failure._tag === "Some" && failure.value instanceof Error ? failure.value.message : Cause.pretty(exit.cause)
+  console.error(`gesell: ${reason}`)
   return 1
 }
 

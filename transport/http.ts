@@ -1,22 +1,25 @@
 /**
- * The node's HTTP API (PROTOCOL.md section 7): health, supply, metrics, the OpenAPI document, and the
- * operator endpoints under /v1/admin behind the admin bearer token. Handlers are Effects run per
- * request; bodies are bounded and decoded at this edge.
+ * The node's HTTP API (PROTOCOL.md section 7), implementing `NodeApi` (api.ts): the public group
+ * (public-http.ts), metrics, and the operator endpoints under /v1/admin behind the admin bearer
+ * token. Every state-changing admin call carries a request id: a retry (after a 503, a timeout, a
+ * lost answer) answers the first answer and applies nothing twice.
  */
-import type { IncomingMessage, ServerResponse } from "node:http"
 import { timingSafeEqual } from "node:crypto"
-import { Effect, Either, Redacted, type Option } from "effect"
-import { createReader, importCards, parseCards, putAsset, putPlace, revokeReader, AdminRejected } from "../actors/admin.js"
+import type { Server } from "node:http"
+import { HttpApiBuilder, HttpServerResponse, OpenApi } from "@effect/platform"
+import { Effect, Layer, Redacted, type Scope } from "effect"
+import { AdminRejected, AdminRequests, cardRowsOfCsv, createReader, decodeCards, importCards, putAsset, putPlace, revokeReader, type AdminOutcome } from "../actors/admin.js"
+import type { BlockProducer } from "../actors/producer.js"
 import type { LedgerWriter } from "../actors/writer.js"
 import { decodeCommand } from "../engine/command.js"
 import { walletKind } from "../engine/names.js"
 import type { LedgerState } from "../engine/state.js"
 import type { LedgerStore } from "../storage/ledger.js"
-import type { BlockProducer } from "../actors/producer.js"
-import { blocksPage, oneBlock } from "./blocks-http.js"
-import type { Metrics } from "./metrics.js"
-import { openApiDocument } from "./openapi.js"
+import { AdminAuth, BadRequest, Conflict, NodeApi, NotFound, problem, Unauthorized, Unavailable } from "./api.js"
 import type { ReaderDirectoryStore } from "./directory.js"
+import { serveApi, type DefectSink } from "./http-server.js"
+import type { Metrics } from "./metrics.js"
+import { publicGroup, type Readiness } from "./public-http.js"
 import type { ReaderGateway } from "./readers.js"
 
 export interface HttpDeps {
@@ -26,43 +29,9 @@ export interface HttpDeps {
   readonly directory: ReaderDirectoryStore
   readonly gateway: () => ReaderGateway
   readonly producer: BlockProducer
-  readonly adminToken: Option.Option<Redacted.Redacted>
+  readonly adminToken: Redacted.Redacted
+  readonly cardsPerImportMax: number
   readonly nowMs: () => number
-}
-
-const bodyBytesMax = 8 * 1024 * 1024
-
-interface Reply {
-  readonly status: number
-  readonly body: string
-  readonly type?: string
-}
-const json = (status: number, value: unknown): Reply => ({ status, body: JSON.stringify(value) })
-const problem = (status: number, code: string, message: string, field?: string): Reply =>
-  json(status, { ok: false, error: { code, message, ...(field === undefined ? {} : { field }) } })
-
-const readBody = (request: IncomingMessage): Promise<string | undefined> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    request.on("data", (chunk: Buffer) => {
-      size += chunk.length
-      if (size > bodyBytesMax) {
-        resolve(undefined)
-        request.destroy()
-      } else chunks.push(chunk)
-    })
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
-    request.on("error", reject)
-  })
-
-const isAdmin = (deps: HttpDeps, request: IncomingMessage): boolean => {
-  const header = request.headers.authorization ?? ""
-  const match = /^Bearer (\S+)$/.exec(header)
-  if (match?.[1] === undefined || deps.adminToken._tag === "None") return false
-  const given = Buffer.from(match[1])
-  const expected = Buffer.from(Redacted.value(deps.adminToken.value))
-  return given.length === expected.length && timingSafeEqual(given, expected)
 }
 
 /**
@@ -82,130 +51,166 @@ export const supplyOf = (state: LedgerState, transactions: number) => {
   return { transactions, assets }
 }
 
-const adminError = (error: unknown): Reply => {
-  if (error instanceof AdminRejected) return problem(400, "bad_request", error.message, error.field)
-  return problem(503, "unavailable", "the ledger cannot be written right now")
+/** Constant-time comparison of the bearer token with the admin token. */
+const isAdminToken = (expected: Redacted.Redacted, given: Redacted.Redacted): boolean => {
+  const a = Buffer.from(Redacted.value(given))
+  const b = Buffer.from(Redacted.value(expected))
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+const adminAuth = (token: Redacted.Redacted) =>
+  Layer.succeed(AdminAuth, {
+    admin: (given) =>
+      isAdminToken(token, given)
+        ? Effect.void
+        : Effect.fail(problem(Unauthorized, "unauthorized", "admin endpoints take Authorization: Bearer <admin token>")),
+  })
+
+const mayHaveCommitted = "storage did not confirm in time: the change may have been made; retry with the same request id"
+
+/** An admin outcome as the API's typed errors. */
+const answered = <A>(outcome: AdminOutcome<A>) => {
+  switch (outcome._tag) {
+    case "done":
+      return Effect.succeed(outcome.value)
+    case "rejected":
+      return Effect.fail(problem(BadRequest, "bad_request", outcome.error.message, outcome.error.field))
+    case "conflict":
+      return Effect.fail(problem(Conflict, "conflict", outcome.message, outcome.field))
+    case "not_found":
+      return Effect.fail(problem(NotFound, "not_found", outcome.message))
+    case "unavailable":
+      return Effect.fail(problem(Unavailable, "unavailable", mayHaveCommitted))
+  }
 }
 
 /** Runs an operator command through the writer and answers once it is committed. */
-const operatorCommand = (deps: HttpDeps, raw: unknown): Promise<Reply> =>
-  new Promise((resolve) => {
+const operatorCommand = (deps: HttpDeps, raw: unknown) =>
+  Effect.async<string, Unavailable | BadRequest>((resume) => {
     const decoded = decodeCommand(raw)
-    if (!decoded.ok) return resolve(problem(400, decoded.status, decoded.message, decoded.field))
+    if (!decoded.ok) return resume(Effect.fail(problem(BadRequest, decoded.status, decoded.message, decoded.field)))
     if ("reader" in decoded.value && decoded.value.reader !== undefined) {
-      return resolve(problem(400, "bad_request", "operator commands are not made in a reader's name", "reader"))
+      return resume(Effect.fail(problem(BadRequest, "bad_request", "operator commands are not made in a reader's name", "reader")))
     }
     deps.writer().submit(
       {
         command: decoded.value,
         render: (executed) =>
-          JSON.stringify(executed.ok ? { ok: true, status: "ok", tx: executed.tx } : { ok: false, status: executed.status, message: executed.message, field: executed.field }),
-        reply: (body) => resolve({ status: 200, body }),
-        refuse: (why) => resolve(problem(503, why, `the ledger is ${why}; retry later`)),
+          JSON.stringify(
+            executed.ok
+              ? { ok: true, status: "ok", tx: executed.tx }
+              : { ok: false, status: executed.status, message: executed.message, field: executed.field },
+          ),
+        reply: (body) => resume(Effect.succeed(body)),
+        refuse: (why) =>
+          resume(Effect.fail(problem(Unavailable, why, why === "overloaded" ? "the ledger is overloaded; retry with the same request id" : mayHaveCommitted))),
       },
       deps.nowMs(),
     )
   })
 
-type Route = (deps: HttpDeps, request: IncomingMessage, path: string[], query: URLSearchParams) => Promise<Reply> | Reply
+const json = (body: string) => HttpServerResponse.text(body, { contentType: "application/json" })
 
-const admin = (handler: Route): Route => (deps, request, path, query) =>
-  isAdmin(deps, request) ? handler(deps, request, path, query) : problem(401, "unauthorized", "admin endpoints take Authorization: Bearer <admin token>")
+const adminGroup = (deps: HttpDeps) =>
+  HttpApiBuilder.group(NodeApi, "admin", (handlers) =>
+    Effect.gen(function* () {
+      const requests = yield* AdminRequests.make(deps.nowMs)
+      const state = () => deps.writer().state
+      return handlers
+        .handle("putPlace", ({ payload: { request, ...place } }) =>
+          requests.once("putPlace", request, place, putPlace(state, deps.store, place)).pipe(Effect.flatMap(answered)),
+        )
+        .handle("putAsset", ({ payload: { request, ...asset } }) =>
+          requests.once("putAsset", request, asset, putAsset(state, deps.store, asset)).pipe(Effect.flatMap(answered)),
+        )
+        .handle("createReader", ({ payload: { request, ...reader } }) =>
+          requests
+            .once(
+              "createReader",
+              request,
+              reader,
+              createReader(state, deps.store, reader).pipe(
+                Effect.tap((created) => Effect.sync(() => created.token !== undefined && deps.directory.add(created.reader))),
+                Effect.map(({ reader, token }) => ({ id: reader.id, place: reader.place, role: reader.role, token })),
+              ),
+              // The token is shown once: the answer remembered for a retry goes without it.
+              ({ token: _token, ...rest }) => rest,
+            )
+            .pipe(Effect.flatMap(answered)),
+        )
+        .handle("revokeReader", ({ path, urlParams }) =>
+          requests
+            .once(
+              "revokeReader",
+              urlParams.request,
+              path,
+              revokeReader(state, deps.store, path.id).pipe(
+                Effect.tap((reader) =>
+                  Effect.sync(() => {
+                    deps.directory.revoke(reader.id)
+                    deps.gateway().disconnect(reader.id)
+                  }),
+                ),
+                Effect.map((reader) => ({ id: reader.id, revoked: true as const })),
+              ),
+            )
+            .pipe(Effect.flatMap(answered)),
+        )
+        .handle("importCards", ({ payload, urlParams }) => {
+          const csv = typeof payload === "string"
+          const requestId = csv ? urlParams.request : payload.request
+          if (requestId === undefined) return Effect.fail(problem(BadRequest, "bad_request", "a card import needs a request id (the `request` URL parameter for CSV)", "request"))
+          const rows = csv ? cardRowsOfCsv(payload) : payload.cards
+          const cards = rows instanceof AdminRejected ? rows : decodeCards(rows, deps.cardsPerImportMax)
+          if (cards instanceof AdminRejected) return Effect.fail(problem(BadRequest, "bad_request", cards.message, cards.field))
+          return requests.once("importCards", requestId, cards, importCards(state, deps.store, cards)).pipe(Effect.flatMap(answered))
+        })
+        .handle("command", ({ payload }) => operatorCommand(deps, payload).pipe(Effect.map(json)))
+        .handle("wallet", ({ path }) => {
+          const wallet = state().wallets.get(path.id as never)
+          if (wallet === undefined) return Effect.fail(problem(NotFound, "not_found", "no such wallet"))
+          return Effect.succeed({
+            id: path.id,
+            kind: walletKind(wallet.id),
+            balances: Object.fromEntries(wallet.balances),
+            memberships: Object.fromEntries(wallet.memberships),
+            lastActivityMs: wallet.lastActivityMs,
+          })
+        })
+    }),
+  )
 
-const withBody = async (request: IncomingMessage, use: (body: string) => Promise<Reply>): Promise<Reply> => {
-  const body = await readBody(request)
-  return body === undefined ? problem(413, "bad_request", `bodies are at most ${bodyBytesMax} bytes`) : use(body)
-}
-
-const withJson = (request: IncomingMessage, use: (value: unknown) => Promise<Reply>): Promise<Reply> =>
-  withBody(request, (body) => {
-    let value: unknown
-    try {
-      value = JSON.parse(body)
-    } catch {
-      return Promise.resolve(problem(400, "bad_request", "the body is not JSON"))
-    }
-    return use(value)
-  })
-
-const run = <A>(effect: Effect.Effect<A, unknown>, ok: (value: A) => Reply): Promise<Reply> =>
-  Effect.runPromise(Effect.either(effect)).then((result) => (Either.isRight(result) ? ok(result.right) : adminError(result.left)))
-
-const routes: Record<string, Route> = {
-  "GET /v1/health": (deps) => {
-    const writer = deps.writer()
-    const ready = writer.mode === "ready"
-    return json(ready ? 200 : 503, { ok: ready, height: deps.producer.finalizedHeight, transactions: writer.height })
-  },
-  "GET /v1/supply": (deps) => json(200, supplyOf(deps.writer().state, deps.writer().height)),
-  "GET /v1/blocks": (deps, _request, _path, query) => blocksPage(deps.store, query),
-  "GET /v1/blocks/*": (deps, _request, path) => oneBlock(deps.store, path[2] ?? ""),
-  "GET /v1/openapi.json": () => json(200, openApiDocument),
-  "GET /metrics": async (deps) => {
-    deps.metrics.queueDepth.set(deps.writer().queued)
-    deps.metrics.height.set(deps.writer().height)
-    deps.metrics.blockHeight.set(deps.producer.finalizedHeight)
-    deps.metrics.sealedHeight.set(deps.producer.sealedHeight)
-    return { status: 200, body: await deps.metrics.registry.metrics(), type: deps.metrics.registry.contentType }
-  },
-  "POST /v1/admin/places": admin((deps, request) =>
-    withJson(request, (value) => run(putPlace(() => deps.writer().state, deps.store, value), (place) => json(200, place))),
-  ),
-  "POST /v1/admin/assets": admin((deps, request) =>
-    withJson(request, (value) => run(putAsset(() => deps.writer().state, deps.store, value), (asset) => json(200, asset))),
-  ),
-  "POST /v1/admin/readers": admin((deps, request) =>
-    withJson(request, (value) =>
-      run(createReader(() => deps.writer().state, deps.store, value), ({ reader, token }) => {
-        deps.directory.add(reader)
-        return json(200, { id: reader.id, place: reader.place, role: reader.role, token })
-      }),
+const metricsGroup = (deps: HttpDeps) =>
+  HttpApiBuilder.group(NodeApi, "metrics", (handlers) =>
+    handlers.handle("metrics", () =>
+      Effect.promise(() => {
+        const writer = deps.writer()
+        deps.metrics.queueDepth.set(writer.queued)
+        deps.metrics.height.set(writer.height)
+        deps.metrics.blockHeight.set(deps.producer.finalizedHeight)
+        deps.metrics.sealedHeight.set(deps.producer.sealedHeight)
+        return deps.metrics.registry.metrics()
+      }).pipe(Effect.map((text) => HttpServerResponse.text(text, { contentType: deps.metrics.registry.contentType }))),
     ),
-  ),
-  "DELETE /v1/admin/readers/*": admin((deps, _request, path) =>
-    run(revokeReader(() => deps.writer().state, deps.store, path[3] ?? ""), (reader) => {
-      deps.directory.revoke(reader.id)
-      deps.gateway().disconnect(reader.id)
-      return json(200, { id: reader.id, revoked: true })
-    }),
-  ),
-  "POST /v1/admin/cards": admin((deps, request) =>
-    withBody(request, (body) => {
-      const cards = parseCards(request.headers["content-type"] ?? "application/json", body)
-      if (cards instanceof AdminRejected) return Promise.resolve(adminError(cards))
-      return run(importCards(() => deps.writer().state, deps.store, cards), (counts) => json(200, counts))
-    }),
-  ),
-  "POST /v1/admin/commands": admin((deps, request) => withJson(request, (value) => operatorCommand(deps, value))),
-  "GET /v1/admin/wallets/*": admin((deps, _request, path) => {
-    const id = decodeURIComponent(path[3] ?? "")
-    const wallet = deps.writer().state.wallets.get(id as never)
-    if (wallet === undefined) return problem(404, "not_found", `no wallet ${id}`)
-    return json(200, {
-      id,
-      kind: walletKind(wallet.id),
-      balances: Object.fromEntries(wallet.balances),
-      memberships: Object.fromEntries(wallet.memberships),
-      lastActivityMs: wallet.lastActivityMs,
-    })
-  }),
+  )
+
+const readiness = (deps: HttpDeps): Readiness => {
+  const writer = deps.writer()
+  return {
+    ready: writer.mode === "ready",
+    height: deps.producer.finalizedHeight,
+    transactions: writer.height,
+    reason: (writer as { readonly unavailableReason?: string | undefined }).unavailableReason,
+  }
 }
 
-const routeOf = (method: string, path: string[]): Route | undefined => {
-  const exact = routes[`${method} /${path.join("/")}`]
-  if (exact !== undefined) return exact
-  return routes[`${method} /${path.slice(0, -1).join("/")}/*`]
-}
-
-export const handleHttp = (deps: HttpDeps) => (request: IncomingMessage, response: ServerResponse): void => {
-  const url = new URL(request.url ?? "/", "http://localhost")
-  const path = url.pathname.split("/").filter((part) => part !== "")
-  const route = routeOf(request.method ?? "GET", path)
-  const answer = route === undefined ? problem(404, "not_found", `no route ${request.method} ${url.pathname}`) : route(deps, request, path, url.searchParams)
-  Promise.resolve(answer)
-    .catch((error: unknown) => problem(500, "internal", String(error)))
-    .then((reply) => {
-      response.writeHead(reply.status, { "content-type": reply.type ?? "application/json" })
-      response.end(reply.body)
-    })
+/** The node's API on `server`'s requests, until the scope closes. */
+export const serveNodeApi = (server: Server, deps: HttpDeps, sink: DefectSink): Effect.Effect<void, never, Scope.Scope> => {
+  const openApi = OpenApi.fromApi(NodeApi)
+  const source = { readiness: () => readiness(deps), supply: () => supplyOf(deps.writer().state, deps.writer().height), store: deps.store, openApi }
+  const api = HttpApiBuilder.api(NodeApi).pipe(
+    Layer.provide([publicGroup(source), metricsGroup(deps), adminGroup(deps)]),
+    Layer.provide(adminAuth(deps.adminToken)),
+  )
+  return serveApi(server, api, sink)
 }

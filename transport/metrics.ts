@@ -5,6 +5,17 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client"
 
+const defectsCounter = (registry: Registry | undefined) =>
+  new Counter({
+    name: "gesell_defects_total",
+    help: "Defects in request and upgrade handlers: each answered 500 (or its socket closed), logged once, never fatal",
+    labelNames: ["where"] as const,
+    registers: registry === undefined ? [] : [registry],
+  })
+
+/** The defect counter alone, for a program that serves no /metrics (a peer). */
+export const makeDefectCounter = () => ({ defects: defectsCounter(undefined) })
+
 export const makeMetrics = () => {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: "gesell_" })
@@ -49,6 +60,7 @@ export const makeMetrics = () => {
       labelNames: ["reason"] as const,
       registers: [registry],
     }),
+    defects: defectsCounter(registry),
     height: new Gauge({ name: "gesell_ledger_transactions", help: "Committed transactions in the ledger", registers: [registry] }),
     blockHeight: new Gauge({ name: "gesell_block_height", help: "Height of the last final block", registers: [registry] }),
     sealedHeight: new Gauge({ name: "gesell_block_sealed_height", help: "Height of the last sealed block, final or not", registers: [registry] }),

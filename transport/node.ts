@@ -22,9 +22,10 @@ import { postgresLedger } from "../storage/postgres.js"
 import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { ReaderDirectoryStore } from "./directory.js"
-import { handleHttp } from "./http.js"
+import { serveNodeApi } from "./http.js"
+import { attachUpgrades, defectSink } from "./http-server.js"
 import { makeMetrics } from "./metrics.js"
-import { attachUpgrades, ReaderGateway } from "./readers.js"
+import { ReaderGateway } from "./readers.js"
 import { FederationFeed } from "./feed.js"
 import { BlockProducer } from "../actors/producer.js"
 import { loadOrCreateKey } from "./keys.js"
@@ -107,13 +108,23 @@ const createLedger = (store: LedgerStore, flags: StartFlags, config: NodeConfig,
     return demo
   })
 
-/** The admin token: GESELL_ADMIN_TOKEN, else one made on first start and kept in the data dir. */
-const adminToken = (config: NodeConfig): Redacted.Redacted => {
-  if (Option.isSome(config.adminToken)) return config.adminToken.value
-  const file = join(config.dataDir, "admin-token")
-  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64url") + "\n", { mode: 0o600 })
-  return Redacted.make(readFileSync(file, "utf8").trim())
-}
+/** An admin token shorter than this is refused at start: it must not be guessable. */
+export const adminTokenCharsMin = 32
+
+/** The admin token: GESELL_ADMIN_TOKEN (at least 32 characters), else one made on first start and kept in the data dir. */
+const adminToken = (config: NodeConfig) =>
+  Effect.gen(function* () {
+    if (Option.isSome(config.adminToken)) {
+      const token = config.adminToken.value
+      if (Redacted.value(token).length < adminTokenCharsMin) {
+        return yield* Effect.fail(new Error(`GESELL_ADMIN_TOKEN must be at least ${adminTokenCharsMin} characters long (a random one: openssl rand -base64 32)`))
+      }
+      return token
+    }
+    const file = join(config.dataDir, "admin-token")
+    if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64url") + "\n", { mode: 0o600 })
+    return Redacted.make(readFileSync(file, "utf8").trim())
+  })
 
 const listen = (server: Server, port: number, host: string) =>
   Effect.acquireRelease(
@@ -166,11 +177,15 @@ export const startNode = (flags: StartFlags) =>
     )
     const directory = new ReaderDirectoryStore(snapshot.readers)
     const gateway = new ReaderGateway({ writer: () => writer, directory, metrics, nowMs, connectionsMax: config.limits.readerConnectionsMax })
-    const server = createServer(
-      handleHttp({ writer: () => writer, store, metrics, directory, gateway: () => gateway, producer, adminToken: Option.some(adminToken(config)), nowMs }),
+    const server = createServer()
+    const sink = defectSink(metrics)
+    yield* serveNodeApi(
+      server,
+      { writer: () => writer, store, metrics, directory, gateway: () => gateway, producer, adminToken: yield* adminToken(config), cardsPerImportMax: config.limits.cardsPerImportMax, nowMs },
+      sink,
     )
     const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), publicConnectionsMax: config.limits.feedPublicConnectionsMax, validatorConnectionsMax: config.limits.feedValidatorConnectionsMax })
-    attachUpgrades(server, [gateway, feed])
+    attachUpgrades(server, [gateway, feed], sink)
     yield* listen(server, config.port, config.host)
     // Finalizers run last-registered first: reader sockets are closed before the HTTP server, whose
     // close waits for every connection, so that a hub that never hangs up cannot hold the node.

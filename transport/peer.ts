@@ -8,10 +8,11 @@
  * On any violation it stops (exit code 3) and prints the evidence: the heights, hashes and
  * signatures involved, as one JSON line after a sentence saying what is wrong.
  */
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
+import { HttpApiBuilder, OpenApi, type HttpApiGroup } from "@effect/platform"
 import { join } from "node:path"
 import { mkdirSync } from "node:fs"
-import { Console, Effect } from "effect"
+import { Console, Effect, Layer } from "effect"
 import { Replica } from "../actors/replica.js"
 import {
   chainFromGenesisBlock,
@@ -25,7 +26,11 @@ import {
 import { validatorSetOf } from "../engine/validators.js"
 import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
-import { blocksPage, oneBlock, storedBlockJson, type HttpAnswer } from "./blocks-http.js"
+import { PeerApi } from "./api.js"
+import { storedBlockJson } from "./blocks-http.js"
+import { defectSink, serveApi } from "./http-server.js"
+import { makeDefectCounter } from "./metrics.js"
+import { publicGroup } from "./public-http.js"
 import { FeedClient } from "./feed-client.js"
 import { supplyOf } from "./http.js"
 import { lockDataDir } from "./node.js"
@@ -170,34 +175,25 @@ class PeerProgram {
   }
 }
 
-const answer = (response: import("node:http").ServerResponse, reply: HttpAnswer): void => {
-  response.writeHead(reply.status, { "content-type": "application/json" })
-  response.end(reply.body)
+/** The peer's public API: its replica's health, supply and blocks, as the node serves them. */
+const servePeerApi = (server: Server, program: PeerProgram, store: LedgerStore) => {
+  const source = {
+    readiness: () => {
+      const replica = program.state
+      const reason = program.violation === undefined ? undefined : `stopped on a violation: ${program.violation.message}`
+      return { ready: reason === undefined, height: replica?.saved.height ?? -1, transactions: replica?.saved.lastSeq ?? -1, reason }
+    },
+    supply: () => {
+      const replica = program.state
+      return replica === undefined ? undefined : supplyOf(replica.chain.state, replica.lastSeq)
+    },
+    store,
+    openApi: OpenApi.fromApi(PeerApi),
+  }
+  // The public group is one definition shared by both APIs; its layer is typed with the node's.
+  const group = publicGroup(source) as unknown as Layer.Layer<HttpApiGroup.ApiGroup<"gesell-peer", "public">, never, HttpApiBuilder.Router>
+  return serveApi(server, HttpApiBuilder.api(PeerApi).pipe(Layer.provide(group)), defectSink(makeDefectCounter()))
 }
-
-const serve = (program: PeerProgram, store: LedgerStore) =>
-  createServer((request, response) => {
-    const url = new URL(request.url ?? "/", "http://localhost")
-    const path = url.pathname.split("/").filter((part) => part !== "")
-    const route = `${request.method ?? "GET"} /${path.join("/")}`
-    const replica = program.state
-    if (route === "GET /v1/health") {
-      const ok = program.violation === undefined
-      return answer(response, {
-        status: ok ? 200 : 503,
-        body: JSON.stringify({ ok, height: replica?.saved.height ?? -1, transactions: replica?.saved.lastSeq ?? -1 }),
-      })
-    }
-    if (route === "GET /v1/supply") {
-      if (replica === undefined) return answer(response, { status: 503, body: JSON.stringify({ ok: false, error: { code: "unavailable", message: "no block yet" } }) })
-      return answer(response, { status: 200, body: JSON.stringify(supplyOf(replica.chain.state, replica.lastSeq)) })
-    }
-    if (route === "GET /v1/blocks") return void blocksPage(store, url.searchParams).then((reply) => answer(response, reply))
-    if (request.method === "GET" && path.length === 3 && path[0] === "v1" && path[1] === "blocks") {
-      return void oneBlock(store, path[2] ?? "").then((reply) => answer(response, reply))
-    }
-    answer(response, { status: 404, body: JSON.stringify({ ok: false, error: { code: "not_found", message: `no route ${route}` } }) })
-  })
 
 export const runPeer = (flags: PeerFlags) =>
   Effect.gen(function* () {
@@ -217,7 +213,8 @@ export const runPeer = (flags: PeerFlags) =>
       saveFailed = true
       stopped.client?.stop()
     }, flags.genesisHash)
-    const server = serve(program, store)
+    const server = createServer()
+    yield* servePeerApi(server, program, store)
     const host = flags.host ?? "127.0.0.1"
     yield* Effect.async<void>((resume) => void server.listen(flags.port ?? 0, host, () => resume(Effect.void)))
     yield* Effect.addFinalizer(() => Effect.async<void>((resume) => void (server.closeAllConnections(), server.close(() => resume(Effect.void)))))
