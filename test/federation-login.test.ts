@@ -70,10 +70,11 @@ describe("gesell validator against a node that plays a signing oracle", () => {
     const feed = await within("the validator to connect", engine.connection(0), deadlineMs)
     const auth = await within("the validator's auth", feed.auth, deadlineMs)
     const signature = auth.frame["signature"] as string
-    expect(auth.verified).toBe(true)
-    expect(feedLoginValid(alice.id, genesisHash, genesisHash, signature)).toBe(true)
     expect(signatureValid(genesisHash, { validator: alice.id, signature })).toBe(false)
     expect(verify(alice.id, Buffer.from(genesisHash, "hex"), signature)).toBe(false)
+    // What it signed is the login for this nonce, which no block signature can be.
+    expect(auth.verified).toBe(true)
+    expect(feedLoginValid(alice.id, genesisHash, genesisHash, signature)).toBe(true)
     // A second challenge on the same connection gets nothing: the validator hangs up.
     feed.send({ type: "challenge", nonce: "7".repeat(64), genesis: genesisHash })
     await within("the validator to hang up", feed.closed, deadlineMs)

@@ -30,7 +30,17 @@ import type { FederationId, TimeMs } from "../engine/names.js"
 import type { JsonValue, Transaction } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
 import { genesisDocument, Session, t0 } from "./federation.js"
-import { FakeEngine, startPeer, startValidator, testKey, type TestKey, type FederationConnection, type PeerProcess, type ValidatorProcess } from "./federation-process.js"
+import {
+  FakeEngine,
+  readyMsDefault,
+  startPeer,
+  startValidator,
+  testKey,
+  type TestKey,
+  type FederationConnection,
+  type PeerProcess,
+  type ValidatorProcess,
+} from "./federation-process.js"
 import { within } from "./node-process.js"
 
 const deadlineMs = 30_000
@@ -191,7 +201,8 @@ describe("gesell validator against a fake engine", () => {
     engine = await FakeEngine.start({ genesisHash: hashOf(block0) })
     validator = await startValidator({ engine: engine.url, key: alice.seed })
     feed = await within("the validator to connect", engine.connection(), deadlineMs)
-  })
+    // A validator may take up to readyMsDefault to open its replica on a busy machine.
+  }, readyMsDefault + deadlineMs)
 
   afterAll(async () => {
     await validator?.kill()
