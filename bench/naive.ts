@@ -15,6 +15,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { build } from "hdr-histogram-js"
 import { servePglite } from "../storage/pglite.js"
+import type { PostgresTarget } from "../storage/postgres.js"
 import { histogramRequest } from "./messages.js"
 import { latencyOf, perThousand, type Latency } from "./measure.js"
 import { serverTicks } from "./proc.js"
@@ -100,8 +101,9 @@ const drive = async (sql: postgres.Sql, spec: NaiveSpec, lanes: number, postmast
   } satisfies NaiveFigures
 }
 
-const onPool = async <A>(url: string, max: number, use: (sql: postgres.Sql) => Promise<A>): Promise<A> => {
-  const sql = postgres(url, { max, onnotice: () => undefined, idle_timeout: 60, connect_timeout: 10 })
+const onPool = async <A>(target: PostgresTarget, max: number, use: (sql: postgres.Sql) => Promise<A>): Promise<A> => {
+  const path = target.socketPath === undefined ? {} : { path: target.socketPath }
+  const sql = postgres(target.url, { ...path, max, onnotice: () => undefined, idle_timeout: 60, connect_timeout: 10 })
   try {
     return await use(sql)
   } finally {
@@ -111,16 +113,16 @@ const onPool = async <A>(url: string, max: number, use: (sql: postgres.Sql) => P
 
 /** Measures the naive design on a real server's database `url`, or on a PGlite of its own. */
 export const naiveBaseline = async (target: NaiveTarget, spec: NaiveSpec): Promise<NaiveFigures> => {
-  const run = (url: string, max: number, postmaster: number | undefined) =>
-    onPool(url, max, async (sql) => {
+  const run = (on: PostgresTarget, max: number, postmaster: number | undefined) =>
+    onPool(on, max, async (sql) => {
       await createSchema(sql, spec.cards)
       // The measured window ends after the drive's own warm-up; CPU after it is not counted.
       return drive(sql, spec, max, postmaster)
     })
-  if (target.kind === "postgres") return run(target.url, naiveConnections, target.postmaster)
+  if (target.kind === "postgres") return run({ url: target.url }, naiveConnections, target.postmaster)
   const dir = await mkdtemp(join(tmpdir(), "gesell-bench-naive-"))
   try {
-    return await Effect.runPromise(Effect.scoped(servePglite(dir).pipe(Effect.flatMap((url) => Effect.promise(() => run(url, 1, undefined))))))
+    return await Effect.runPromise(Effect.scoped(servePglite(dir).pipe(Effect.flatMap((served) => Effect.promise(() => run(served, 1, undefined))))))
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

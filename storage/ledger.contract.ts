@@ -505,6 +505,39 @@ const durability = (layer: () => Layer.Layer<Ledger, StorageError>) => {
     }))
 }
 
+/** The commits made while reads flood the store. */
+const floodCommits = 10
+const floodCommitTxs = 50
+
+/**
+ * `floodReads` must take the store longer than the commits do when nothing else runs: on PGlite a
+ * few hundred (one session, a read at a time), on a real server thousands (its reads run side by
+ * side on their own pool while each commit waits for its flush to disk).
+ */
+const readFlood = (layer: () => Layer.Layer<Ledger, StorageError>, floodReads: number) =>
+  it.live("commits go ahead of a flood of reads: every one completes while reads still wait", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* chained(store)
+      let readsStarted = 0
+      let readsDone = 0
+      const read = Effect.suspend(() => {
+        readsStarted++
+        return store.blocks(0, 10, 100, false)
+      }).pipe(Effect.tap(() => void readsDone++))
+      const flood = yield* Effect.fork(Effect.forEach(Array.from({ length: floodReads }), () => read, { concurrency: "unbounded", discard: true }))
+      // Every read is queued (each fiber runs until it waits for the database) before the first commit.
+      while (readsStarted < floodReads) yield* Effect.yieldNow()
+      for (let commit = 0; commit < floodCommits; commit++) {
+        const firstSeq = chainTxs.length + 1 + commit * floodCommitTxs
+        yield* store.commit(salesBatch(firstSeq, floodCommitTxs, firstSeq))
+      }
+      expect(readsDone, "reads done when the last commit completed").toBeLessThan(floodReads)
+      yield* Fiber.join(flood)
+      expect(readsDone).toBe(floodReads)
+      expect((yield* store.load(0)).lastSeq).toBe(chainTxs.length + floodCommits * floodCommitTxs)
+    }).pipe(Effect.provide(layer())))
+
 /** A stuck test is a failed test: these bound what a dead server may cost. */
 const answerWithinMs = 60_000
 
@@ -592,11 +625,16 @@ const restartUnderLoad = (layer: () => Layer.Layer<Ledger, StorageError>, server
       Effect.timeout(Duration.millis(answerWithinMs)),
     ))
 
-export const ledgerContract = (
-  name: string,
-  layer: () => Layer.Layer<Ledger, StorageError>,
-  server?: ServerControl,
-): void => {
+export interface ContractOptions {
+  /** Enables the tests of a database that goes away, when the implementation has a server to stop and start. */
+  readonly server?: ServerControl | undefined
+  /** How many reads flood the store in the test of commits going first (see `readFlood`). */
+  readonly floodReads: number
+}
+
+export const ledgerContract = (name: string, layer: () => Layer.Layer<Ledger, StorageError>, options: ContractOptions): void => {
+  const server = options.server
+
   describe(`Ledger contract: ${name}`, () => {
     lifecycle(layer)
     commits(layer)
@@ -604,6 +642,7 @@ export const ledgerContract = (
     operators(layer)
     blocks(layer)
     durability(layer)
+    readFlood(layer, options.floodReads)
     // Outages need a server to stop: they are defined for real PostgreSQL only (not skipped on PGlite).
     if (server !== undefined) {
       outages(layer, server)

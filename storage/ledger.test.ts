@@ -27,11 +27,15 @@ describe("PGlite", () => {
   }, 60_000)
   // Removing every test's data dir takes more than the default 10 s on a busy machine.
   afterAll(() => rmSync(root, { recursive: true, force: true }), 60_000)
-  ledgerContract("PGlite", () => {
-    const dir = join(root, `ledger-${created++}`)
-    cpSync(join(root, "template"), dir, { recursive: true })
-    return pgliteLedger(dir)
-  })
+  ledgerContract(
+    "PGlite",
+    () => {
+      const dir = join(root, `ledger-${created++}`)
+      cpSync(join(root, "template"), dir, { recursive: true })
+      return pgliteLedger(dir)
+    },
+    { floodReads: 300 },
+  )
 })
 
 const requireServers = process.env["GESELL_REQUIRE_SERVERS"] === "1"
@@ -58,8 +62,8 @@ const postgresSuite = () => {
   const layerOn = (name: string) => Layer.unwrapEffect(Effect.promise(() => database(name)).pipe(Effect.map((url) => postgresLedger(url))))
 
   ledgerContract("PostgreSQL", () => layerOn(`ledger_${created++}`), {
-    stop: () => running().stop(),
-    start: () => running().start(),
+    server: { stop: () => running().stop(), start: () => running().start() },
+    floodReads: 2_000,
   })
 
   it.live("migrations are applied once, also when two nodes start together on one database", () =>
@@ -76,6 +80,27 @@ const postgresSuite = () => {
       expect(names).toEqual((yield* Effect.promise(() => readMigrations(migrationsDir()))).map((migration) => migration.name))
     }))
 
+  /** Runs one statement on a session of its own, without the ledger's connection parameters. */
+  const onSession = <A>(url: string, statement: (sql: postgres.Sql) => Promise<A>) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => postgres(url, { max: 1, onnotice: () => undefined })),
+      (sql) => Effect.promise(() => statement(sql)),
+      (sql) => Effect.promise(() => sql.end()),
+    )
+
+  it.live("sessions commit with synchronous_commit on whatever the database's default, and a URL turning it off is refused", () =>
+    Effect.gen(function* () {
+      const url = yield* Effect.promise(() => database("synchronous"))
+      yield* onSession(url, (sql) => sql`alter database synchronous set synchronous_commit = off`)
+      const defaulted = yield* onSession(url, (sql) => sql`show synchronous_commit`.then((rows) => rows[0]?.["synchronous_commit"] as unknown))
+      expect(defaulted, "a session without the ledger's parameters").toBe("off")
+      // The ledger checks its own session at start: it starts, so its session runs with it on.
+      yield* Effect.scoped(Layer.build(postgresLedger(url)))
+      const refused = yield* Effect.flip(Effect.scoped(Layer.build(postgresLedger(`${url}?synchronous_commit=off`))))
+      expect(refused.operation).toBe("check durability")
+      expect(refused.message).toContain("synchronous_commit = off")
+    }))
+
   it.live("two nodes initializing one database at once create one ledger", () =>
     Effect.gen(function* () {
       const layer = layerOn("initialize")
@@ -88,8 +113,35 @@ const postgresSuite = () => {
     }))
 }
 
+/** A server run with the settings a durable commit needs turned off, started for one test and destroyed after it. */
+const undurableServer = Effect.acquireRelease(
+  Effect.promise(() => startPostgres({ settings: { fsync: "off", full_page_writes: "off" } })),
+  (server) => Effect.promise(() => server?.destroy() ?? Promise.resolve()),
+).pipe(Effect.flatMap((server) => (server === undefined ? Effect.dieMessage("the PostgreSQL test server did not start") : Effect.succeed(server))))
+
+const durabilitySuite = () => {
+  it.scopedLive("a server with fsync or full_page_writes off is refused at start, with a message naming them", () =>
+    Effect.gen(function* () {
+      const server = yield* undurableServer
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(postgresLedger(server.url))))
+      expect(error.operation).toBe("check durability")
+      expect(error.message).toContain("fsync = off")
+      expect(error.message).toContain("full_page_writes = off")
+      // Refused before anything is written: not even the schema.
+      const tables = yield* Effect.acquireUseRelease(
+        Effect.sync(() => postgres(server.url, { max: 1 })),
+        (sql) => Effect.promise(() => sql`select count(*)::int as count from pg_tables where schemaname = 'public'`.then((rows) => rows[0]?.["count"] as unknown)),
+        (sql) => Effect.promise(() => sql.end()),
+      )
+      expect(tables).toBe(0)
+    }), 60_000)
+}
+
 const skipped = "PostgreSQL is not installed: the ledger contract runs on PGlite only (apt-get install -y postgresql; GESELL_REQUIRE_SERVERS=1 makes this a failure)"
-if (postgresInstalled() || requireServers) describe("PostgreSQL", postgresSuite)
+if (postgresInstalled() || requireServers) {
+  describe("PostgreSQL", postgresSuite)
+  describe("PostgreSQL without durable commits", durabilitySuite)
+}
 else {
   console.warn(skipped)
   describe.skip(skipped, () => {

@@ -1,8 +1,8 @@
 /**
  * The ledger storage port: what the node needs from Postgres, whichever Postgres it is (a real server
- * through DATABASE_URL, or PGlite served in-process on a loopback socket; both speak to the same
- * postgres.js code). Postgres is the source of truth: the node rebuilds its in-memory state from
- * `load`, and writes each group commit with `commit`, one database transaction per batch.
+ * through DATABASE_URL, or PGlite served in-process on a private Unix socket; both speak to the
+ * same postgres.js code). Postgres is the source of truth: the node rebuilds its in-memory state
+ * from `load`, and writes each group commit with `commit`, one database transaction per batch.
  */
 import { Context, Data, type Effect } from "effect"
 import type { JsonValue } from "../engine/state.js"
@@ -11,8 +11,30 @@ import type { JsonValue } from "../engine/state.js"
 export class StorageError extends Data.TaggedError("StorageError")<{
   readonly operation: string
   readonly message: string
+  /** The server's SQLSTATE when it refused the statement; absent when it could not be reached or did not answer. */
+  readonly code?: string | undefined
   readonly cause?: unknown
 }> {}
+
+/** The longest text `storageFailureText` gives. */
+const failureTextCharsMax = 120
+
+/**
+ * What went wrong, short enough for a health answer and without anything read from the ledger: a
+ * server's message quotes values (a key, an input, a file) after its first quote or colon, so only
+ * what comes before is kept ("could not extend file", not the file and the device). A failure
+ * without a SQLSTATE is a server that could not be reached or did not answer.
+ */
+export const storageFailureText = (error: StorageError): string => {
+  if (error.code === undefined) return "storage unreachable"
+  const headline = (error.message.startsWith(`${error.code} `) ? error.message.slice(error.code.length + 1) : error.message)
+    .split(/["':]/)[0]
+    ?.replace(/[^\x20-\x7e]/g, "")
+    .trim()
+    .slice(0, failureTextCharsMax)
+  return `storage: ${error.operation} failed: ${headline === undefined || headline === "" ? error.code : headline}`
+}
+
 
 /** One committed transaction as stored: its JSON text is what blocks and replay read back. */
 export interface StoredTx {

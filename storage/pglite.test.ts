@@ -1,17 +1,20 @@
 /**
  * What only the embedded default must show: its data survives `kill -9` of the process that
- * committed it (PGlite's writes reach the operating system before a commit returns).
+ * committed it (PGlite's writes reach the operating system before a commit returns), and it is
+ * served on a Unix socket in a directory private to the node's user, never on a TCP port.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { crashBatches, crashBatchTxs } from "./fixtures.js"
+import { listeningTcpPorts } from "../test/listening-ports.js"
+import { crashBatches, crashBatchTxs, genesisDocument, genesisTx } from "./fixtures.js"
 import { Ledger } from "./ledger.js"
-import { pgliteLedger } from "./pglite.js"
+import { pgliteLedger, servePglite, socketPathBytesMax } from "./pglite.js"
+import { makeSessionLedger } from "./postgres.js"
 
 const child = fileURLToPath(new URL("./pglite-crash.child.ts", import.meta.url))
 const viteNode = fileURLToPath(new URL("../node_modules/vite-node/vite-node.mjs", import.meta.url))
@@ -44,9 +47,79 @@ describe("PGlite data", () => {
     Effect.gen(function* () {
       const dataDir = join(root, "pglite")
       expect(yield* Effect.promise(() => commitThenKill(dataDir))).toBe("SIGKILL")
+      // The killed process left its socket behind: the next one replaces it.
+      expect(existsSync(join(root, "pglite-socket", ".s.PGSQL.5432"))).toBe(true)
       const snapshot = yield* Ledger.pipe(Effect.flatMap((store) => store.load(0)), Effect.provide(pgliteLedger(dataDir)))
       expect(snapshot.lastSeq).toBe(crashBatches * crashBatchTxs)
       expect(snapshot.wallets).toHaveLength(crashBatches * crashBatchTxs)
       expect(snapshot.requests).toHaveLength(crashBatches * crashBatchTxs)
+    }), 60_000)
+})
+
+/** The permission bits of a path. */
+const modeOf = (path: string): number => statSync(path).mode & 0o777
+
+/** Serves PGlite on `dataDir`, runs the ledger on it, and hands `check` where it is served. */
+const served = <A>(dataDir: string, check: (socket: { directory: string; socketPath: string }) => A) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const socket = yield* servePglite(dataDir)
+      const store = yield* makeSessionLedger(socket)
+      yield* store.initialize(genesisDocument, genesisTx)
+      yield* store.ping
+      return { socket, checked: check(socket) }
+    }),
+  )
+
+describe("PGlite's socket", () => {
+  let root = ""
+  // A new PGlite data dir costs seconds (initdb in WASM); a copy of an empty one, milliseconds.
+  const copyOfTemplate = (name: string): string => {
+    const dataDir = join(root, name)
+    cpSync(join(root, "template"), dataDir, { recursive: true })
+    return dataDir
+  }
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), "gesell-pglite-socket-"))
+    return Effect.runPromise(Effect.scoped(servePglite(join(root, "template"))))
+  }, 60_000)
+  afterAll(() => rmSync(root, { recursive: true, force: true }), 60_000)
+
+  it.live("is a Unix socket in a directory only the node's user may enter, and no TCP port is opened", () =>
+    Effect.gen(function* () {
+      const listeningBefore = listeningTcpPorts("self")
+      const dataDir = copyOfTemplate("short")
+      const { socket, checked } = yield* served(dataDir, (socket) => ({
+        listening: listeningTcpPorts("self"),
+        directoryMode: modeOf(socket.directory),
+        isSocket: statSync(socket.socketPath).isSocket(),
+      }))
+      expect(socket.directory).toBe(`${dataDir}-socket`)
+      expect(checked).toEqual({ listening: listeningBefore, directoryMode: 0o700, isSocket: true })
+      expect(existsSync(socket.directory), "the socket's directory is removed at close").toBe(false)
+    }), 60_000)
+
+  it.live("for a data dir whose socket path would be too long, is in a private directory of its own under the temporary directory", () =>
+    Effect.gen(function* () {
+      const dataDir = copyOfTemplate("d".repeat(socketPathBytesMax))
+      const { socket, checked } = yield* served(dataDir, (socket) => ({ directoryMode: modeOf(socket.directory) }))
+      expect(socket.directory.startsWith(join(tmpdir(), "gesell-pglite-"))).toBe(true)
+      expect(Buffer.byteLength(socket.socketPath)).toBeLessThanOrEqual(socketPathBytesMax)
+      expect(checked).toEqual({ directoryMode: 0o700 })
+      expect(existsSync(socket.directory), "the socket's directory is removed at close").toBe(false)
+      // The ledger is where it was asked to be, not beside the socket.
+      expect(existsSync(join(dataDir, "PG_VERSION"))).toBe(true)
+    }), 60_000)
+
+  it.live("is refused to a second server on the same data dir while the first one serves it", () =>
+    Effect.gen(function* () {
+      const dataDir = copyOfTemplate("shared")
+      const message = yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* servePglite(dataDir)
+          return (yield* Effect.flip(Effect.scoped(servePglite(dataDir)))).message
+        }),
+      )
+      expect(message).toContain("another process serves this PGlite data dir")
     }), 60_000)
 })

@@ -1,7 +1,14 @@
 /**
- * The ledger on PostgreSQL through postgres.js: the `Ledger` layer, its connection pool, its time
- * limits, and the one place where the pool's promises become Effects (each failure a StorageError
+ * The ledger on PostgreSQL through postgres.js: the `Ledger` layer, its connection pools, its time
+ * limits, and the one place where the pools' promises become Effects (each failure a StorageError
  * naming its operation). PGlite is served to this same code (`pglite.ts`).
+ *
+ * Commits have a connection that reads never take: on a real server a pool of one connection for
+ * commits and what is ordered with them (operator changes, the load that follows a failed commit,
+ * the ping that precedes it), and a bounded pool for reads (block pages, feed followers, request
+ * look-ups); on PGlite, one session, commits go first in its queue (`session-queue.ts`). A flood of
+ * reads then waits for reads, never a commit. On a real server the node also refuses to start
+ * unless its commits are durable (`checkDurability`).
  *
  * The layer survives the server going away and coming back: a statement in flight when the server
  * stops fails (the server ends its sessions), every operation has a deadline so that nothing waits
@@ -10,9 +17,10 @@
  * `sql.begin` (see statements.ts for the postgres.js bug that makes this matter).
  */
 import postgres from "postgres"
-import { Cause, Duration, Effect, Layer, type Scope, SynchronizedRef } from "effect"
+import { Cause, Duration, Effect, Layer, Schema, type Scope, SynchronizedRef } from "effect"
 import { Ledger, type LedgerStore, StorageError } from "./ledger.js"
 import { applyMigrations, migrationsDir, readMigrations } from "./migrations.js"
+import { type Lane, SessionQueue } from "./session-queue.js"
 import {
   assertSafeInteger,
   batchRows,
@@ -52,17 +60,25 @@ export const postgresTimeouts = {
   migrateTimeoutMs: 120_000,
 } as const
 
-export interface PostgresLedgerOptions {
-  /** Connections in the pool: the committer, plus reads (retries, the feed) that must not wait for it. */
-  readonly poolMax?: number
+/** Where the server is: a postgres:// URL, and when it listens on a Unix socket, the socket's path. */
+export interface PostgresTarget {
+  readonly url: string
+  /** The socket file itself (`<directory>/.s.PGSQL.<port>`); the URL's host and port are then not used. */
+  readonly socketPath?: string | undefined
 }
 
-export const poolMaxDefault = 4
+export interface PostgresLedgerOptions {
+  /** Connections for reads (block pages, feed followers, request look-ups); commits have one of their own. */
+  readonly readPoolMax?: number
+}
+
+export const readPoolMaxDefault = 3
 
 const seconds = (ms: number): number => ms / 1000
 
-const openPool = (url: string, poolMax: number): Sql =>
-  postgres(url, {
+const openPool = (target: PostgresTarget, poolMax: number): Sql =>
+  postgres(target.url, {
+    ...(target.socketPath === undefined ? {} : { path: target.socketPath }),
     max: poolMax,
     connect_timeout: seconds(postgresTimeouts.connectTimeoutMs),
     idle_timeout: seconds(postgresTimeouts.idleTimeoutMs),
@@ -71,6 +87,9 @@ const openPool = (url: string, poolMax: number): Sql =>
     // Milliseconds, as Postgres reads a bare number for these settings.
     connection: {
       application_name: "gesell",
+      // A commit is acknowledged to a reader only once its WAL is on disk, whatever the server's or
+      // the database's default (a URL parameter can still override it: the check at start refuses that).
+      synchronous_commit: "on",
       statement_timeout: postgresTimeouts.statementTimeoutMs,
       idle_in_transaction_session_timeout: postgresTimeouts.idleInTransactionTimeoutMs,
     },
@@ -83,7 +102,7 @@ const describe = (cause: unknown): string => {
 }
 
 const failure = (operation: string) => (cause: unknown) =>
-  new StorageError({ operation, message: describe(cause), cause })
+  new StorageError({ operation, message: describe(cause), code: cause instanceof postgres.PostgresError ? cause.code : undefined, cause })
 
 /**
  * A failure of the connection rather than of the statement: anything but an error the server
@@ -96,29 +115,41 @@ const connectionBroken = (cause: unknown): boolean =>
 /** Runs one operation's promise on the current pool, within its deadline. */
 type Run = <A>(operation: string, timeoutMs: number, statement: (sql: Sql) => Promise<A>) => Effect.Effect<A, StorageError>
 
+/** Lets a statement reach the pool: at once on a real server, in its turn on a single session. */
+type Admit = <A>(statement: Effect.Effect<A, unknown>) => Effect.Effect<A, unknown>
+
+const admitAtOnce: Admit = (statement) => statement
+
 /**
  * After a broken connection or a missed deadline the whole pool is replaced, not left to reconnect:
  * postgres.js 3.4.9 can keep a dead connection's last query as in flight (its `end` then waits for
  * its whole timeout) and a buffered write that never flushes (the next small query on that
  * connection never leaves), and a connection may be stuck on a socket that will never answer.
- * A fresh pool costs one connection handshake.
+ * A fresh pool costs one connection handshake. The deadline counts the wait to be admitted, and the
+ * pool is taken once admitted (a pool replaced meanwhile is not used).
  */
 const runner =
-  (pools: SynchronizedRef.SynchronizedRef<Sql>, open: () => Sql): Run =>
+  (pools: SynchronizedRef.SynchronizedRef<Sql>, open: () => Sql, admit: Admit = admitAtOnce): Run =>
   (operation, timeoutMs, statement) =>
-    Effect.flatMap(SynchronizedRef.get(pools), (sql) =>
-      Effect.tryPromise({ try: () => statement(sql), catch: (cause) => cause }).pipe(
+    Effect.suspend(() => {
+      let used: Sql | undefined
+      const attempt = Effect.flatMap(SynchronizedRef.get(pools), (sql) => {
+        used = sql
+        return Effect.tryPromise({ try: () => statement(sql), catch: (cause) => cause })
+      })
+      return admit(attempt).pipe(
         Effect.timeoutFail({ duration: Duration.millis(timeoutMs), onTimeout: () => new Cause.TimeoutException() }),
         Effect.catchAll((cause) => {
           const timedOut = Cause.isTimeoutException(cause)
           const error = timedOut
             ? new StorageError({ operation, message: `no answer from the database within ${timeoutMs} ms` })
             : failure(operation)(cause)
-          const replace = timedOut || connectionBroken(cause) ? replacePool(pools, sql, open) : Effect.void
+          const stale = used
+          const replace = stale !== undefined && (timedOut || connectionBroken(cause)) ? replacePool(pools, stale, open) : Effect.void
           return Effect.zipRight(replace, Effect.fail(error))
         }),
-      ),
-    )
+      )
+    })
 
 /** Swaps a fresh pool in for `stale` (unless another timeout did already) and drops the stale one. */
 const replacePool = (pools: SynchronizedRef.SynchronizedRef<Sql>, stale: Sql, open: () => Sql) =>
@@ -155,7 +186,11 @@ const commit = (run: Run) => (rows: BatchRows) => {
 
 const noLedger = new StorageError({ operation: "load", message: "no ledger in this database: initialize it first" })
 
-const operations = (run: Run): LedgerStore => ({
+/**
+ * The operations on their lanes: `run` is the commit's (and what must be ordered with it, or may
+ * not wait behind reads: start, ping, reload, operator changes), `read` the bounded one.
+ */
+const operations = (run: Run, read: Run): LedgerStore => ({
   initialize: (genesis, genesisTx) =>
     Effect.sync(() => {
       if (genesisTx.seq !== 0) throw new Error(`the genesis transaction is seq 0, not ${genesisTx.seq}`)
@@ -177,23 +212,23 @@ const operations = (run: Run): LedgerStore => ({
   commit: (batch) => Effect.sync(() => batchRows(batch)).pipe(Effect.flatMap(commit(run))),
   transactions: (fromSeq, limit) =>
     Effect.sync(() => [assertSafeInteger(fromSeq, "fromSeq"), assertSafeInteger(limit, "limit")]).pipe(
-      Effect.zipRight(run("transactions", postgresTimeouts.readTimeoutMs, (sql) => statements.readTransactions(sql, fromSeq, limit))),
+      Effect.zipRight(read("transactions", postgresTimeouts.readTimeoutMs, (sql) => statements.readTransactions(sql, fromSeq, limit))),
       Effect.map(decodeTxs),
     ),
   reply: (reader, request) =>
-    run("reply", postgresTimeouts.readTimeoutMs, (sql) => statements.readReply(sql, reader, request)).pipe(Effect.map(decodeFoundReply)),
+    read("reply", postgresTimeouts.readTimeoutMs, (sql) => statements.readReply(sql, reader, request)).pipe(Effect.map(decodeFoundReply)),
   blocks: (fromHeight, limit, txMax, finalOnly) =>
     Effect.sync(() => [fromHeight, limit, txMax].forEach((n) => assertSafeInteger(n, "blocks page bound"))).pipe(
       Effect.zipRight(
-        run("blocks", postgresTimeouts.readTimeoutMs, (sql) => statements.readBlocks(sql, fromHeight, limit, txMax, finalOnly)),
+        read("blocks", postgresTimeouts.readTimeoutMs, (sql) => statements.readBlocks(sql, fromHeight, limit, txMax, finalOnly)),
       ),
       Effect.map(decodeBlocks),
     ),
-  blockTip: run("blockTip", postgresTimeouts.readTimeoutMs, statements.readBlockTip).pipe(Effect.map(decodeBlockTip)),
+  blockTip: read("blockTip", postgresTimeouts.readTimeoutMs, statements.readBlockTip).pipe(Effect.map(decodeBlockTip)),
   knownTxIds: (ids) =>
     ids.length === 0
       ? Effect.succeed([])
-      : run("knownTxIds", postgresTimeouts.readTimeoutMs, (sql) => statements.readKnownTxIds(sql, ids)).pipe(
+      : read("knownTxIds", postgresTimeouts.readTimeoutMs, (sql) => statements.readKnownTxIds(sql, ids)).pipe(
           Effect.map((rows) => (rows as unknown as ReadonlyArray<{ id: string }>).map((row) => String(row.id))),
         ),
   ping: run("ping", postgresTimeouts.pingTimeoutMs, statements.ping).pipe(Effect.asVoid),
@@ -209,20 +244,105 @@ const operations = (run: Run): LedgerStore => ({
   addCards: (cards) => run("addCards", postgresTimeouts.commitTimeoutMs, (sql) => statements.addCards(sql, cards)),
 })
 
-/** The store on an open pool, with the schema brought up to date; the pool closes with the scope. */
+const acquirePools = (open: () => Sql) =>
+  Effect.acquireRelease(Effect.sync(open).pipe(Effect.flatMap(SynchronizedRef.make)), closePool)
+
+/** On a real server: one connection for commits, and a bounded pool for reads. */
+const serverLanes = (target: PostgresTarget, readPoolMax: number) =>
+  Effect.gen(function* () {
+    const openCommit = () => openPool(target, 1)
+    const openRead = () => openPool(target, readPoolMax)
+    const commit = runner(yield* acquirePools(openCommit), openCommit)
+    const read = runner(yield* acquirePools(openRead), openRead)
+    return { commit, read }
+  })
+
+/** On a single session (PGlite): one connection, one statement at a time, commits first. */
+const sessionLanes = (target: PostgresTarget) =>
+  Effect.gen(function* () {
+    const open = () => openPool(target, 1)
+    const pools = yield* acquirePools(open)
+    const queue = new SessionQueue()
+    const lane = (name: Lane) => runner(pools, open, (statement) => queue.run(name, statement))
+    return { commit: lane("commit"), read: lane("read") }
+  })
+
+/** What makes a commit durable, as the node's own session sees it, and what each must be. */
+const durableSettings: ReadonlyArray<{ readonly name: string; readonly durable: (value: string) => boolean }> = [
+  { name: "fsync", durable: (value) => value === "on" },
+  { name: "full_page_writes", durable: (value) => value === "on" },
+  // Every value but off flushes the commit's WAL locally before it returns.
+  { name: "synchronous_commit", durable: (value) => value !== "off" },
+]
+
+const SettingRows = Schema.Array(Schema.Struct({ name: Schema.String, setting: Schema.String }))
+
+/**
+ * Why commits on this server would not be durable, or undefined. With fsync off a power cut or an
+ * operating system crash can lose acknowledged commits or corrupt the database; with
+ * full_page_writes off a page torn by a crash can corrupt it.
+ */
+export const durabilityProblem = (settings: ReadonlyMap<string, string>): string | undefined => {
+  const weak = durableSettings.filter((setting) => !setting.durable(settings.get(setting.name) ?? "unknown"))
+  if (weak.length === 0) return undefined
+  const found = weak.map((setting) => `${setting.name} = ${settings.get(setting.name) ?? "unknown"}`).join(", ")
+  const server = weak.filter((setting) => setting.name !== "synchronous_commit").map((setting) => setting.name)
+  const advice = [
+    ...(server.length === 0 ? [] : [`set ${server.join(" and ")} to on in postgresql.conf (or ALTER SYSTEM) and reload the server`]),
+    ...(server.length === weak.length ? [] : ["do not turn synchronous_commit off in DATABASE_URL"]),
+  ]
+  return `PostgreSQL runs with ${found}: a commit acknowledged to a reader could be lost or the database corrupted by a crash or a power cut; ${advice.join("; ")}`
+}
+
+/** Refuses a server on which an acknowledged commit could be lost (`durabilityProblem`). */
+const checkDurability = (run: Run) =>
+  run("check durability", postgresTimeouts.readTimeoutMs, statements.readDurabilitySettings).pipe(
+    Effect.flatMap((rows) =>
+      Schema.decodeUnknown(SettingRows)(rows).pipe(
+        Effect.mapError((error) => new StorageError({ operation: "check durability", message: error.message })),
+      ),
+    ),
+    Effect.flatMap((rows) => {
+      const problem = durabilityProblem(new Map(rows.map((row) => [row.name, row.setting])))
+      return problem === undefined ? Effect.void : Effect.fail(new StorageError({ operation: "check durability", message: problem }))
+    }),
+  )
+
+const migrate = (run: Run) =>
+  Effect.tryPromise({ try: () => readMigrations(migrationsDir()), catch: failure("migrate") }).pipe(
+    Effect.flatMap((migrations) => run("migrate", postgresTimeouts.migrateTimeoutMs, (sql) => applyMigrations(sql, migrations))),
+  )
+
+const asTarget = (target: string | PostgresTarget): PostgresTarget => (typeof target === "string" ? { url: target } : target)
+
+/**
+ * The store on a real server, once it has checked that its commits are durable and brought the
+ * schema up to date; the pools close with the scope.
+ */
 export const makePostgresLedger = (
-  url: string,
+  target: string | PostgresTarget,
   options: PostgresLedgerOptions = {},
 ): Effect.Effect<LedgerStore, StorageError, Scope.Scope> =>
   Effect.gen(function* () {
-    const poolMax = options.poolMax ?? poolMaxDefault
-    if (!Number.isSafeInteger(poolMax) || poolMax < 1) return yield* Effect.dieMessage(`poolMax must be a positive integer, got ${poolMax}`)
-    const open = () => openPool(url, poolMax)
-    const pools = yield* Effect.acquireRelease(Effect.sync(open).pipe(Effect.flatMap(SynchronizedRef.make)), closePool)
-    const run = runner(pools, open)
-    const migrations = yield* Effect.tryPromise({ try: () => readMigrations(migrationsDir()), catch: failure("migrate") })
-    yield* run("migrate", postgresTimeouts.migrateTimeoutMs, (sql) => applyMigrations(sql, migrations))
-    return operations(run)
+    const readPoolMax = options.readPoolMax ?? readPoolMaxDefault
+    if (!Number.isSafeInteger(readPoolMax) || readPoolMax < 1) {
+      return yield* Effect.dieMessage(`readPoolMax must be a positive integer, got ${readPoolMax}`)
+    }
+    const lanes = yield* serverLanes(asTarget(target), readPoolMax)
+    yield* checkDurability(lanes.commit)
+    yield* migrate(lanes.commit)
+    return operations(lanes.commit, lanes.read)
+  })
+
+/**
+ * The store on a database that is a single session (PGlite, served by `pglite.ts`), with the schema
+ * brought up to date. It is not checked for durability: PGlite never calls fsync, and says so at start.
+ */
+export const makeSessionLedger = (target: PostgresTarget): Effect.Effect<LedgerStore, StorageError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const lanes = yield* sessionLanes(target)
+    yield* migrate(lanes.commit)
+    return operations(lanes.commit, lanes.read)
   })
 
 /** The ledger on the Postgres at `url` (a postgres:// connection string). */

@@ -153,6 +153,10 @@ export const readInitialized = (pool: Sql) => pool`select exists (select 1 from 
 
 export const ping = (pool: Sql) => pool`select 1`
 
+/** The settings a commit's durability depends on, as this session sees them (`durabilityProblem` in postgres.ts). */
+export const readDurabilitySettings = (pool: Sql) => pool`
+  select name, setting from pg_settings where name in ('fsync', 'full_page_writes', 'synchronous_commit')`
+
 const insertCards = (sql: Session, rows: string) => sql`
   insert into card (uid, number, status, wallet)
   select uid, number, status, wallet

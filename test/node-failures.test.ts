@@ -1,10 +1,13 @@
 /**
  * What a reader sees when the node fails, black-box, on the embedded PGlite: the node killed with
  * SIGKILL under load and started again (every acknowledged tap survives, once), a request replayed
- * across a restart, load shedding (`overloaded`) and the metrics. The database going away is in
- * node-failures-postgres.test.ts.
+ * across a restart, load shedding (`overloaded`) and the metrics; and that the embedded database is
+ * out of other local users' reach. The database going away is in node-failures-postgres.test.ts.
  */
+import { statSync } from "node:fs"
+import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { listeningTcpPorts } from "./listening-ports.js"
 import { blackBoxCards, ReaderClient, tokenOf, type Reply } from "./node-process.js"
 import { killUnderLoad } from "./kill-under-load.js"
 import { codeOf, health, trackedNodes, waitFor } from "./tap-load.js"
@@ -22,6 +25,21 @@ describe("kill -9 under load (PGlite)", () => {
   it("keeps every acknowledged tap exactly once, balances match the replies, and gesell check passes", async () => {
     await killUnderLoad({ nodes, env: {}, sentBeforeKill: 5_000, ackedBeforeKill: 2_500 })
   }, 90_000)
+})
+
+describe("the embedded database", () => {
+  it("is served on a Unix socket in a directory only the node's user may enter: the node listens on its HTTP port only", async () => {
+    const dataDir = nodes.dataDir()
+    const node = await nodes.start({ dataDir })
+    expect(listeningTcpPorts(node.child.pid ?? 0)).toEqual([node.port])
+    const socketDir = join(dataDir, "pglite-socket")
+    expect(statSync(socketDir).mode & 0o777).toBe(0o700)
+    expect(statSync(join(socketDir, ".s.PGSQL.5432")).isSocket()).toBe(true)
+    // The node works through it.
+    const desk = await connect(node.ws, "desk-1")
+    expect((await desk.request({ type: "topup", id: "socket-topup", card: blackBoxCards[120] as string, amount: 100, asset: "raf-eur" })).ok).toBe(true)
+    desk.close()
+  })
 })
 
 describe("a request replayed after a restart", () => {

@@ -45,6 +45,11 @@ const postgresUser = async (): Promise<{ uid: number; gid: number }> => {
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) }
 }
 
+export interface PostgresServerOptions {
+  /** Server settings given on its command line (`-c name=value`), e.g. `{ fsync: "off" }`. */
+  readonly settings?: Readonly<Record<string, string>>
+}
+
 /** Whether the PostgreSQL server binaries are installed (known without starting anything). */
 export const postgresInstalled = (): boolean => findBinaries() !== undefined
 
@@ -52,7 +57,7 @@ export const postgresInstalled = (): boolean => findBinaries() !== undefined
  * Starts a server, or returns undefined when PostgreSQL is not installed (so that a suite can say
  * it skips). With GESELL_REQUIRE_SERVERS=1 a missing PostgreSQL is an error instead.
  */
-export const startPostgres = async (): Promise<PostgresServer | undefined> => {
+export const startPostgres = async (serverOptions: PostgresServerOptions = {}): Promise<PostgresServer | undefined> => {
   const bin = findBinaries()
   if (bin === undefined) {
     if (process.env["GESELL_REQUIRE_SERVERS"] === "1") throw new Error(installHint)
@@ -72,7 +77,8 @@ export const startPostgres = async (): Promise<PostgresServer | undefined> => {
     asRoot ? run("runuser", ["-u", "postgres", "--", join(bin, program), ...args]) : run(join(bin, program), [...args])
   await pg("initdb", ["-D", data, "--auth=trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"])
   const port = await freePort()
-  const options = `-p ${port} -h 127.0.0.1 -k ${sockets}`
+  const settings = Object.entries(serverOptions.settings ?? {}).map(([name, value]) => ` -c ${name}=${value}`)
+  const options = `-p ${port} -h 127.0.0.1 -k ${sockets}${settings.join("")}`
   // `pg_ctl status` exits with 0 only while the server runs; start and stop do nothing twice.
   const running = () => pg("pg_ctl", ["-D", data, "status"]).then(() => true, () => false)
   const start = async () => {
