@@ -17,7 +17,7 @@
  * as soon as storage answers again (fail-stop). A request whose commit did reach the database before
  * the failure is found there by its retry, with its first reply.
  */
-import { Clock, Deferred, Duration, Effect, Exit, FiberId, Option } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberId, Option } from "effect"
 import { requestKey, type Command } from "../engine/command.js"
 import { execute, fingerprint, type Executed } from "../engine/execute.js"
 import { fail } from "../engine/outcome.js"
@@ -25,7 +25,7 @@ import { transactionJson } from "../engine/transaction.js"
 import type { NodeLimits } from "../engine/limits.js"
 import type { TimeMs, TxId, WalletId } from "../engine/names.js"
 import type { LedgerState, RequestRecord, Transaction } from "../engine/state.js"
-import type { CommitBatch, LedgerStore, StoredReply, StoredTx } from "../storage/ledger.js"
+import { StorageError, storageFailureText, type CommitBatch, type LedgerStore, type StoredReply, type StoredTx } from "../storage/ledger.js"
 import { cardToStore, stateFromSnapshot, touchedBy, walletToStore } from "./snapshot.js"
 import { ForgottenRequests } from "./forgotten.js"
 
@@ -97,6 +97,13 @@ export class LedgerWriter {
   private inflight: Batch | undefined
   private lastTimeMs = 0
   mode: WriterMode = "ready"
+  /**
+   * Why the writer is unavailable, while it is: the last failure of a commit or of a reload, short
+   * and without data from the ledger (`storageFailureText`), for the health endpoint to say.
+   */
+  unavailableReason: string | undefined = undefined
+  /** Commits and reload attempts failed since the last commit that passed: what `recover` backs off by. */
+  private failuresInRow = 0
 
   constructor(
     public state: LedgerState,
@@ -300,9 +307,12 @@ export class LedgerWriter {
       this.acknowledge(batch)
       this.events.committed?.(batch.entries.length, batch.txs.length, finished - started)
       this.events.committedTxs?.(batch.txs, finished)
+      this.failuresInRow = 0
       return
     }
     this.events.commitFailed?.(result.cause)
+    this.failuresInRow++
+    this.unavailableReason = commitFailureText(result.cause)
     this.failFrom(batch)
     yield* this.recover
   })
@@ -327,29 +337,61 @@ export class LedgerWriter {
     }
   }
 
-  /** Waits until storage answers, then reloads the whole state from it. */
+  /**
+   * Waits until storage answers, then reloads the whole state from it. The attempts back off, and
+   * so do the reloads after commits that keep failing once storage answers again (a full disk: the
+   * ping and the load pass, the next commit fails): each waits `recoveryDelayMs` of the failures in
+   * a row, commits and attempts alike, until a commit passes.
+   */
   private readonly recover: Effect.Effect<void> = Effect.gen(this, function* () {
+    this.unavailableReason ??= "storage: commit failed"
     for (;;) {
+      yield* Effect.sleep(Duration.millis(recoveryDelayMs(this.failuresInRow)))
       const now = yield* Clock.currentTimeMillis
       // The ping has the commit's deadline; the load has storage's own, longer one (a large ledger).
       const loaded = yield* this.store.ping.pipe(
-        Effect.timeout(Duration.millis(this.commitTimeoutMs)),
+        Effect.timeoutFail({ duration: Duration.millis(this.commitTimeoutMs), onTimeout: () => unreachable }),
         Effect.zipRight(this.store.load(now - requestRetentionMs, this.limits.requestCacheMax)),
-        Effect.option,
+        Effect.either,
       )
-      if (Option.isSome(loaded)) {
-        this.state = stateFromSnapshot(loaded.value)
-        this.rememberOlderRequests(loaded.value.olderRequests)
-        this.nextSeq = loaded.value.lastSeq + 1
+      if (loaded._tag === "Right") {
+        this.state = stateFromSnapshot(loaded.right)
+        this.rememberOlderRequests(loaded.right.olderRequests)
+        this.nextSeq = loaded.right.lastSeq + 1
         this.mode = "ready"
+        this.unavailableReason = undefined
         this.events.recovered?.()
         return
       }
-      yield* Effect.sleep(Duration.millis(250))
+      this.failuresInRow++
+      this.unavailableReason = storageFailureText(loaded.left)
     }
   })
 }
 
+/** The delay before reloading after the first failure in a row, doubled with each one after it. */
+export const recoveryBackoffFirstMs = 250
+/** The longest delay between reload attempts: storage back is noticed within this. */
+export const recoveryBackoffMaxMs = 30_000
+
+/**
+ * How long to wait before reloading, after `failuresInRow` failures: none after the first (a
+ * passing blip costs no time), then 250 ms doubling up to recoveryBackoffMaxMs.
+ */
+export const recoveryDelayMs = (failuresInRow: number): number =>
+  failuresInRow <= 1 ? 0 : Math.min(recoveryBackoffFirstMs * 2 ** Math.min(failuresInRow - 2, 30), recoveryBackoffMaxMs)
+
+const unreachable = new StorageError({ operation: "ping", message: "no answer" })
+
+/**
+ * Why a commit failed, for `unavailableReason`: storage's own failure, or the writer's deadline (the
+ * only other way a commit fails).
+ */
+const commitFailureText = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.failureOption(cause)
+  if (Option.isNone(error)) return "storage: commit failed"
+  return error.value instanceof StorageError ? storageFailureText(error.value) : "storage: commit timed out"
+}
 
 const splitKey = (key: string): [string, string] => {
   const slash = key.indexOf("/")
