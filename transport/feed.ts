@@ -29,7 +29,7 @@ import type { LedgerStore } from "../storage/ledger.js"
 import { storedBlockJson } from "./blocks-http.js"
 import { oneLine } from "./log-line.js"
 import type { Metrics } from "./metrics.js"
-import { rejectUpgrade } from "./readers.js"
+import { rejectUpgrade } from "./upgrades.js"
 
 export interface FeedDeps {
   readonly producer: BlockProducer

@@ -8,13 +8,11 @@
  * - a defect in any handler is answered 500, logged once and counted: no request ends the process.
  * The same holds for upgrades: a handler that throws closes that socket, and only that socket.
  */
-import type { IncomingMessage, Server } from "node:http"
-import type { Duplex } from "node:stream"
+import type { Server } from "node:http"
 import { Headers, HttpApiBuilder, HttpIncomingMessage, HttpServerError, HttpServerRequest, HttpServerResponse, type HttpApi, type HttpApp } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Effect, Layer, Option, type Scope } from "effect"
 import type { Metrics } from "./metrics.js"
-import { rejectUpgrade, type UpgradeHandler } from "./readers.js"
 
 /** The largest request body the node reads (a card import of 100,000 lines fits). */
 export const httpBodyBytesMax = 8 * 1024 * 1024
@@ -147,25 +145,3 @@ export const serveApi = (
     server.on("request", handler)
     yield* Effect.addFinalizer(() => Effect.sync(() => server.off("request", handler)))
   })
-
-/**
- * Routes each upgrade to the first handler that takes its path; any other path gets 404. A handler
- * that throws costs that socket only: it is destroyed, and the defect logged once and counted.
- */
-export const attachUpgrades = (server: Server, handlers: readonly UpgradeHandler[], sink: DefectSink): void => {
-  server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    try {
-      if (!handlers.some((handler) => handler.upgrade(request, socket, head))) rejectUpgrade(socket, 404, "Not Found")
-    } catch (error) {
-      sink.defect("upgrade", error instanceof Error ? `${error.name}: ${error.message}` : String(error))
-      socket.destroy()
-    }
-  })
-}
-
-/** The path of a request target, or undefined when it is not one (`//[`, a bare `*`...). */
-export const pathOf = (request: IncomingMessage): { readonly path: string; readonly query: URLSearchParams } | undefined => {
-  if (!URL.canParse(request.url ?? "", "http://localhost")) return undefined
-  const url = new URL(request.url ?? "/", "http://localhost")
-  return { path: url.pathname, query: url.searchParams }
-}

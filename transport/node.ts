@@ -6,6 +6,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs"
 import { createServer, type Server } from "node:http"
+import type { Socket } from "node:net"
 import { join, resolve } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Clock, Console, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
@@ -23,7 +24,8 @@ import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { ReaderDirectoryStore } from "./directory.js"
 import { serveNodeApi } from "./http.js"
-import { attachUpgrades, defectSink } from "./http-server.js"
+import { defectSink } from "./http-server.js"
+import { attachUpgrades } from "./upgrades.js"
 import { makeMetrics } from "./metrics.js"
 import { ReaderGateway } from "./readers.js"
 import { FederationFeed } from "./feed.js"
@@ -126,17 +128,30 @@ const adminToken = (config: NodeConfig) =>
     return Redacted.make(readFileSync(file, "utf8").trim())
   })
 
-const listen = (server: Server, port: number, host: string) =>
-  Effect.acquireRelease(
+/**
+ * Listens until the scope closes. At close every connection goes, upgraded ones too: the HTTP
+ * server stops tracking a socket once it is upgraded, and `server.close` would wait for any of them
+ * that a client keeps open.
+ */
+const listen = (server: Server, port: number, host: string) => {
+  const sockets = new Set<Socket>()
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket)
+    socket.once("close", () => sockets.delete(socket))
+  })
+  return Effect.acquireRelease(
     Effect.async<void, Error>((resume) => {
       server.once("error", (error) => resume(Effect.fail(error)))
       server.listen(port, host, () => resume(Effect.void))
     }),
-    () => Effect.async<void>((resume) => {
-      server.closeAllConnections()
-      server.close(() => resume(Effect.void))
-    }),
+    () =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+        for (const socket of sockets) socket.destroy()
+      }),
   )
+}
 
 export const startNode = (flags: StartFlags) =>
   Effect.gen(function* () {
@@ -176,7 +191,15 @@ export const startNode = (flags: StartFlags) =>
       }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(10)))),
     )
     const directory = new ReaderDirectoryStore(snapshot.readers)
-    const gateway = new ReaderGateway({ writer: () => writer, directory, metrics, nowMs, connectionsMax: config.limits.readerConnectionsMax })
+    const gateway = new ReaderGateway({
+      writer: () => writer,
+      directory,
+      metrics,
+      nowMs,
+      connectionsMax: config.limits.readerConnectionsMax,
+      connectionsPerReaderMax: config.limits.readerConnectionsPerReaderMax,
+      bufferedBytesMax: config.limits.readerBufferedBytesMax,
+    })
     const server = createServer()
     const sink = defectSink(metrics)
     yield* serveNodeApi(
@@ -192,11 +215,11 @@ export const startNode = (flags: StartFlags) =>
     yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all([gateway.close(), feed.close()])))
     const address = server.address()
     const port = typeof address === "object" && address !== null ? address.port : config.port
-    yield* announce({ ...config, port }, key.validator, demo, writer.height)
+    yield* announce({ ...config, port }, key.validator, demo, writer.height, producer.genesisHash)
     return yield* Effect.never
   }).pipe(Effect.scoped)
 
-const announce = (config: NodeConfig, validator: string, demo: DemoFile | undefined, height: number) =>
+const announce = (config: NodeConfig, validator: string, demo: DemoFile | undefined, height: number, genesisHash: string) =>
   Effect.gen(function* () {
     const base = `http://${config.host}:${config.port}`
     yield* Console.log(`Gesell node listening on ${base} (readers: ws://${config.host}:${config.port}/v1/readers)`)
@@ -206,6 +229,8 @@ const announce = (config: NodeConfig, validator: string, demo: DemoFile | undefi
         : `${pgliteDurabilityNotice} Data: ${resolve(config.dataDir, "pglite")}`,
     )
     yield* Console.log(`Ledger: ${height} transactions. Validator id of this node: ${validator}`)
+    // Every member compares it, and gives it to `gesell validator` and `gesell peer` (--genesis-hash).
+    yield* Console.log(`Genesis hash (block 0): ${genesisHash}`)
     yield* Console.log(`Health ${base}/v1/health · supply ${base}/v1/supply · metrics ${base}/metrics · API ${base}/v1/openapi.json`)
     yield* Console.log(`Blocks ${base}/v1/blocks · federation feed ws://${config.host}:${config.port}/v1/federation`)
     if (Option.isNone(config.adminToken)) yield* Console.log(`Admin token: in ${resolve(config.dataDir, "admin-token")}`)

@@ -22,7 +22,9 @@ import { pgliteLedger } from "../storage/pglite.js"
 import { cards, genesis, genesisDocument, t0 } from "../test/federation.js"
 import { ReaderDirectoryStore } from "./directory.js"
 import { makeMetrics } from "./metrics.js"
-import { attachUpgrades, ReaderGateway } from "./readers.js"
+import { defectSink } from "./http-server.js"
+import { ReaderGateway } from "./readers.js"
+import { attachUpgrades } from "./upgrades.js"
 
 /** A writer whose first submission revokes the reader, as an operator's revocation landing between two frames would. */
 const revokingWriter = (writer: LedgerWriter, revoke: () => void, submitted: string[]): LedgerWriter =>
@@ -46,7 +48,7 @@ const pipelineAfterRevocation = async (writer: LedgerWriter) => {
     connectionsMax: 8,
   })
   const server = createServer()
-  attachUpgrades(server, [gateway])
+  attachUpgrades(server, [gateway], defectSink(metrics))
   server.listen(0, "127.0.0.1")
   await once(server, "listening")
   const { port } = server.address() as AddressInfo

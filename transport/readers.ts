@@ -5,13 +5,14 @@
  * 100 bad frames in a minute closed. It bounds what one reader can hold: connections per reader,
  * and reply bytes waiting for a hub that does not read them.
  */
-import type { IncomingMessage, Server } from "node:http"
+import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { WebSocketServer, type RawData, type WebSocket } from "ws"
 import * as limits from "../engine/limits.js"
 import type { LedgerWriter, Refusal } from "../actors/writer.js"
 import { tokenHash } from "../actors/admin.js"
 import type { Metrics } from "./metrics.js"
+import { pathOf, rejectUpgrade } from "./upgrades.js"
 import { codeOf, decodeFrame, errorFrame, pongFrame, resultFrame, type Reader } from "./wire.js"
 
 export interface ReaderDirectory {
@@ -40,11 +41,6 @@ const bearer = (request: IncomingMessage): string | undefined => {
   const header = request.headers.authorization
   const match = header === undefined ? null : /^Bearer (\S+)$/.exec(header)
   return match?.[1]
-}
-
-/** Answers an upgrade request with an HTTP status and no WebSocket. */
-export const rejectUpgrade = (socket: Duplex, status: number, text: string): void => {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
 
 /** Counts bad frames over a sliding minute. */
@@ -96,7 +92,7 @@ export class ReaderGateway {
 
   /** Handles an HTTP upgrade to /v1/readers; returns false for other paths. */
   upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    if (new URL(request.url ?? "/", "http://localhost").pathname !== "/v1/readers") return false
+    if (pathOf(request)?.path !== "/v1/readers") return false
     const token = bearer(request)
     const reader = token === undefined ? undefined : this.deps.directory.byToken(tokenHash(token))
     if (reader === undefined) {
@@ -235,15 +231,4 @@ const corkUntilNextTick = (socket: WebSocket): void => {
 const resultOf = (json: string): string => {
   const code = /"code":"([a-z_]+)"/.exec(json)
   return code?.[1] ?? "ok"
-}
-
-/** Something that takes the WebSocket upgrades of its own path, and says whether it took this one. */
-export interface UpgradeHandler {
-  readonly upgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean
-}
-
-export const attachUpgrades = (server: Server, handlers: readonly UpgradeHandler[]): void => {
-  server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (!handlers.some((handler) => handler.upgrade(request, socket, head))) rejectUpgrade(socket, 404, "Not Found")
-  })
 }
