@@ -200,7 +200,7 @@ const readiness = (deps: HttpDeps): Readiness => {
     ready: writer.mode === "ready",
     height: deps.producer.finalizedHeight,
     transactions: writer.height,
-    reason: (writer as { readonly unavailableReason?: string | undefined }).unavailableReason,
+    reason: writer.unavailableReason,
   }
 }
 
