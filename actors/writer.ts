@@ -25,12 +25,23 @@ import { transactionJson } from "../engine/transaction.js"
 import type { NodeLimits } from "../engine/limits.js"
 import type { TimeMs, TxId, WalletId } from "../engine/names.js"
 import type { LedgerState, RequestRecord, Transaction } from "../engine/state.js"
-import { StorageError, storageFailureText, type CommitBatch, type LedgerStore, type StoredReply, type StoredTx } from "../storage/ledger.js"
+import {
+  requestWindowMs,
+  StorageError,
+  storageFailureText,
+  type CommitBatch,
+  type FoundReply,
+  type LedgerStore,
+  type StoredReply,
+  type StoredTx,
+} from "../storage/ledger.js"
 import { cardToStore, stateFromSnapshot, touchedBy, walletToStore } from "./snapshot.js"
 import { ForgottenRequests } from "./forgotten.js"
 
 /** Bloom segments of forgotten request ids: about 1.25 MB per requestCacheMax ids, 256 at most. */
 const forgottenSegmentsMax = 256
+/** How often, in running time, the writer notes the newest time it has given (`timeRecordedBy`). */
+const checkpointEveryMs = 60_000
 import { forgetRequestsBefore } from "../engine/execute.js"
 import { requestRetentionMs } from "../engine/limits.js"
 
@@ -48,8 +59,11 @@ export interface Submission {
 
 interface Entry {
   readonly json: string
+  readonly key: string | undefined
   readonly record: RequestRecord | undefined
   readonly stored: StoredTx | StoredReply | undefined
+  /** The request and its retries waiting for this entry: what runs again if the batch must (`runAgain`). */
+  readonly submissions: Submission[]
   readonly waiters: Array<(json: string) => void>
   readonly refusers: Array<(why: Refusal) => void>
 }
@@ -112,8 +126,14 @@ export class LedgerWriter {
     private readonly limits: NodeLimits,
     private readonly commitTimeoutMs: number,
     private readonly events: WriterEvents = {},
+    /** Its monotonic reading (`unsafeCurrentTimeNanos`) is the node's running time; tests give their own. */
+    private readonly clock: Clock.Clock = Clock.make(),
   ) {
     this.forgotten = new ForgottenRequests(Math.max(limits.requestCacheMax, 1024), forgottenSegmentsMax)
+    // The requests loaded come from earlier runs: a new one never gets an earlier time than theirs.
+    this.lastTimeMs = newestRequestTime(state)
+    this.runningMarkMs = this.runningNowMs()
+    this.checkpoints.push({ runningMs: this.runningMarkMs, timeMs: this.lastTimeMs })
   }
 
   get height(): number {
@@ -121,8 +141,34 @@ export class LedgerWriter {
   }
 
   get queued(): number {
-    return this.pending.entries.length + (this.inflight?.entries.length ?? 0)
+    return this.pending.entries.length + (this.inflight?.entries.length ?? 0) + (this.held?.length ?? 0)
   }
+
+  /**
+   * The node's running time, in milliseconds of its monotonic clock: a wall clock that jumps (a
+   * device without a real-time clock setting itself, a virtual machine restored from a snapshot)
+   * does not move it. Only differences are used: what each commit adds to the ledger's running time
+   * (kept by storage across restarts), and how long ago in running time the writer noted a time.
+   */
+  private runningNowMs(): number {
+    return Number(this.clock.unsafeCurrentTimeNanos() / 1_000_000n)
+  }
+
+  /**
+   * The running time up to which storage was given the node's running time: each commit hands over
+   * what ran since. A commit that fails loses its share, so the ledger's running time may fall
+   * short of the node's, never exceed it: a request is then kept longer, never forgotten early.
+   */
+  private runningMarkMs: number
+
+  /**
+   * Times the writer had given by some running time: every request recorded with a time before
+   * `timeMs` was recorded at `runningMs` or earlier, since times never go backwards (`run`).
+   */
+  private readonly checkpoints: Array<{ readonly runningMs: number; readonly timeMs: number }> = []
+
+  /** Requests that arrive while the state is reloaded after a refused batch (`runAgain`), in order. */
+  private held: Submission[] | undefined
 
   /**
    * Request ids forgotten from memory (the cache is bounded by requestCacheMax) within the retention
@@ -134,6 +180,7 @@ export class LedgerWriter {
   submit(submission: Submission, nowMs: number): void {
     if (this.mode !== "ready") return this.refuse(submission, "unavailable")
     if (this.queued >= this.limits.commitQueueTxMax) return this.refuse(submission, "overloaded")
+    if (this.held !== undefined) return void this.held.push(submission)
     const key = submission.command.kind === "check" ? undefined : requestKey(submission.command)
     if (key !== undefined && !this.state.requests.has(key) && this.forgotten.mayContain(key)) {
       return this.lookUpThenRun(submission, key, nowMs)
@@ -141,26 +188,70 @@ export class LedgerWriter {
     this.run(submission, key, nowMs)
   }
 
-  /** A request id that may have been forgotten: its first reply, if storage has one, else it runs. */
+  /**
+   * A request id that may have been forgotten: its first reply, if storage has one within the
+   * window, else it runs. A stored use past the window by the wall clock and by running time is an
+   * earlier request under the same id: never answered as the first reply of this one.
+   */
   private lookUpThenRun(submission: Submission, key: string, nowMs: number): void {
-    const [reader, request] = splitKey(key)
-    Effect.runPromise(Effect.either(this.store.reply(reader, request))).then((found) => {
-      if (found._tag === "Left") return this.refuse(submission, "unavailable")
-      const stored = found.right
-      if (stored === undefined || this.state.requests.has(key)) return this.submitRemembered(submission, key, nowMs)
-      if (stored.fingerprint === fingerprint(submission.command)) return submission.reply(stored.reply)
-      const conflict = fail("conflict", `request ${request} was already used for a different request`, "id")
-      submission.reply(submission.render({ ...conflict, replayed: false }, this.state))
+    this.lookUp(submission, key, (stored) => {
+      if (stored === undefined || this.state.requests.has(key) || this.pastWindow(stored, nowMs)) {
+        return this.submitRemembered(submission, key, nowMs)
+      }
+      this.answerStored(submission, key, stored)
     })
+  }
+
+  /**
+   * Looks a request up in storage, off the writer's path. A failure of storage refuses the request
+   * (the reader retries it); a defect is logged and refuses it too, instead of ending the process.
+   */
+  private lookUp(submission: Submission, key: string, found: (stored: FoundReply | undefined) => void): void {
+    const [reader, request] = splitKey(key)
+    Effect.runFork(
+      this.store.reply(reader, request).pipe(
+        Effect.flatMap((stored) => Effect.sync(() => found(stored))),
+        Effect.catchAllCause((cause) =>
+          Effect.zipRight(
+            Cause.isFailType(cause) ? Effect.void : Effect.logError("request look-up failed", cause),
+            Effect.sync(() => this.refuse(submission, "unavailable")),
+          ),
+        ),
+      ),
+    )
+  }
+
+  /** The stored first reply of the request, or `conflict` when its id was used for a different one. */
+  private answerStored(submission: Submission, key: string, stored: FoundReply): void {
+    if (stored.fingerprint === fingerprint(submission.command)) return submission.reply(stored.reply)
+    const conflict = fail("conflict", `request ${splitKey(key)[1]} was already used for a different request`, "id")
+    submission.reply(submission.render({ ...conflict, replayed: false }, this.state))
+  }
+
+  /**
+   * Whether a stored use of a request id is past the window by both measures, as the commit's check
+   * will judge it (storage/statements.ts): the wall clock from the time this request would get, and
+   * running time from storage's count plus what ran since the last commit took its share.
+   */
+  private pastWindow(stored: FoundReply, nowMs: number): boolean {
+    const wallAgeMs = Math.max(nowMs, this.lastTimeMs) - stored.time
+    // A request stored before running time was kept has none: its time alone says, as it did then.
+    const runningAgeMs = stored.runningAgeMs === undefined ? Infinity : stored.runningAgeMs + this.runningNowMs() - this.runningMarkMs
+    return wallAgeMs > requestWindowMs && runningAgeMs > requestWindowMs
   }
 
   private submitRemembered(submission: Submission, key: string, nowMs: number): void {
     if (this.mode !== "ready") return this.refuse(submission, "unavailable")
+    if (this.held !== undefined) return void this.held.push(submission)
     this.run(submission, key, nowMs)
   }
 
   private run(submission: Submission, key: string | undefined, nowMs: number): void {
+    // Times never go backwards, whatever the wall clock does (a clock set back, then forward again):
+    // records stay in time order, which forgetting relies on, and a transaction is never older than
+    // the one before it.
     const time = Math.max(nowMs, this.lastTimeMs)
+    this.lastTimeMs = time
     const executed = execute(this.state, submission.command, { now: time as TimeMs, txId: String(this.nextSeq) as TxId })
     if (executed.replayed) return this.answerRetry(submission, key)
     // A conflict changes nothing and depends on nothing uncommitted. Everything else, reads
@@ -175,13 +266,15 @@ export class LedgerWriter {
   }
 
   /**
-   * Forgets requests past the retention window, then the oldest committed ones beyond
-   * requestCacheMax (storage still has them: `submit` looks them up).
+   * Forgets requests past the window by the wall clock and by the node's running time both, then
+   * the oldest committed ones beyond requestCacheMax (storage still has them: `submit` looks them
+   * up). A wall clock that jumps a day forward forgets nothing the node has not run a day past; one
+   * that jumps back forgets nothing until it has caught up.
    */
   forgetOldRequests(nowMs: number): number {
-    const retainedFromMs = nowMs - requestRetentionMs - 60_000
-    let forgotten = forgetRequestsBefore(this.state, retainedFromMs)
-    this.forgotten.dropBefore(retainedFromMs)
+    const beforeMs = Math.min(nowMs - requestWindowMs, this.timeRecordedBy(this.runningNowMs() - requestWindowMs))
+    let forgotten = forgetRequestsBefore(this.state, beforeMs)
+    this.forgotten.dropBefore(beforeMs)
     const requests = this.state.requests
     for (const [key, record] of requests) {
       if (requests.size <= this.limits.requestCacheMax) break
@@ -191,6 +284,20 @@ export class LedgerWriter {
       forgotten++
     }
     return forgotten
+  }
+
+  /**
+   * A time before which every request was recorded by running time `runningMs`, or -Infinity when
+   * the writer has not run that long. Notes the time given so far once a minute of running time at
+   * most, so a request may be forgotten a minute late, and the notes stay about 1,441 per window.
+   */
+  private timeRecordedBy(runningMs: number): number {
+    const nowMs = this.runningNowMs()
+    const last = this.checkpoints.at(-1)
+    if (last === undefined || nowMs - last.runningMs >= checkpointEveryMs) this.checkpoints.push({ runningMs: nowMs, timeMs: this.lastTimeMs })
+    while ((this.checkpoints[1]?.runningMs ?? Infinity) <= runningMs) this.checkpoints.shift()
+    const oldest = this.checkpoints[0]
+    return oldest !== undefined && oldest.runningMs <= runningMs ? oldest.timeMs : -Infinity
   }
 
   private refuse(submission: Submission, why: Refusal): void {
@@ -208,6 +315,7 @@ export class LedgerWriter {
     const entry =
       this.pending.entries.find((e) => e.record === record) ?? this.inflight?.entries.find((e) => e.record === record)
     if (entry === undefined) return this.refuse(submission, "unavailable")
+    entry.submissions.push(submission)
     entry.waiters.push(submission.reply)
     entry.refusers.push(submission.refuse)
   }
@@ -227,7 +335,7 @@ export class LedgerWriter {
       stored = { reader, request, fingerprint: record.fingerprint, reply: json, time }
       batch.replies.push(stored)
     }
-    batch.entries.push({ json, record, stored, waiters: [submission.reply], refusers: [submission.refuse] })
+    batch.entries.push({ json, key, record, stored, submissions: [submission], waiters: [submission.reply], refusers: [submission.refuse] })
     if (batch.entries.length === 1) {
       batch.firstArrivedMs = time
       Deferred.unsafeDone(batch.firstArrived, Exit.void)
@@ -269,6 +377,7 @@ export class LedgerWriter {
       const card = this.state.cards.get(uid as never)
       return card === undefined ? [] : [cardToStore(card)]
     })
+    const runningNowMs = this.runningNowMs()
     const commit: CommitBatch = {
       txs: batch.txs,
       replies: batch.replies,
@@ -276,7 +385,9 @@ export class LedgerWriter {
       cards,
       backing: batch.backingChanged ? { ...this.state.backing } : undefined,
       validators: batch.validatorsChanged ? JSON.stringify(this.state.validators) : undefined,
+      runningMs: runningNowMs - this.runningMarkMs,
     }
+    this.runningMarkMs = runningNowMs
     return { batch, commit }
   }
 
@@ -310,12 +421,59 @@ export class LedgerWriter {
       this.failuresInRow = 0
       return
     }
+    const stored = requestsStoredIn(result.cause)
+    if (stored !== undefined) return yield* this.runAgain(batch, stored)
     this.events.commitFailed?.(result.cause)
     this.failuresInRow++
     this.unavailableReason = commitFailureText(result.cause)
     this.failFrom(batch)
     yield* this.recover
   })
+
+  /**
+   * A commit refused because storage holds some of its requests within the window already (the
+   * backstop of statements.ts): the writer did not know them, in memory or among the ids it forgot,
+   * so the batch ran against a state that is not the stored one. That is no failure of storage, and
+   * nothing of the batch or after it was acknowledged: the state is reloaded, the refused requests
+   * are answered with their stored first reply, and every other one runs again on the reloaded
+   * state, in order; requests that arrive meanwhile wait their turn instead of being refused.
+   */
+  private runAgain(batch: Batch, keys: readonly string[]): Effect.Effect<void> {
+    return Effect.gen(this, function* () {
+      this.held = []
+      const loaded = yield* Clock.currentTimeMillis.pipe(
+        Effect.flatMap((now) => this.store.load(now - requestRetentionMs, this.limits.requestCacheMax)),
+        Effect.either,
+      )
+      const held = this.held
+      this.held = undefined
+      if (loaded._tag === "Left") {
+        // Storage failed after all: as after any failed commit.
+        for (const submission of held) this.refuse(submission, "unavailable")
+        this.events.commitFailed?.(loaded.left)
+        this.failuresInRow++
+        this.unavailableReason = storageFailureText(loaded.left)
+        this.failFrom(batch)
+        return yield* this.recover
+      }
+      this.state = stateFromSnapshot(loaded.right)
+      this.rememberOlderRequests(loaded.right.olderRequests)
+      this.nextSeq = loaded.right.lastSeq + 1
+      const later = this.pending
+      this.pending = newBatch()
+      const refused = new Set(keys)
+      // Known from now on: a retry of one of them is looked up, whatever the load brought.
+      for (const key of refused) this.forgotten.add(key, this.lastTimeMs)
+      const nowMs = yield* Clock.currentTimeMillis
+      for (const { key, submissions } of [...batch.entries, ...later.entries]) {
+        for (const submission of submissions) {
+          if (key === undefined || !refused.has(key)) this.submit(submission, nowMs)
+          else this.lookUp(submission, key, (found) => (found === undefined ? this.refuse(submission, "unavailable") : this.answerStored(submission, key, found)))
+        }
+      }
+      for (const submission of held) this.submit(submission, nowMs)
+    })
+  }
 
   private acknowledge(batch: Batch): void {
     for (const entry of batch.entries) {
@@ -369,6 +527,7 @@ export class LedgerWriter {
   })
 }
 
+
 /** The delay before reloading after the first failure in a row, doubled with each one after it. */
 export const recoveryBackoffFirstMs = 250
 /** The longest delay between reload attempts: storage back is noticed within this. */
@@ -391,6 +550,19 @@ const commitFailureText = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.failureOption(cause)
   if (Option.isNone(error)) return "storage: commit failed"
   return error.value instanceof StorageError ? storageFailureText(error.value) : "storage: commit timed out"
+}
+
+/** The keys a commit was refused for as already stored within the window, if that is why it failed. */
+const requestsStoredIn = (cause: Cause.Cause<unknown>): readonly string[] | undefined => {
+  const error = Cause.failureOption(cause)
+  return Option.isSome(error) && error.value instanceof StorageError ? error.value.requestsStored : undefined
+}
+
+/** The newest time among a state's requests (one pass, at start). */
+const newestRequestTime = (state: LedgerState): number => {
+  let newestMs = 0
+  for (const record of state.requests.values()) newestMs = Math.max(newestMs, record.time)
+  return newestMs
 }
 
 const splitKey = (key: string): [string, string] => {

@@ -79,6 +79,10 @@ const failed = (request: string, time: number): StoredReply => ({
   time,
 })
 
+const hourMs = 60 * 60 * 1000
+/** A day and an hour: past the idempotency window (24 hours and a minute). */
+const dayMs = 25 * hourMs
+
 const blocked: StoredCard = { uid: "04a1b2c3", number: "A1B2C3D4", status: "blocked", wallet: "card:04a1b2c3" }
 
 const firstBatch: CommitBatch = {
@@ -216,43 +220,93 @@ const requests = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       const store = yield* Ledger
       yield* committed(store)
       const first = sale(1, "04a1b2c3")
-      expect(yield* store.reply("bar-1", "req-1")).toEqual({ fingerprint: first.fingerprint, reply: first.reply })
-      expect(yield* store.reply("-", "http-1")).toEqual({ fingerprint: "fp-http-1", reply: '{"status":"ok","request":"http-1"}' })
-      expect(yield* store.reply("bar-1", "req-fail")).toEqual({ fingerprint: "fp-req-fail", reply: failed("req-fail", 0).reply })
+      const found = (fingerprint: string | undefined, reply: string | undefined, time: number) => ({ fingerprint, reply, time, runningAgeMs: 0 })
+      expect(yield* store.reply("bar-1", "req-1")).toEqual(found(first.fingerprint, first.reply, first.time))
+      expect(yield* store.reply("-", "http-1")).toEqual(found("fp-http-1", '{"status":"ok","request":"http-1"}', genesisTimeMs + 3))
+      expect(yield* store.reply("bar-1", "req-fail")).toEqual(found("fp-req-fail", failed("req-fail", 0).reply, genesisTimeMs + 3))
       expect(yield* store.reply("bar-1", "req-unknown")).toBeUndefined()
       expect(yield* store.reply("desk-1", "req-1")).toBeUndefined()
     }).pipe(Effect.provide(layer())))
 
-  it.live("a request id used again after the idempotency window is stored, and reply gives the newest use", () =>
+  it.live("a request id used again after the idempotency window in time and in running time is stored, and reply gives the newest use", () =>
     Effect.gen(function* () {
       const store = yield* Ledger
       yield* committed(store)
-      const dayAfterMs = genesisTimeMs + 25 * 60 * 60 * 1000
+      const dayAfterMs = genesisTimeMs + dayMs
       // req-1 was a committed sale: used again, as a sale and then as a failed request of another id.
       const again = { ...sale(4, "04a1b2c3", dayAfterMs), request: "req-1", fingerprint: "fp-again", reply: '{"again":true}' }
-      yield* store.commit({ txs: [again], replies: [{ ...failed("req-fail", dayAfterMs), fingerprint: "fp-fail-again", reply: '{"again":"failed"}' }], wallets: [], cards: [] })
-      expect(yield* store.reply("bar-1", "req-1")).toEqual({ fingerprint: "fp-again", reply: '{"again":true}' })
-      expect(yield* store.reply("bar-1", "req-fail")).toEqual({ fingerprint: "fp-fail-again", reply: '{"again":"failed"}' })
-      // A retry within the window brings the same reply again and changes nothing.
-      yield* store.commit({ txs: [], replies: [failed("req-fail", 1)], wallets: [], cards: [] })
-      expect(yield* store.reply("bar-1", "req-fail")).toEqual({ fingerprint: "fp-fail-again", reply: '{"again":"failed"}' })
+      const failedAgain = { ...failed("req-fail", dayAfterMs), fingerprint: "fp-fail-again", reply: '{"again":"failed"}' }
+      yield* store.commit({ txs: [again], replies: [failedAgain], wallets: [], cards: [], runningMs: dayMs })
+      expect(yield* store.reply("bar-1", "req-1")).toEqual({ fingerprint: "fp-again", reply: '{"again":true}', time: dayAfterMs, runningAgeMs: 0 })
+      expect(yield* store.reply("bar-1", "req-fail")).toMatchObject({ fingerprint: "fp-fail-again", reply: '{"again":"failed"}' })
+      // A second use within the window is refused, and changes nothing.
+      const error = yield* Effect.flip(store.commit({ txs: [], replies: [failed("req-fail", dayAfterMs + 1)], wallets: [], cards: [], runningMs: 1 }))
+      expect(error.requestsStored).toEqual(["bar-1/req-fail"])
+      expect(yield* store.reply("bar-1", "req-fail")).toMatchObject({ fingerprint: "fp-fail-again", reply: '{"again":"failed"}', runningAgeMs: 0 })
       expect((yield* store.load(dayAfterMs)).requests.map((request) => `${request.reader}/${request.request}`).sort()).toEqual(["bar-1/req-1", "bar-1/req-fail"])
     }).pipe(Effect.provide(layer())))
 
-  it.live("load leaves out requests older than sinceMs, committed and failed alike", () =>
+  it.live("a second use of a request within the window by either measure is refused by the database, naming it", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      const before = sorted(yield* store.load(0))
+      const reuse = (time: number) => ({ ...sale(4, "04a1b2c3", time), request: "req-1", fingerprint: "fp-other" })
+      const refused: ReadonlyArray<readonly [string, CommitBatch, readonly string[]]> = [
+        // The wall clock jumped a day forward, the node ran an hour: the same request.
+        ["clock jumped forward", { txs: [reuse(genesisTimeMs + dayMs)], replies: [], wallets: [], cards: [], runningMs: hourMs }, ["bar-1/req-1"]],
+        // The wall clock went a day back, the node ran a day: still the same request.
+        ["clock jumped back", { txs: [reuse(genesisTimeMs - dayMs)], replies: [], wallets: [], cards: [], runningMs: dayMs }, ["bar-1/req-1"]],
+        ["no running time given", { txs: [reuse(genesisTimeMs + dayMs)], replies: [], wallets: [], cards: [] }, ["bar-1/req-1"]],
+        // A failed request used again as a transaction, a transaction's id as a failed request.
+        ["across tables", { txs: [{ ...reuse(genesisTimeMs + dayMs), request: "req-fail" }], replies: [failed("req-1", genesisTimeMs + dayMs)], wallets: [], cards: [], runningMs: hourMs }, ["bar-1/req-1", "bar-1/req-fail"]],
+        ["a reader-less request", { txs: [{ ...readerless(4, "http-1"), time: genesisTimeMs + dayMs }], replies: [], wallets: [], cards: [], runningMs: hourMs }, ["-/http-1"]],
+        ["twice in one batch", { txs: [], replies: [failed("new-1", genesisTimeMs + 9), failed("new-1", genesisTimeMs + 10)], wallets: [], cards: [] }, ["bar-1/new-1"]],
+      ]
+      for (const [why, batch, keys] of refused) {
+        const error = yield* Effect.flip(store.commit(batch))
+        expect(error.operation, why).toBe("commit")
+        expect(error.requestsStored, why).toEqual(keys)
+      }
+      expect(sorted(yield* store.load(0)), "nothing of the refused batches is stored, not even running time").toEqual(before)
+      // Other refusals, unique violations included, name no request.
+      const otherwise = yield* Effect.flip(store.commit({ txs: [{ ...sale(4, "04a1b2c3"), id: "tx-1" }], replies: [], wallets: [], cards: [] }))
+      expect(otherwise.requestsStored).toBeUndefined()
+      // Past the window in running time but not by the wall clock: still refused.
+      yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], runningMs: dayMs })
+      const error = yield* Effect.flip(store.commit({ txs: [reuse(genesisTimeMs + hourMs)], replies: [], wallets: [], cards: [] }))
+      expect(error.requestsStored).toEqual(["bar-1/req-1"])
+      expect(yield* store.reply("bar-1", "req-1")).toMatchObject({ fingerprint: "fp-1", runningAgeMs: dayMs })
+    }).pipe(Effect.provide(layer())))
+
+  it.live("load leaves out requests older than sinceMs that are past the window in running time too, committed and failed alike", () =>
     Effect.gen(function* () {
       const store = yield* Ledger
       yield* initialize(store)
       const [oldMs, newMs] = [genesisTimeMs + 1_000, genesisTimeMs + 2_000]
       yield* store.commit({
-        txs: [sale(1, "04a1b2c3", oldMs), sale(2, "04a1b2c3", newMs)],
-        replies: [failed("old-fail", oldMs), failed("new-fail", newMs)],
+        txs: [sale(1, "04a1b2c3", oldMs)],
+        replies: [failed("old-fail", oldMs)],
         wallets: [],
         cards: [],
+        runningMs: 5 * hourMs,
+      })
+      // The node ran for a day before the next two: the first two are past the window in running time.
+      yield* store.commit({
+        txs: [sale(2, "04a1b2c3", newMs)],
+        replies: [failed("new-fail", newMs)],
+        wallets: [],
+        cards: [],
+        runningMs: dayMs,
       })
       const recent = (yield* store.load(newMs)).requests.map((request) => request.request).sort()
       expect(recent).toEqual(["new-fail", "req-2"])
       expect((yield* store.load(0)).requests).toHaveLength(4)
+      // A wall clock a day ahead (a device that lost its time, then found another): the newest two
+      // are young in running time, so they stay, the oldest two do not.
+      expect((yield* store.load(newMs + dayMs)).requests.map((request) => request.request).sort()).toEqual(["new-fail", "req-2"])
+      expect((yield* store.load(newMs + dayMs, 1)).olderRequests.map((request) => request.key)).toHaveLength(1)
+      yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], runningMs: dayMs })
       expect((yield* store.load(newMs + 1)).requests).toEqual([])
     }).pipe(Effect.provide(layer())))
 

@@ -5,7 +5,17 @@
  * from `load`, and writes each group commit with `commit`, one database transaction per batch.
  */
 import { Context, Data, type Effect } from "effect"
+import { requestRetentionMs } from "../engine/limits.js"
 import type { JsonValue } from "../engine/state.js"
+
+/**
+ * How long a (reader, request) pair stays one request: the contract's 24 hours and a minute for the
+ * clocks of hub and node. It is measured twice, by the wall clock (the requests' times) and by the
+ * node's running time (`CommitBatch.runningMs`), and a request is past it only when both say so: a
+ * wall clock that jumps (a device without a real-time clock, a restored virtual machine) can then
+ * neither make a retry charge again nor end the window early.
+ */
+export const requestWindowMs = requestRetentionMs + 60_000
 
 /** The database could not do what was asked (down, timed out, constraint violated). */
 export class StorageError extends Data.TaggedError("StorageError")<{
@@ -14,6 +24,12 @@ export class StorageError extends Data.TaggedError("StorageError")<{
   /** The server's SQLSTATE when it refused the statement; absent when it could not be reached or did not answer. */
   readonly code?: string | undefined
   readonly cause?: unknown
+  /**
+   * Set when a commit was refused because the database holds these requests (`reader/request`)
+   * within the window already: not a failure of storage, but a batch executed against a state that
+   * did not know them. The writer answers them with their first reply.
+   */
+  readonly requestsStored?: readonly string[]
 }> {}
 
 /** The longest text `storageFailureText` gives. */
@@ -92,6 +108,14 @@ export interface StoredReply {
   readonly time: number
 }
 
+/** A request's reply as `reply` finds it. */
+export interface FoundReply {
+  readonly fingerprint: string
+  readonly reply: string
+  readonly time: number
+  readonly runningAgeMs?: number | undefined
+}
+
 /** A wallet as the last committed batch left it. */
 export interface StoredWallet {
   readonly id: string
@@ -147,6 +171,14 @@ export interface CommitBatch {
    * (it becomes final); its header never changes.
    */
   readonly blocks?: readonly StoredBlock[] | undefined
+  /**
+   * The node's running time since its previous commit, by its monotonic clock, whatever the wall
+   * clock did. Storage adds it to the ledger's running time, kept across restarts, and stamps the
+   * batch's requests with the sum: a request's age in running time is the sum now minus its stamp.
+   * A request of the batch that storage holds already within the window (by either measure), or
+   * one listed twice, fails the whole commit with `StorageError.requestsStored`.
+   */
+  readonly runningMs?: number | undefined
 }
 
 /** What the node reads at start (and after a failed commit) to rebuild its state. */
@@ -163,8 +195,9 @@ export interface Snapshot {
   readonly cards: readonly StoredCard[]
   readonly wallets: readonly StoredWallet[]
   /**
-   * Requests of the retention window, committed ones (with their reply) and failed ones: the newest
-   * `requestsMax` of them, oldest first.
+   * Requests of the retention window (of at least `sinceMs`, or younger than `requestWindowMs` in
+   * running time), committed ones (with their reply) and failed ones: the newest `requestsMax` of
+   * them, oldest first.
    */
   readonly requests: readonly StoredReply[]
   /** The keys (`reader/request`) and times of the window's older requests, beyond `requestsMax`. */
@@ -187,17 +220,23 @@ export interface LedgerStore {
   /** Whether a ledger exists in this database. */
   readonly initialized: Effect.Effect<boolean, StorageError>
   /**
-   * Requests of at least `sinceMs` are loaded with the rest of the state, all of it from one
-   * snapshot of the database: the newest `requestsMax` whole (all when absent), the older ones as
-   * keys only, so that a node starts in bounded memory. Fails with StorageError when no ledger was
-   * initialized.
+   * Requests of at least `sinceMs` (by the wall clock), and those younger than `requestWindowMs` in
+   * the ledger's running time whatever their time says, are loaded with the rest of the state, all
+   * of it from one snapshot of the database: the newest `requestsMax` whole (all when absent), the
+   * older ones as keys only, so that a node starts in bounded memory. Fails with StorageError when
+   * no ledger was initialized.
    */
   readonly load: (sinceMs: number, requestsMax?: number) => Effect.Effect<Snapshot, StorageError>
   readonly commit: (batch: CommitBatch) => Effect.Effect<void, StorageError>
   /** Transactions with seq ≥ `fromSeq`, in order, at most `limit`. */
   readonly transactions: (fromSeq: number, limit: number) => Effect.Effect<readonly StoredTx[], StorageError>
-  /** A remembered reply (committed or failed) for a request, looked up in the database. */
-  readonly reply: (reader: string, request: string) => Effect.Effect<{ readonly fingerprint: string; readonly reply: string } | undefined, StorageError>
+  /**
+   * The remembered reply (committed or failed) of a request's newest use, looked up in the
+   * database, with what tells whether that use is past the window: its time, and its age in running
+   * time as of the last commit (absent for requests stored before running time was kept: their time
+   * alone says).
+   */
+  readonly reply: (reader: string, request: string) => Effect.Effect<FoundReply | undefined, StorageError>
   /**
    * Blocks from `fromHeight` in order, with their transactions: at most `limit` blocks, and no more
    * blocks than fit in `txMax` transactions (at least one), final ones only when `finalOnly`.

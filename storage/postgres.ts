@@ -18,7 +18,7 @@
  */
 import postgres from "postgres"
 import { Cause, Duration, Effect, Layer, Schema, type Scope, SynchronizedRef } from "effect"
-import { Ledger, type LedgerStore, StorageError } from "./ledger.js"
+import { Ledger, type LedgerStore, requestWindowMs, StorageError } from "./ledger.js"
 import { applyMigrations, migrationsDir, readMigrations } from "./migrations.js"
 import { type Lane, SessionQueue } from "./session-queue.js"
 import {
@@ -175,13 +175,33 @@ const seqGap = (seqs: readonly number[]): string | undefined => {
 }
 
 const isEmpty = (rows: BatchRows): boolean =>
-  [rows.txs, rows.replies, rows.wallets, rows.cards, rows.backing, rows.blocks, rows.validators].every((part) => part === undefined)
+  [rows.txs, rows.replies, rows.wallets, rows.cards, rows.backing, rows.blocks, rows.validators, rows.runningMs].every(
+    (part) => part === undefined,
+  )
+
+/**
+ * The keys of a commit refused by the request window check (`ledger_refuse_stored_requests`, which
+ * lists them in its detail), or undefined for any other failure.
+ */
+const requestsStored = (cause: unknown): string[] | undefined => {
+  if (!(cause instanceof postgres.PostgresError) || cause.constraint_name !== "request_window") return undefined
+  const keys: unknown = JSON.parse(cause.detail ?? "[]")
+  return Array.isArray(keys) ? keys.map(String) : undefined
+}
 
 const commit = (run: Run) => (rows: BatchRows) => {
   const gap = seqGap(rows.seqs)
   if (gap !== undefined) return Effect.fail(new StorageError({ operation: "commit", message: gap }))
   if (isEmpty(rows)) return Effect.void
-  return run("commit", postgresTimeouts.commitTimeoutMs, (sql) => statements.writeBatch(sql, rows)).pipe(Effect.asVoid)
+  return run("commit", postgresTimeouts.commitTimeoutMs, (sql) => statements.writeBatch(sql, rows)).pipe(
+    Effect.mapError((error) => {
+      const keys = requestsStored(error.cause)
+      return keys === undefined
+        ? error
+        : new StorageError({ operation: error.operation, message: error.message, code: error.code, cause: error.cause, requestsStored: keys })
+    }),
+    Effect.asVoid,
+  )
 }
 
 const noLedger = new StorageError({ operation: "load", message: "no ledger in this database: initialize it first" })
@@ -205,7 +225,9 @@ const operations = (run: Run, read: Run): LedgerStore => ({
   initialized: run("initialized", postgresTimeouts.readTimeoutMs, statements.readInitialized).pipe(Effect.map(decodeFlag)),
   load: (sinceMs, requestsMax) =>
     Effect.sync(() => assertSafeInteger(sinceMs, "sinceMs")).pipe(
-      Effect.zipRight(run("load", postgresTimeouts.loadTimeoutMs, (sql) => statements.readSnapshot(sql, sinceMs, requestsMax ?? null))),
+      Effect.zipRight(
+        run("load", postgresTimeouts.loadTimeoutMs, (sql) => statements.readSnapshot(sql, sinceMs, requestsMax ?? null, requestWindowMs)),
+      ),
       Effect.map(decodeSnapshot),
       Effect.flatMap((snapshot) => (snapshot === undefined ? Effect.fail(noLedger) : Effect.succeed(snapshot))),
     ),

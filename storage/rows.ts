@@ -9,17 +9,19 @@
 import { Either, ParseResult, Schema } from "effect"
 import { cardWallet, type CardUid } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
-import type {
-  Backing,
-  CommitBatch,
-  Snapshot,
-  StoredBlock,
-  StoredBlockWithTxs,
-  StoredCard,
-  StoredReader,
-  StoredReply,
-  StoredTx,
-  StoredWallet,
+import {
+  requestWindowMs,
+  type Backing,
+  type CommitBatch,
+  type FoundReply,
+  type Snapshot,
+  type StoredBlock,
+  type StoredBlockWithTxs,
+  type StoredCard,
+  type StoredReader,
+  type StoredReply,
+  type StoredTx,
+  type StoredWallet,
 } from "./ledger.js"
 
 /** Thrown, hence a defect inside Effect.sync: the caller handed over a value that cannot be stored. */
@@ -57,6 +59,11 @@ export interface BatchRows {
   readonly backing: string | undefined
   readonly blocks: string | undefined
   readonly validators: string | undefined
+  /** The batch's requests (`reader`, `request`, `time`), committed and failed alike, for the window check. */
+  readonly requests: string | undefined
+  readonly runningMs: number | undefined
+  /** The window the requests are checked against (requestWindowMs; a parameter for the statement). */
+  readonly windowMs: number
 }
 
 const checkTxs = (txs: readonly StoredTx[]): number[] =>
@@ -83,11 +90,24 @@ export const backingDocument = (backing: Backing): string =>
     paidOut: assertSafeInteger(backing.paidOut, "backing.paidOut"),
   })
 
+/** What the window check needs of each request: a request made without a reader is reader "-". */
+const batchRequests = (batch: CommitBatch): Array<{ reader: string; request: string; time: number }> => {
+  const requests: Array<{ reader: string; request: string; time: number }> = []
+  for (const tx of batch.txs) {
+    if (tx.request !== undefined) requests.push({ reader: tx.reader ?? "-", request: tx.request, time: tx.time })
+  }
+  for (const reply of batch.replies) requests.push({ reader: reply.reader, request: reply.request, time: reply.time })
+  return requests
+}
+
 export const batchRows = (batch: CommitBatch): BatchRows => {
   const seqs = checkTxs(batch.txs)
   for (const reply of batch.replies) assertSafeInteger(reply.time, `reply ${reply.reader}/${reply.request} time`)
   checkWallets(batch.wallets)
   assertUnique(batch.cards.map((card) => card.uid), "card")
+  if (batch.runningMs !== undefined && !(Number.isSafeInteger(batch.runningMs) && batch.runningMs >= 0)) {
+    throw new Error(`runningMs must be a safe integer of at least 0, got ${batch.runningMs}`)
+  }
   return {
     seqs,
     txs: rowsDocument(batch.txs),
@@ -97,6 +117,9 @@ export const batchRows = (batch: CommitBatch): BatchRows => {
     backing: batch.backing === undefined ? undefined : backingDocument(batch.backing),
     blocks: rowsDocument(checkBlocks(batch.blocks ?? [])),
     validators: batch.validators,
+    requests: rowsDocument(batchRequests(batch)),
+    runningMs: batch.runningMs,
+    windowMs: requestWindowMs,
   }
 }
 
@@ -188,8 +211,19 @@ export const decodeBlockTip = (rows: unknown): { readonly sealed: StoredBlock | 
 export const decodeFlag = (rows: unknown): boolean =>
   decodeAll(Schema.Struct({ value: Schema.Boolean }), "a flag", rows)[0]?.value === true
 
-export const decodeFoundReply = (rows: unknown): { readonly fingerprint: string; readonly reply: string } | undefined =>
-  decodeAll(Schema.Struct({ fingerprint: Schema.String, reply: Schema.String }), "a reply", rows)[0]
+const FoundReplyRow = Schema.Struct({
+  fingerprint: Schema.String,
+  reply: Schema.String,
+  time: SafeIntegerText,
+  running_age_ms: Schema.NullOr(SafeIntegerText),
+})
+
+export const decodeFoundReply = (rows: unknown): FoundReply | undefined => {
+  const [row] = decodeAll(FoundReplyRow, "a reply", rows)
+  if (row === undefined) return undefined
+  const found = { fingerprint: row.fingerprint, reply: row.reply, time: row.time }
+  return row.running_age_ms === null ? found : { ...found, runningAgeMs: row.running_age_ms }
+}
 
 // A snapshot comes back as (part, doc) rows, `doc` parsed from JSON by postgres.js; the numbers of
 // the parts are those of `readSnapshot` in statements.ts.

@@ -32,7 +32,28 @@ type Session = postgres.ISql
  * stable), so it never sees the rows the statement inserts.
  */
 export const writeBatch = (sql: Session, batch: BatchRows) => sql`
-  with wallets as (
+  with clock as (
+    -- The ledger's running time after this batch: what the node ran since its previous commit added.
+    select coalesce((select value::text::bigint from meta where key = 'running'), 0) + coalesce(${batch.runningMs ?? null}::bigint, 0)
+      as running_ms
+  ), running as (
+    insert into meta (key, value)
+    select 'running', to_jsonb(running_ms) from clock where ${batch.runningMs ?? null}::bigint is not null
+    on conflict (key) do update set value = excluded.value
+  ), incoming as (
+    select reader, request, time
+    from json_to_recordset(${batch.requests ?? null}::text::json) as r (reader text, request text, time bigint)
+  ), stored as (
+    -- The backstop under the writer's memory: a request stored within the window by either measure
+    -- (its time, or its running time) is one request, never a second; so is one listed twice.
+    select incoming.reader || '/' || incoming.request as key from incoming, clock
+    where exists (select 1 from tx where coalesce(tx.reader, '-') = incoming.reader and tx.request = incoming.request
+        and (incoming.time - tx.time <= ${batch.windowMs}::bigint or clock.running_ms - tx.running_ms <= ${batch.windowMs}::bigint))
+      or exists (select 1 from reply where reply.reader = incoming.reader and reply.request = incoming.request
+        and (incoming.time - reply.time <= ${batch.windowMs}::bigint or clock.running_ms - reply.running_ms <= ${batch.windowMs}::bigint))
+    union
+    select reader || '/' || request from incoming group by reader, request having count(*) > 1
+  ), wallets as (
     insert into wallet (id, balances, memberships, melted, last_activity_ms)
     select id, balances, memberships, melted, "lastActivityMs"
     from jsonb_to_recordset(${batch.wallets ?? null}::text::jsonb) as r (id text, balances jsonb, memberships jsonb,
@@ -47,13 +68,14 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
     on conflict (uid) do update set number = coalesce(excluded.number, card.number), status = excluded.status,
       wallet = excluded.wallet
   ), replies as (
-    insert into reply (reader, request, fingerprint, reply, time)
-    select reader, request, fingerprint, reply, time
+    insert into reply (reader, request, fingerprint, reply, time, running_ms)
+    select reader, request, fingerprint, reply, time, clock.running_ms
     from json_to_recordset(${batch.replies ?? null}::text::json) as r (reader text, request text, fingerprint text,
-      reply text, time bigint)
-    -- An id used again after the idempotency window replaces its old reply; a retry within the
-    -- window brings the same reply and changes nothing.
-    on conflict (reader, request) do update set fingerprint = excluded.fingerprint, reply = excluded.reply, time = excluded.time
+      reply text, time bigint), clock
+    -- An id used again after the idempotency window replaces its old reply (one within the window
+    -- fails the commit, above).
+    on conflict (reader, request) do update set fingerprint = excluded.fingerprint, reply = excluded.reply, time = excluded.time,
+      running_ms = excluded.running_ms
       where reply.time < excluded.time
   ), backing as (
     insert into meta (key, value)
@@ -74,23 +96,29 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
       final = block.final or excluded.final
       where block.hash = excluded.hash
   ), txs as (
-    insert into tx (seq, id, time, body, reader, request, fingerprint, reply, ref)
-    select seq, id, time, body, reader, request, fingerprint, reply, ref
+    insert into tx (seq, id, time, body, reader, request, fingerprint, reply, ref, running_ms)
+    select seq, id, time, body, reader, request, fingerprint, reply, ref, clock.running_ms
     from json_to_recordset(${batch.txs ?? null}::text::json) as r (seq bigint, id text, time bigint, body text,
-      reader text, request text, fingerprint text, reply text, ref text)
+      reader text, request text, fingerprint text, reply text, ref text), clock
   )
-  select ledger_expect_next_seq(${batch.seqs[0] ?? null}::bigint), ledger_expect_blocks(${batch.blocks ?? null}::text::json)`
+  select ledger_expect_next_seq(${batch.seqs[0] ?? null}::bigint), ledger_expect_blocks(${batch.blocks ?? null}::text::json),
+    ledger_refuse_stored_requests((select json_agg(key order by key) from stored))`
 
 /**
  * Every part of a snapshot in one statement, so from one snapshot of the database without a
  * transaction: a row per item, `part` saying which part of `Snapshot` it belongs to (`snapshotParts`
  * in rows.ts), `doc` the item as JSON with the port's field names.
  */
-export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | null) => pool`
+export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | null, windowMs: number) => pool`
   with recent as (
+    -- A request is in the window while its time or its running time says so (ledger.ts, requestWindowMs).
+    -- The bound is a scalar subquery, computed once, so that both block range indexes can serve the or.
     select coalesce(reader, '-') as reader, request, fingerprint, reply, time from tx
-      where request is not null and time >= ${sinceMs}
-    union all select reader, request, fingerprint, reply, time from reply where time >= ${sinceMs}
+      where request is not null and (time >= ${sinceMs}
+        or running_ms > (select coalesce((select value::text::bigint from meta where key = 'running'), 0) - ${windowMs}::bigint))
+    union all select reader, request, fingerprint, reply, time from reply
+      where time >= ${sinceMs}
+        or running_ms > (select coalesce((select value::text::bigint from meta where key = 'running'), 0) - ${windowMs}::bigint)
   ), ranked as (
     select reader, request, fingerprint, reply, time, row_number() over (order by time desc) as rank from recent
   )
@@ -141,12 +169,17 @@ export const readBlockTip = (pool: Sql) => pool`
 export const readKnownTxIds = (pool: Sql, ids: readonly string[]) => pool`
   select id from tx where id = any(${pool.array(ids as string[])}::text[])`
 
-/** The newest reply of a request id: an id may have been used again after the idempotency window. */
+/**
+ * The newest reply of a request id (an id may have been used again after the idempotency window),
+ * with its time and its age in the ledger's running time.
+ */
 export const readReply = (pool: Sql, reader: string, request: string) => pool`
-  select fingerprint, reply from (
-    select fingerprint, reply, time from tx where coalesce(reader, '-') = ${reader} and request = ${request}
+  select fingerprint, reply, time,
+    coalesce((select value::text::bigint from meta where key = 'running'), 0) - running_ms as running_age_ms
+  from (
+    select fingerprint, reply, time, running_ms from tx where coalesce(reader, '-') = ${reader} and request = ${request}
     union all
-    select fingerprint, reply, time from reply where reader = ${reader} and request = ${request}
+    select fingerprint, reply, time, running_ms from reply where reader = ${reader} and request = ${request}
   ) as found order by time desc limit 1`
 
 export const readInitialized = (pool: Sql) => pool`select exists (select 1 from meta where key = 'genesis') as value`
