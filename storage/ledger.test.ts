@@ -1,16 +1,18 @@
 /**
  * The ledger contract on both implementations: PGlite on temp data dirs, and a throwaway real
  * PostgreSQL started by the harness (skipped, visibly, when PostgreSQL is not installed, unless
- * GESELL_REQUIRE_SERVERS=1 makes that a failure). Also what only a shared server shows: migrations
- * applied once when two nodes start together.
+ * GESELL_REQUIRE_SERVERS=1 makes that a failure). Also what only a server shows: migrations
+ * applied once when two nodes start together, the settings a durable commit needs, and a commit
+ * connection freed from a statement its caller gave up on.
  */
 import { cpSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import postgres from "postgres"
 import { postgresInstalled, startPostgres, type PostgresServer } from "../test/postgres-server.js"
+import { genesisDocument, genesisTx, salesBatch } from "./fixtures.js"
 import { ledgerContract } from "./ledger.contract.js"
 import { Ledger } from "./ledger.js"
 import { migrationsDir, readMigrations } from "./migrations.js"
@@ -100,6 +102,45 @@ const postgresSuite = () => {
       expect(refused.operation).toBe("check durability")
       expect(refused.message).toContain("synchronous_commit = off")
     }))
+
+  it.scopedLive("a commit its caller gives up on while it waits for a lock does not hold the commit connection", () =>
+    Effect.gen(function* () {
+      const url = yield* Effect.promise(() => database("abandoned"))
+      const store = Context.get(yield* Layer.build(postgresLedger(url)), Ledger)
+      yield* store.initialize(genesisDocument, genesisTx)
+      // Another session holds the wallet table until told to let go.
+      const blocker = yield* Effect.acquireRelease(
+        Effect.sync(() => postgres(url, { max: 2, onnotice: () => undefined })),
+        (sql) => Effect.promise(() => sql.end({ timeout: 5 })),
+      )
+      let letGo = (): void => undefined
+      const holding = new Promise<void>((resolve) => (letGo = resolve))
+      let lockTaken = (): void => undefined
+      const locked = new Promise<void>((resolve) => (lockTaken = resolve))
+      const held = blocker.begin(async (sql) => {
+        await sql`lock table wallet in access exclusive mode`
+        lockTaken()
+        await holding
+      })
+      yield* Effect.addFinalizer(() => Effect.promise(() => (letGo(), held)))
+      yield* Effect.promise(() => locked)
+      const commit = yield* Effect.fork(store.commit(salesBatch(1, 10)))
+      const waiting = blocker`select count(*)::int as count from pg_stat_activity where application_name = 'gesell' and wait_event_type = 'Lock'`
+      yield* Effect.promise(() => waiting.execute().then((rows) => rows[0]?.["count"] as number)).pipe(
+        Effect.repeat({ until: (count) => count > 0, schedule: Schedule.spaced(Duration.millis(20)) }),
+      )
+      // As the writer does when its commit deadline passes.
+      yield* Fiber.interrupt(commit)
+      // The ping needs no lock: it answers on a fresh connection instead of waiting behind the commit.
+      expect(Exit.isSuccess(yield* Effect.exit(store.ping))).toBe(true)
+      letGo()
+      yield* Effect.promise(() => held)
+      // The abandoned commit's outcome is unknown, as after any commit cut short: all of it or none.
+      const lastSeq = (yield* store.load(0)).lastSeq
+      expect([0, 10]).toContain(lastSeq)
+      yield* store.commit(salesBatch(lastSeq + 1, 10, lastSeq + 1))
+      expect((yield* store.load(0)).lastSeq).toBe(lastSeq + 10)
+    }), 60_000)
 
   it.live("two nodes initializing one database at once create one ledger", () =>
     Effect.gen(function* () {

@@ -127,9 +127,13 @@ const admitAtOnce: Admit = (statement) => statement
  * connection never leaves), and a connection may be stuck on a socket that will never answer.
  * A fresh pool costs one connection handshake. The deadline counts the wait to be admitted, and the
  * pool is taken once admitted (a pool replaced meanwhile is not used).
+ *
+ * The commit lane's pool is also replaced when its caller gives up on a statement in flight (the
+ * writer's commit deadline, shorter than the adapter's): its one connection would otherwise hold
+ * every later commit, ping and reload behind a statement that may never end.
  */
 const runner =
-  (pools: SynchronizedRef.SynchronizedRef<Sql>, open: () => Sql, admit: Admit = admitAtOnce): Run =>
+  (pools: SynchronizedRef.SynchronizedRef<Sql>, open: () => Sql, lane: Lane, admit: Admit = admitAtOnce): Run =>
   (operation, timeoutMs, statement) =>
     Effect.suspend(() => {
       let used: Sql | undefined
@@ -148,6 +152,7 @@ const runner =
           const replace = stale !== undefined && (timedOut || connectionBroken(cause)) ? replacePool(pools, stale, open) : Effect.void
           return Effect.zipRight(replace, Effect.fail(error))
         }),
+        Effect.onInterrupt(() => (lane === "commit" && used !== undefined ? replacePool(pools, used, open) : Effect.void)),
       )
     })
 
@@ -274,8 +279,8 @@ const serverLanes = (target: PostgresTarget, readPoolMax: number) =>
   Effect.gen(function* () {
     const openCommit = () => openPool(target, 1)
     const openRead = () => openPool(target, readPoolMax)
-    const commit = runner(yield* acquirePools(openCommit), openCommit)
-    const read = runner(yield* acquirePools(openRead), openRead)
+    const commit = runner(yield* acquirePools(openCommit), openCommit, "commit")
+    const read = runner(yield* acquirePools(openRead), openRead, "read")
     return { commit, read }
   })
 
@@ -285,7 +290,7 @@ const sessionLanes = (target: PostgresTarget) =>
     const open = () => openPool(target, 1)
     const pools = yield* acquirePools(open)
     const queue = new SessionQueue()
-    const lane = (name: Lane) => runner(pools, open, (statement) => queue.run(name, statement))
+    const lane = (name: Lane) => runner(pools, open, name, (statement) => queue.run(name, statement))
     return { commit: lane("commit"), read: lane("read") }
   })
 
