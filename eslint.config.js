@@ -1,10 +1,22 @@
-// Lint configuration: typescript-eslint's recommended rules, plus the layering rule of
-// ARCHITECTURE.md section 2: engine/ imports nothing of the project outside itself.
+// Lint configuration: typescript-eslint's recommended rules, type-aware where a bug hides in types
+// (a promise nobody waits for or catches turns any failure into a crash of the process), plus the
+// layering rule of ARCHITECTURE.md section 2: engine/ imports nothing of the project outside itself.
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
   { ignores: ["dist/**", "readers/dist/**", "node_modules/**", "**/node_modules/**", "bench/results/**"] },
   ...tseslint.configs.recommended,
+  {
+    files: ["**/*.ts"],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // `void promise` is no answer either: its rejection still ends the process. Catch it.
+      "@typescript-eslint/no-floating-promises": ["error", { ignoreVoid: false }],
+      "@typescript-eslint/no-misused-promises": ["error", { checksVoidReturn: { arguments: false, attributes: false } }],
+    },
+  },
   {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],

@@ -172,7 +172,10 @@ const guard = (teardown: Teardown, deadlineSeconds: number): void => {
   const stop = (why: string, code: number) => {
     progressDone()
     console.error(why)
-    void teardown.run().finally(() => process.exit(code))
+    teardown
+      .run()
+      .catch((error: unknown) => console.error(`bench: teardown failed: ${String(error)}`))
+      .finally(() => process.exit(code))
   }
   process.once("SIGINT", () => stop("interrupted: stopping what the bench started", 130))
   process.once("SIGTERM", () => stop("terminated: stopping what the bench started", 143))

@@ -143,7 +143,7 @@ const spawnFollower = (args: readonly string[], dataDir: string, options: Follow
     const readyMs = options.readyMs ?? readyMsDefault
     const timer = setTimeout(() => {
       reject(new Error(`gesell ${args[0] ?? ""} was not ready within ${readyMs} ms:\n${output}`))
-      void follower.kill()
+      follower.kill().catch(() => undefined)
     }, readyMs)
     child.stdout.on("data", (chunk: Buffer) => {
       output += chunk.toString()
@@ -158,10 +158,10 @@ const spawnFollower = (args: readonly string[], dataDir: string, options: Follow
       output += chunk.toString()
       stderr += chunk.toString()
     })
-    void exited.then((code) => {
+    exited.then((code) => {
       clearTimeout(timer)
       reject(new Error(`gesell ${args[0] ?? ""} exited with ${code} before it was ready:\n${output}`))
-    })
+    }, reject)
   })
 }
 

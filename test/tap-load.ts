@@ -152,8 +152,8 @@ export class TapLoad {
     let paused = false
     let refused = false
     let exhausted = false
-    return new Promise((resolve) => {
-      void client.closed.then(() => resolve())
+    return new Promise((resolve, reject) => {
+      client.closed.then(() => resolve(), () => resolve())
       const pump = (): void => {
         // After a refusal a hub probes with one request at a time until the node takes them again.
         while (!this.stopped && !paused && !exhausted && inflight < (refused ? 1 : this.options.windowMax)) {
@@ -165,7 +165,7 @@ export class TapLoad {
           const tap: Tap = { reader: lane.reader, frame, reply: undefined }
           this.taps.push(tap)
           inflight++
-          void client.request(frame).then((reply) => {
+          client.request(frame).then((reply) => {
             tap.reply = reply
             inflight--
             refused = isRefusal(reply)
@@ -174,7 +174,7 @@ export class TapLoad {
               setTimeout(() => ((paused = false), pump()), this.options.refusalPauseMs)
             }
             pump()
-          })
+          }, reject)
         }
         if (inflight === 0 && (this.stopped || exhausted)) resolve()
       }
@@ -198,16 +198,16 @@ export const resend = async (ws: string, taps: readonly Tap[], windowMax = 64): 
       let next = 0
       let inflight = 0
       await new Promise<void>((resolve, reject) => {
-        void client.closed.then(({ code }) => reject(new Error(`${reader}'s connection closed with ${code} during the resend`)))
+        client.closed.then(({ code }) => reject(new Error(`${reader}'s connection closed with ${code} during the resend`)), reject)
         const pump = (): void => {
           while (inflight < windowMax && next < indexes.length) {
             const index = indexes[next++] as number
             inflight++
-            void client.request((taps[index] as Tap).frame).then((reply) => {
+            client.request((taps[index] as Tap).frame).then((reply) => {
               replies[index] = reply
               inflight--
               pump()
-            })
+            }, reject)
           }
           if (inflight === 0 && next === indexes.length) resolve()
         }

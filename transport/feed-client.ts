@@ -110,7 +110,8 @@ export class FeedClient {
       socket.on("close", (code, reason) => {
         // The engine's words: one bounded line.
         if (code === 1008) this.options.log(`the engine refused this connection: ${oneLine(reason.toString())}`)
-        void chain.then(() => resolve(received))
+        // The chain never rejects: each handler's failure is caught where it is added.
+        chain.then(() => resolve(received), () => resolve(received))
       })
     })
   }

@@ -181,7 +181,7 @@ class Follower {
     this.socket.on("close", () => this.stop())
     this.socket.on("error", () => this.stop())
     this.socket.on("message", (data: RawData, isBinary: boolean) => this.receive(data, isBinary))
-    if (this.validator === undefined) return void this.pump()
+    if (this.validator === undefined) return this.startPump()
     this.socket.send(JSON.stringify({ type: "challenge", nonce: this.nonce, genesis: this.deps.producer.genesisHash }))
     setTimeout(() => {
       if (!this.authenticated) this.close("no auth within the time allowed")
@@ -241,7 +241,15 @@ class Follower {
     if (!this.deps.producer.isValidatorInForce(validator)) return this.close(notInForce(validator))
     this.authenticated = true
     this.events.loggedIn()
-    void this.pump()
+    this.startPump()
+  }
+
+  /** A failure of the pump (a defect: storage errors are handled inside) ends this follower, not the node. */
+  private startPump(): void {
+    this.pump().catch((error: unknown) => {
+      this.deps.log(`feed: stopping a follower: ${oneLine(error instanceof Error ? error.message : String(error))}`)
+      this.socket.terminate()
+    })
   }
 
   private vote(message: Record<string, unknown>, validator: ValidatorId): void {

@@ -12,6 +12,7 @@ import type { Server } from "node:http"
 import { Headers, HttpApiBuilder, HttpIncomingMessage, HttpServerError, HttpServerRequest, HttpServerResponse, type HttpApi, type HttpApp } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Effect, Layer, Option, type Scope } from "effect"
+import { oneLine } from "./log-line.js"
 import type { Metrics } from "./metrics.js"
 
 /** The largest request body the node reads (a card import of 100,000 lines fits). */
@@ -28,17 +29,12 @@ export interface DefectSink {
 export const defectSink = (metrics: Pick<Metrics, "defects">, log: (line: string) => void = (line) => console.error(line)): DefectSink => ({
   defect: (where, description) => {
     metrics.defects.inc({ where })
-    log(`defect in an HTTP ${where} handler (answered, the node goes on): ${loggable(description)}`)
+    log(`defect in an HTTP ${where} handler (answered, the node goes on): ${oneLine(description, defectLogCharsMax)}`)
   },
 })
 
 const jsonProblem = (status: number, code: string, message: string, field?: string) =>
   HttpServerResponse.unsafeJson({ ok: false, error: field === undefined ? { code, message } : { code, message, field } }, { status })
-
-/** One line, bounded, with no control characters: a defect's text may carry anything a client sent. */
-export const loggable = (text: string, charsMax = defectLogCharsMax): string =>
-  // eslint-disable-next-line no-control-regex
-  text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").slice(0, charsMax)
 
 const squashedText = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
@@ -91,7 +87,7 @@ const protocolDecodeError = (response: HttpServerResponse.HttpServerResponse): H
   const issue = body.issues?.[0]
   const field = issue?.path?.map(String).join(".") ?? ""
   const message = typeof issue?.message === "string" ? issue.message : String(body.message)
-  return jsonProblem(400, "bad_request", loggable(message, 500), field === "" ? undefined : field)
+  return jsonProblem(400, "bad_request", oneLine(message, 500), field === "" ? undefined : field)
 }
 
 const contentLengthTooLarge = (request: HttpServerRequest.HttpServerRequest): boolean => {

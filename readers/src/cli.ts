@@ -78,7 +78,9 @@ const sourceOf = (config: Config, hub: Hub, show: (event: HubEvent) => void, sto
       })
     case "script": {
       const script = new ScriptedSource(config.taps, config.tapIntervalMs)
-      void script.finished.then(() => drainThenStop(hub, stop))
+      script.finished
+        .then(() => drainThenStop(hub, stop))
+        .catch((error: unknown) => console.error(`gesell-reader: the scripted taps failed: ${String(error)}`))
       return script
     }
     case "stdin":
