@@ -69,7 +69,10 @@ describe.skipIf(skipped)("with real PostgreSQL", () => {
     await sleep(3_000)
     const refusedFrom = load.taps.length
     await waitFor("a hundred more taps refused", () => sentSince(refusedFrom).filter((tap) => tap.reply !== undefined).length >= 100, 15_000)
-    expect((await health(node.http)).status, "health while still down").toBe(503)
+    const down = await health(node.http)
+    expect(down.status, "health while still down").toBe(503)
+    // Readiness says why, in words fit for anyone to read.
+    expect(down.body, "health says why").toMatchObject({ ok: false, error: { code: "unavailable", message: expect.stringMatching(/^storage/) } })
     const downTo = load.taps.length
     const whileDown = load.taps.slice(downFrom, downTo)
     expect(whileDown.filter((tap) => tap.reply?.ok === true), "taps acknowledged while the database was down").toEqual([])
