@@ -688,7 +688,6 @@ export interface ContractOptions {
 
 export const ledgerContract = (name: string, layer: () => Layer.Layer<Ledger, StorageError>, options: ContractOptions): void => {
   const server = options.server
-
   describe(`Ledger contract: ${name}`, () => {
     lifecycle(layer)
     commits(layer)

@@ -51,7 +51,6 @@ export const storageFailureText = (error: StorageError): string => {
   return `storage: ${error.operation} failed: ${headline === undefined || headline === "" ? error.code : headline}`
 }
 
-
 /** One committed transaction as stored: its JSON text is what blocks and replay read back. */
 export interface StoredTx {
   /** Position in the ledger, 1, 2, 3… with no gap (the genesis transaction is 0). */
