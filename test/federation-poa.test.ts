@@ -205,7 +205,9 @@ describe("a fresh peer", () => {
     const dataDir = nodeDataDir(nodeKey.seed)
     const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
     // One transaction per block: every top-up makes a block.
-    const node = track(await startNode({ genesis, dataDir, env: { GESELL_BLOCK_TX_MAX: "1", GESELL_BLOCK_INTERVAL_MS: "5" } }))
+    // Eight cash desk connections at once, past the default of four per reader.
+    const env = { GESELL_BLOCK_TX_MAX: "1", GESELL_BLOCK_INTERVAL_MS: "5", GESELL_READER_CONNECTIONS_PER_READER_MAX: "8" }
+    const node = track(await startNode({ genesis, dataDir, env }))
     const rounds = 21
     for (let round = 0; round < rounds; round++) {
       await Promise.all(Array.from({ length: 8 }, (_, connection) => topUp(node, 60, `04${(connection * 7 + 1).toString(16).padStart(12, "0")}`)))
