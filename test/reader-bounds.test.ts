@@ -173,7 +173,9 @@ describe("a hub that does not read its replies", () => {
     const hub = await floodUnread(tokenOf("bar-2"), (i) => ({ type: "check", id: longId("c", i), card: uid }), 300_000)
     expect(hub.closeCode).toBe(1008)
     const replies = hub.replies().filter((reply) => reply.type !== "hello")
-    expect(replies.filter((reply) => reply.ok === true).length).toBeGreaterThan(1000)
+    // How many were answered before the buffers filled depends on the kernel's socket buffers (192
+    // on one machine, thousands on another): some were, and then the bound closed the connection.
+    expect(replies.filter((reply) => reply.ok === true).length).toBeGreaterThan(0)
     // While its replies were not written, its checks were refused without reaching the ledger.
     expect(replies.slice(-100).every((reply) => reply.error?.code === "overloaded")).toBe(true)
     hub.socket.destroy()

@@ -12,7 +12,7 @@ import type { LedgerStore, StoredBlockWithTxs } from "../storage/ledger.js"
 import { NodeApi } from "./api.js"
 import { serveApi, type DefectSink } from "./http-server.js"
 import { publicGroup, publicReadsMax } from "./public-http.js"
-import { attachUpgrades } from "./upgrades.js"
+import { attachUpgrades, rejectUpgrade } from "./upgrades.js"
 
 const TestApi = HttpApi.make("test").add(
   HttpApiGroup.make("test")
@@ -76,6 +76,32 @@ describe("the HTTP edge", () => {
     })
     expect(closed).toBe(true)
     expect(defects).toEqual([{ where: "upgrade", description: "TypeError: Invalid URL" }])
+    expect(await (await fetch(`${base}/fine`)).json()).toBe("fine")
+  })
+
+  it("survives answering an upgrade whose client is already gone (EPIPE on the answer)", async () => {
+    const { sink, defects } = recordingSink()
+    const { server, base } = await serve(HttpApiBuilder.api(TestApi).pipe(Layer.provide(testGroup)), sink)
+    const answered: Array<Promise<void>> = []
+    // The answer is written once the client has reset the connection, as a slow handler's would be.
+    attachUpgrades(server, [{
+      upgrade: (_request, socket) => {
+        answered.push(new Promise((resolve) => socket.once("close", () => (rejectUpgrade(socket, 401, "Unauthorized"), resolve()))))
+        return true
+      },
+    }], sink)
+    const port = Number(new URL(base).port)
+    for (let i = 0; i < 20; i++) {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.write("GET /v1/readers HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        setTimeout(() => socket.resetAndDestroy(), 20)
+      })
+      socket.on("error", () => undefined)
+    }
+    while (answered.length < 20) await new Promise((resolve) => setTimeout(resolve, 5))
+    await Promise.all(answered)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(defects).toEqual([])
     expect(await (await fetch(`${base}/fine`)).json()).toBe("fine")
   })
 

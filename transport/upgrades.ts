@@ -33,6 +33,9 @@ export const pathOf = (request: IncomingMessage): { readonly path: string; reado
  */
 export const attachUpgrades = (server: Server, handlers: readonly UpgradeHandler[], sink: DefectSink): void => {
   server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // The HTTP server stops listening for errors on an upgrade's socket: a client that is already
+    // gone makes our answer fail with EPIPE, and an 'error' event nobody listens to ends the process.
+    socket.on("error", () => socket.destroy())
     try {
       if (!handlers.some((handler) => handler.upgrade(request, socket, head))) rejectUpgrade(socket, 404, "Not Found")
     } catch (error) {
