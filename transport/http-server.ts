@@ -8,7 +8,7 @@
  * - a defect in any handler is answered 500, logged once and counted: no request ends the process.
  * The same holds for upgrades: a handler that throws closes that socket, and only that socket.
  */
-import type { Server } from "node:http"
+import { createServer, type Server } from "node:http"
 import { Headers, HttpApiBuilder, HttpIncomingMessage, HttpServerError, HttpServerRequest, HttpServerResponse, type HttpApi, type HttpApp } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Effect, Layer, Option, type Scope } from "effect"
@@ -17,6 +17,16 @@ import type { Metrics } from "./metrics.js"
 
 /** The largest request body the node reads (a card import of 100,000 lines fits). */
 export const httpBodyBytesMax = 8 * 1024 * 1024
+/**
+ * A request must arrive whole within these (Node's defaults are 60 s for the headers and 300 s for
+ * the whole request): a client that trickles bytes cannot hold a connection for minutes.
+ */
+export const httpHeadersTimeoutMs = 20_000
+export const httpRequestTimeoutMs = 60_000
+
+/** The node's and the peer's HTTP server, with the time limits above. */
+export const makeHttpServer = (): Server => createServer({ headersTimeout: httpHeadersTimeoutMs, requestTimeout: httpRequestTimeoutMs })
+
 /** A defect's text is logged at most this long. */
 const defectLogCharsMax = 2_000
 

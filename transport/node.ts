@@ -5,7 +5,7 @@
  * look and runs until interrupted.
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs"
-import { createServer, type Server } from "node:http"
+import type { Server } from "node:http"
 import type { Socket } from "node:net"
 import { join, resolve } from "node:path"
 import { randomBytes } from "node:crypto"
@@ -24,7 +24,7 @@ import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { ReaderDirectoryStore } from "./directory.js"
 import { serveNodeApi } from "./http.js"
-import { defectSink } from "./http-server.js"
+import { defectSink, makeHttpServer } from "./http-server.js"
 import { attachUpgrades } from "./upgrades.js"
 import { makeMetrics } from "./metrics.js"
 import { ReaderGateway } from "./readers.js"
@@ -200,7 +200,7 @@ export const startNode = (flags: StartFlags) =>
       connectionsPerReaderMax: config.limits.readerConnectionsPerReaderMax,
       bufferedBytesMax: config.limits.readerBufferedBytesMax,
     })
-    const server = createServer()
+    const server = makeHttpServer()
     const sink = defectSink(metrics)
     yield* serveNodeApi(
       server,

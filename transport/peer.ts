@@ -8,7 +8,7 @@
  * On any violation it stops (exit code 3) and prints the evidence: the heights, hashes and
  * signatures involved, as one JSON line after a sentence saying what is wrong.
  */
-import { createServer, type Server } from "node:http"
+import type { Server } from "node:http"
 import { HttpApiBuilder, OpenApi, type HttpApiGroup } from "@effect/platform"
 import { join } from "node:path"
 import { mkdirSync } from "node:fs"
@@ -28,7 +28,7 @@ import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
 import { PeerApi } from "./api.js"
 import { storedBlockJson } from "./blocks-http.js"
-import { defectSink, serveApi } from "./http-server.js"
+import { defectSink, makeHttpServer, serveApi } from "./http-server.js"
 import { makeDefectCounter } from "./metrics.js"
 import { publicGroup } from "./public-http.js"
 import { FeedClient } from "./feed-client.js"
@@ -213,7 +213,7 @@ export const runPeer = (flags: PeerFlags) =>
       saveFailed = true
       stopped.client?.stop()
     }, flags.genesisHash)
-    const server = createServer()
+    const server = makeHttpServer()
     yield* servePeerApi(server, program, store)
     const host = flags.host ?? "127.0.0.1"
     yield* Effect.async<void>((resume) => void server.listen(flags.port ?? 0, host, () => resume(Effect.void)))
