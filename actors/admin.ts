@@ -110,10 +110,14 @@ export const revokeReader = (state: () => LedgerState, store: LedgerStore, reade
 
 type CardRow = { readonly uid: unknown; readonly number?: unknown }
 
-/** Rows of the CSV card printers deliver (`uid,number`, an optional header line). */
-export const cardRowsOfCsv = (body: string): CardRow[] | AdminRejected => {
+/**
+ * Rows of the CSV card printers deliver (`uid,number`, an optional header line); no more than
+ * `cardsMax` + 1 are collected, enough for the import's bound to refuse the list.
+ */
+export const cardRowsOfCsv = (body: string, cardsMax: number): CardRow[] | AdminRejected => {
   const rows: CardRow[] = []
   for (const [index, line] of body.split(/\r?\n/).entries()) {
+    if (rows.length > cardsMax) break
     const trimmed = line.trim()
     if (trimmed === "" || (index === 0 && /^uid\s*,/i.test(trimmed))) continue
     const [uid, number, ...rest] = trimmed.split(",").map((cell) => cell.trim())
@@ -134,7 +138,8 @@ export const decodeCards = (rows: readonly CardRow[], cardsMax: number): StoredC
     if (row.number !== undefined && (typeof row.number !== "string" || !/^[A-Za-z0-9-]{1,32}$/.test(row.number))) {
       return new AdminRejected({ field: `cards[${index}].number`, message: "a card number is 1 to 32 letters, digits or dashes" })
     }
-    if (seen.has(uid.value)) return new AdminRejected({ field: `cards[${index}].uid`, message: `${uid.value} appears twice` })
+    // The uid itself stays out of the answer: an operator's script may log it.
+    if (seen.has(uid.value)) return new AdminRejected({ field: `cards[${index}].uid`, message: "this uid appears earlier in the list" })
     seen.add(uid.value)
     cards.push({ uid: uid.value, number: row.number as string | undefined, status: "active", wallet: cardWallet(uid.value) })
   }
@@ -203,8 +208,12 @@ export class AdminRequests {
     change: Effect.Effect<A, AdminRejected | AdminConflict | AdminNotFound | StorageError, R>,
     remembered: (value: A) => unknown = (value) => value,
   ): Effect.Effect<AdminOutcome<A>, never, R> {
-    const fingerprint = `${endpoint} ${JSON.stringify(content)}`
-    return this.serial.withPermits(1)(
+    // A digest: the content of a large card import is not kept for 24 hours.
+    const fingerprint = sha256Hex(new TextEncoder().encode(`${endpoint} ${JSON.stringify(content)}`))
+    // Uninterruptible: a client that hangs up (or times out) mid-change must not leave storage
+    // changed and the state, the directory and the remembered answer not, nor free the permit for
+    // a retry while the first write is still in flight.
+    return Effect.uninterruptible(this.serial.withPermits(1)(
       Effect.suspend(() => {
         const nowMs = this.nowMs()
         this.forget(nowMs)
@@ -228,7 +237,7 @@ export class AdminRequests {
           ),
         )
       }),
-    )
+    ))
   }
 
   /** Forgets answers past the window, and the oldest beyond the bound. */

@@ -51,6 +51,10 @@ export const badFramesPerMinuteMax = 100
 /** Idempotency records are kept at least this long (the contract says 24 hours). */
 export const requestRetentionMs = 24 * 60 * 60 * 1000
 
+// The node's admin API.
+/** The admin token's least length: a shorter one is refused at start, and never matches. */
+export const adminTokenCharsMin = 32
+
 // Blocks (PROTOCOL.md section 5).
 export const blocksPageMax = 1000
 export const validatorsMax = 100

@@ -3,6 +3,8 @@
  * assets, readers with their one-time token, card imports in JSON and CSV, operator commands),
  * each refusing bad input with the field named, and refusing callers without the admin token.
  */
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { admin, adminToken, freshDataDir, ReaderClient, startNode, type NodeProcess } from "./node-process.js"
 
@@ -101,7 +103,7 @@ describe("admin endpoints", () => {
     expect(retry.body).toEqual(first.body)
     expect((await admin(node, "GET", "/v1/admin/wallets/card:04dd0000000001")).body["balances"]).toEqual({ "raf-gift": 700 })
     const other = await admin(node, "POST", "/v1/admin/commands", { ...mint, amount: 1 })
-    expect(other.body).toMatchObject({ ok: false, status: "conflict" })
+    expect(other).toMatchObject({ status: 409, body: { ok: false, error: { code: "conflict", field: "request" } } })
     const place = { id: "once", name: "Once", accepts: ["fed"], request: "place-once" }
     expect((await admin(node, "POST", "/v1/admin/places", place)).status).toBe(200)
     expect((await admin(node, "POST", "/v1/admin/places", place)).status).toBe(200)
@@ -139,6 +141,9 @@ describe("admin endpoints", () => {
     expect(response.status).toBe(401)
     const wrong = await fetch(`${node.http}/v1/admin/places`, { method: "POST", body: "{}", headers: { authorization: "Bearer nope" } })
     expect(wrong.status).toBe(401)
+    // The right token under another scheme is no admin either.
+    const scheme = await fetch(`${node.http}/v1/admin/places`, { method: "POST", body: "{}", headers: { authorization: `Xearer ${adminToken}` } })
+    expect(scheme.status).toBe(401)
   })
 
   it("create a place, its asset, a cash desk reader whose token works, and sell there", async () => {
@@ -206,6 +211,14 @@ describe("admin endpoints", () => {
 describe("admin settings", () => {
   it("refuse to start with an admin token shorter than 32 characters", async () => {
     await expect(startNode({ dataDir: freshDataDir(), env: { GESELL_ADMIN_TOKEN: "short-token" } })).rejects.toThrow(/at least 32 characters/)
+  })
+
+  it("refuse to start on an admin-token file that holds no token, rather than take the empty one", async () => {
+    const dataDir = freshDataDir()
+    writeFileSync(join(dataDir, "admin-token"), "")
+    // No GESELL_ADMIN_TOKEN: the node reads the file.
+    const env = { GESELL_ADMIN_TOKEN: undefined }
+    await expect(startNode({ dataDir, env })).rejects.toThrow(/holds no admin token/)
   })
 
   it("honour GESELL_CARDS_PER_IMPORT_MAX", async () => {

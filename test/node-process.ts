@@ -64,7 +64,7 @@ export interface StartOptions {
   /** The port to listen on; any free one by default (printed by the node and read back here). */
   readonly port?: number
   readonly dataDir?: string
-  readonly env?: Record<string, string>
+  readonly env?: Record<string, string | undefined>
   readonly genesis?: object
 }
 

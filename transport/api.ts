@@ -9,10 +9,10 @@ import { Schema } from "effect"
 import { blocksPageMax } from "../engine/limits.js"
 
 /**
- * The protocol's error body: `{"ok":false,"error":{"code","message","field"?}}`. The builder picks
- * the status of a failure by the first error schema that encodes it, and these bodies differ only
- * by their content: so each status has its own codes, and `BadRequest` takes every other one (an
- * engine status such as `amount_out_of_range`).
+ * The protocol's error body: `{"ok":false,"error":{"code","message","field"?}}`, one class per
+ * status (each registered with its status by `addError`). Each status has its own codes, so that a
+ * client can tell them apart by the body alone; `BadRequest` takes every other code (an engine
+ * status such as `amount_out_of_range`).
  */
 const problemOf = <C extends Schema.Schema.Any>(code: C) =>
   ({

@@ -105,7 +105,7 @@ describe("the HTTP edge", () => {
     expect(await (await fetch(`${base}/fine`)).json()).toBe("fine")
   })
 
-  it(`serves at most ${publicReadsMax} block reads at once and answers one more 503 overloaded at once`, async () => {
+  it(`serves at most ${publicReadsMax} block reads at once, abandoned ones included, and answers one more 503 overloaded at once`, async () => {
     const release = Effect.runSync(Deferred.make<void>())
     let reads = 0
     // Reads that hold until released, as reads of a slow disk would.
@@ -119,14 +119,19 @@ describe("the HTTP edge", () => {
     const source = { readiness: () => ({ ready: true, height: 0, transactions: 0 }), supply: () => ({}), store, openApi: {} }
     const { sink } = recordingSink()
     const { base } = await serve(HttpApiBuilder.api(NodeApi).pipe(Layer.provide(publicGroup(source))) as never, sink)
-    const held = Array.from({ length: publicReadsMax }, () => fetch(`${base}/v1/blocks`))
+    // Callers that hang up do not free their reads' places: the reads go on until storage answers.
+    const abandoned = new AbortController()
+    const held = Array.from({ length: publicReadsMax }, () => fetch(`${base}/v1/blocks`, { signal: abandoned.signal }).catch(() => undefined))
     while (reads < publicReadsMax) await new Promise((resolve) => setTimeout(resolve, 5))
+    abandoned.abort()
+    await Promise.all(held)
+    await new Promise((resolve) => setTimeout(resolve, 50))
     const refused = await fetch(`${base}/v1/blocks`)
     expect(refused.status).toBe(503)
     expect(await refused.json()).toMatchObject({ ok: false, error: { code: "overloaded" } })
     expect(reads).toBe(publicReadsMax)
     Effect.runSync(Deferred.succeed(release, undefined))
-    for (const response of await Promise.all(held)) expect(response.status).toBe(200)
-    expect((await fetch(`${base}/v1/blocks`)).status).toBe(200)
+    while ((await fetch(`${base}/v1/blocks`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(reads).toBeGreaterThan(publicReadsMax)
   })
 })

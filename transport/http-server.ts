@@ -9,6 +9,7 @@
  * The same holds for upgrades: a handler that throws closes that socket, and only that socket.
  */
 import { createServer, type Server } from "node:http"
+import type { Socket } from "node:net"
 import { Headers, HttpApiBuilder, HttpIncomingMessage, HttpServerError, HttpServerRequest, HttpServerResponse, type HttpApi, type HttpApp } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Cause, Effect, Layer, Option, type Scope } from "effect"
@@ -112,13 +113,15 @@ const contentLengthTooLarge = (request: HttpServerRequest.HttpServerRequest): bo
  */
 const jsonByDefault = (request: HttpServerRequest.HttpServerRequest): HttpServerRequest.HttpServerRequest => {
   const type = request.headers["content-type"]?.toLowerCase() ?? ""
-  if (type.includes("json") || type.startsWith("text/csv")) return request
+  if (type.startsWith("application/json") || /^application\/[^;]*\+json/.test(type) || type.startsWith("text/csv")) return request
   return request.modify({ headers: Headers.set(request.headers, "content-type", "application/json") })
 }
 
 const guarded = <E, R>(app: HttpApp.Default<E, R>, sink: DefectSink): HttpApp.Default<never, R> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
+    // Answered at once; Node then reads the announced body away (within the request's time limit)
+    // rather than cut the connection, so that the client, still sending, gets the 413 and not a reset.
     if (contentLengthTooLarge(request)) return jsonProblem(413, "too_large", `bodies are at most ${httpBodyBytesMax} bytes`)
     return protocolDecodeError(yield* Effect.provideService(app, HttpServerRequest.HttpServerRequest, jsonByDefault(request)))
   }).pipe(
@@ -151,3 +154,34 @@ export const serveApi = (
     server.on("request", handler)
     yield* Effect.addFinalizer(() => Effect.sync(() => server.off("request", handler)))
   })
+
+/**
+ * Listens until the scope closes, and keeps listening for the server's own errors afterwards (a
+ * failed accept when file descriptors run out): each is logged and counted, never fatal. At close
+ * every connection goes, upgraded ones too: the HTTP server stops tracking a socket once it is
+ * upgraded, and `server.close` would wait for any of them that a client keeps open.
+ */
+export const listen = (server: Server, port: number, host: string, sink: DefectSink) => {
+  const sockets = new Set<Socket>()
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket)
+    socket.once("close", () => sockets.delete(socket))
+  })
+  return Effect.acquireRelease(
+    Effect.async<void, Error>((resume) => {
+      const failed = (error: Error) => resume(Effect.fail(error))
+      server.once("error", failed)
+      server.listen(port, host, () => {
+        server.off("error", failed)
+        server.on("error", (error) => sink.defect("request", `the HTTP server: ${error.message}`))
+        resume(Effect.void)
+      })
+    }),
+    () =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+        for (const socket of sockets) socket.destroy()
+      }),
+  )
+}

@@ -4,14 +4,15 @@
  * token. Every state-changing admin call carries a request id: a retry (after a 503, a timeout, a
  * lost answer) answers the first answer and applies nothing twice.
  */
-import { timingSafeEqual } from "node:crypto"
+import { createHash, timingSafeEqual } from "node:crypto"
 import type { Server } from "node:http"
-import { HttpApiBuilder, HttpServerResponse, OpenApi } from "@effect/platform"
-import { Effect, Layer, Redacted, type Scope } from "effect"
+import { HttpApiBuilder, HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
+import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
 import { AdminRejected, AdminRequests, cardRowsOfCsv, createReader, decodeCards, importCards, putAsset, putPlace, revokeReader, type AdminOutcome } from "../actors/admin.js"
 import type { BlockProducer } from "../actors/producer.js"
 import type { LedgerWriter } from "../actors/writer.js"
 import { decodeCommand } from "../engine/command.js"
+import { adminTokenCharsMin } from "../engine/limits.js"
 import { walletKind } from "../engine/names.js"
 import type { LedgerState } from "../engine/state.js"
 import type { LedgerStore } from "../storage/ledger.js"
@@ -51,19 +52,26 @@ export const supplyOf = (state: LedgerState, transactions: number) => {
   return { transactions, assets }
 }
 
-/** Constant-time comparison of the bearer token with the admin token. */
-const isAdminToken = (expected: Redacted.Redacted, given: Redacted.Redacted): boolean => {
-  const a = Buffer.from(Redacted.value(given))
-  const b = Buffer.from(Redacted.value(expected))
-  return a.length === b.length && timingSafeEqual(a, b)
+/**
+ * The bearer token against the admin token: `Authorization: Bearer <token>` exactly, a token of the
+ * admin token's minimum length, compared as SHA-256 digests in constant time (which tells nothing of
+ * the token's length either).
+ */
+const isAdminToken = (expected: Redacted.Redacted, header: string | undefined): boolean => {
+  const given = header === undefined ? undefined : /^Bearer (\S+)$/.exec(header)?.[1]
+  if (given === undefined || given.length < adminTokenCharsMin) return false
+  const digest = (text: string) => createHash("sha256").update(text).digest()
+  return timingSafeEqual(digest(given), digest(Redacted.value(expected)))
 }
 
 const adminAuth = (token: Redacted.Redacted) =>
   Layer.succeed(AdminAuth, {
-    admin: (given) =>
-      isAdminToken(token, given)
-        ? Effect.void
-        : Effect.fail(problem(Unauthorized, "unauthorized", "admin endpoints take Authorization: Bearer <admin token>")),
+    admin: () =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        isAdminToken(token, request.headers["authorization"])
+          ? Effect.void
+          : Effect.fail(problem(Unauthorized, "unauthorized", "admin endpoints take Authorization: Bearer <admin token>")),
+      ),
   })
 
 const mayHaveCommitted = "storage did not confirm in time: the change may have been made; retry with the same request id"
@@ -84,30 +92,47 @@ const answered = <A>(outcome: AdminOutcome<A>) => {
   }
 }
 
+/** An operator command's answer is awaited this long; beyond, 503 and retry with the same request id. */
+export const operatorCommandTimeoutMs = 30_000
+
 /** Runs an operator command through the writer and answers once it is committed. */
 const operatorCommand = (deps: HttpDeps, raw: unknown) =>
-  Effect.async<string, Unavailable | BadRequest>((resume) => {
+  Effect.async<string, Unavailable | BadRequest | Conflict>((resume) => {
     const decoded = decodeCommand(raw)
     if (!decoded.ok) return resume(Effect.fail(problem(BadRequest, decoded.status, decoded.message, decoded.field)))
     if ("reader" in decoded.value && decoded.value.reader !== undefined) {
       return resume(Effect.fail(problem(BadRequest, "bad_request", "operator commands are not made in a reader's name", "reader")))
     }
+    let conflict: string | undefined
     deps.writer().submit(
       {
         command: decoded.value,
-        render: (executed) =>
-          JSON.stringify(
+        render: (executed) => {
+          if (!executed.ok && executed.status === "conflict") conflict = executed.message
+          return JSON.stringify(
             executed.ok
               ? { ok: true, status: "ok", tx: executed.tx }
               : { ok: false, status: executed.status, message: executed.message, field: executed.field },
-          ),
-        reply: (body) => resume(Effect.succeed(body)),
+          )
+        },
+        // Errors are made in the request's fiber, not in the writer's callback that resumes it.
+        reply: (body) =>
+          resume(conflict === undefined ? Effect.succeed(body) : Effect.suspend(() => Effect.fail(problem(Conflict, "conflict", conflict ?? "", "request")))),
         refuse: (why) =>
-          resume(Effect.fail(problem(Unavailable, why, why === "overloaded" ? "the ledger is overloaded; retry with the same request id" : mayHaveCommitted))),
+          resume(
+            Effect.suspend(() =>
+              Effect.fail(problem(Unavailable, why, why === "overloaded" ? "the ledger is overloaded; retry with the same request id" : mayHaveCommitted)),
+            ),
+          ),
       },
       deps.nowMs(),
     )
-  })
+  }).pipe(
+    Effect.timeoutFail({
+      duration: Duration.millis(operatorCommandTimeoutMs),
+      onTimeout: () => problem(Unavailable, "unavailable", mayHaveCommitted),
+    }),
+  )
 
 const json = (body: string) => HttpServerResponse.text(body, { contentType: "application/json" })
 
@@ -160,7 +185,7 @@ const adminGroup = (deps: HttpDeps) =>
           const csv = typeof payload === "string"
           const requestId = csv ? urlParams.request : payload.request
           if (requestId === undefined) return Effect.fail(problem(BadRequest, "bad_request", "a card import needs a request id (the `request` URL parameter for CSV)", "request"))
-          const rows = csv ? cardRowsOfCsv(payload) : payload.cards
+          const rows = csv ? cardRowsOfCsv(payload, deps.cardsPerImportMax) : payload.cards
           const cards = rows instanceof AdminRejected ? rows : decodeCards(rows, deps.cardsPerImportMax)
           if (cards instanceof AdminRejected) return Effect.fail(problem(BadRequest, "bad_request", cards.message, cards.field))
           return requests.once("importCards", requestId, cards, importCards(state, deps.store, cards)).pipe(Effect.flatMap(answered))

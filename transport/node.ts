@@ -4,9 +4,7 @@
  * writer rebuilt from storage, the HTTP API and the reader gateway on one port. It prints where to
  * look and runs until interrupted.
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs"
-import type { Server } from "node:http"
-import type { Socket } from "node:net"
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Clock, Console, Duration, Effect, Layer, Option, Redacted, Schedule } from "effect"
@@ -15,7 +13,7 @@ import { stateFromSnapshot } from "../actors/snapshot.js"
 import { LedgerWriter } from "../actors/writer.js"
 import { canonicalJson } from "../engine/canonical.js"
 import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
-import { requestRetentionMs } from "../engine/limits.js"
+import { adminTokenCharsMin, requestRetentionMs } from "../engine/limits.js"
 import type { JsonValue } from "../engine/state.js"
 import type { TimeMs } from "../engine/names.js"
 import { Ledger, type LedgerStore, StorageError } from "../storage/ledger.js"
@@ -24,7 +22,7 @@ import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { ReaderDirectoryStore } from "./directory.js"
 import { serveNodeApi } from "./http.js"
-import { defectSink, makeHttpServer } from "./http-server.js"
+import { defectSink, listen, makeHttpServer } from "./http-server.js"
 import { attachUpgrades } from "./upgrades.js"
 import { makeMetrics } from "./metrics.js"
 import { ReaderGateway } from "./readers.js"
@@ -110,10 +108,11 @@ const createLedger = (store: LedgerStore, flags: StartFlags, config: NodeConfig,
     return demo
   })
 
-/** An admin token shorter than this is refused at start: it must not be guessable. */
-export const adminTokenCharsMin = 32
-
-/** The admin token: GESELL_ADMIN_TOKEN (at least 32 characters), else one made on first start and kept in the data dir. */
+/**
+ * The admin token: GESELL_ADMIN_TOKEN, else one made on first start and kept in the data dir. Either
+ * way at least 32 characters: a file left empty or cut short (a full disk, a crash on first start)
+ * must never make the empty token the admin's.
+ */
 const adminToken = (config: NodeConfig) =>
   Effect.gen(function* () {
     if (Option.isSome(config.adminToken)) {
@@ -124,33 +123,28 @@ const adminToken = (config: NodeConfig) =>
       return token
     }
     const file = join(config.dataDir, "admin-token")
-    if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString("base64url") + "\n", { mode: 0o600 })
-    return Redacted.make(readFileSync(file, "utf8").trim())
+    return yield* Effect.try({
+      try: () => {
+        if (!existsSync(file)) writeSecretFile(file, randomBytes(32).toString("base64url") + "\n")
+        const token = readFileSync(file, "utf8").trim()
+        if (token.length < adminTokenCharsMin) throw new Error(`${file} holds no admin token of ${adminTokenCharsMin} characters or more: remove it to have a new one made`)
+        return Redacted.make(token)
+      },
+      catch: (error) => (error instanceof Error ? error : new Error(String(error))),
+    })
   })
 
-/**
- * Listens until the scope closes. At close every connection goes, upgraded ones too: the HTTP
- * server stops tracking a socket once it is upgraded, and `server.close` would wait for any of them
- * that a client keeps open.
- */
-const listen = (server: Server, port: number, host: string) => {
-  const sockets = new Set<Socket>()
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket)
-    socket.once("close", () => sockets.delete(socket))
-  })
-  return Effect.acquireRelease(
-    Effect.async<void, Error>((resume) => {
-      server.once("error", (error) => resume(Effect.fail(error)))
-      server.listen(port, host, () => resume(Effect.void))
-    }),
-    () =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-        for (const socket of sockets) socket.destroy()
-      }),
-  )
+/** Writes a secret whole or not at all: to a file of its own, synced, then renamed into place. */
+const writeSecretFile = (file: string, text: string): void => {
+  const partial = `${file}.partial`
+  const descriptor = openSync(partial, "w", 0o600)
+  try {
+    writeSync(descriptor, text)
+    fsyncSync(descriptor)
+  } finally {
+    closeSync(descriptor)
+  }
+  renameSync(partial, file)
 }
 
 export const startNode = (flags: StartFlags) =>
@@ -209,7 +203,7 @@ export const startNode = (flags: StartFlags) =>
     )
     const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), publicConnectionsMax: config.limits.feedPublicConnectionsMax, validatorConnectionsMax: config.limits.feedValidatorConnectionsMax })
     attachUpgrades(server, [gateway, feed], sink)
-    yield* listen(server, config.port, config.host)
+    yield* listen(server, config.port, config.host, sink)
     // Finalizers run last-registered first: reader sockets are closed before the HTTP server, whose
     // close waits for every connection, so that a hub that never hangs up cannot hold the node.
     yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all([gateway.close(), feed.close()])))

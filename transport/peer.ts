@@ -28,7 +28,7 @@ import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
 import { PeerApi } from "./api.js"
 import { storedBlockJson } from "./blocks-http.js"
-import { defectSink, makeHttpServer, serveApi } from "./http-server.js"
+import { defectSink, listen, makeHttpServer, serveApi } from "./http-server.js"
 import { makeDefectCounter } from "./metrics.js"
 import { publicGroup } from "./public-http.js"
 import { FeedClient } from "./feed-client.js"
@@ -216,8 +216,7 @@ export const runPeer = (flags: PeerFlags) =>
     const server = makeHttpServer()
     yield* servePeerApi(server, program, store)
     const host = flags.host ?? "127.0.0.1"
-    yield* Effect.async<void>((resume) => void server.listen(flags.port ?? 0, host, () => resume(Effect.void)))
-    yield* Effect.addFinalizer(() => Effect.async<void>((resume) => void (server.closeAllConnections(), server.close(() => resume(Effect.void)))))
+    yield* listen(server, flags.port ?? 0, host, defectSink(makeDefectCounter()))
     const address = server.address()
     const port = typeof address === "object" && address !== null ? address.port : flags.port
     yield* Console.log(`Peer following ${flags.engine}; replica at height ${program.height}; serving http://${host}:${port}/v1/blocks`)

@@ -5,7 +5,7 @@
  * hashed. Reads of blocks are public: they are bounded in concurrency (beyond, 503 `overloaded`
  * at once, nothing queued) and in bytes per page, so that a flood of them cannot starve the node.
  */
-import { HttpApiBuilder, HttpServerResponse, OpenApi } from "@effect/platform"
+import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
 import type { LedgerStore, StoredBlockWithTxs } from "../storage/ledger.js"
 import { NodeApi, NotFound, NotReady, problem, Unavailable } from "./api.js"
@@ -42,7 +42,7 @@ export const pageOf = (blocks: readonly StoredBlockWithTxs[], bytesMax: number):
   let bytes = 0
   for (const block of blocks) {
     const text = storedBlockJson(block)
-    bytes += text.length
+    bytes += Buffer.byteLength(text)
     if (texts.length > 0 && bytes > bytesMax) break
     texts.push(text)
   }
@@ -83,6 +83,9 @@ export const publicGroup = (source: PublicSource) =>
           readBlocks(urlParams.from ?? 0, urlParams.limit ?? 100, blocksPageTxMax).pipe(
             Effect.map((blocks) => jsonText(`{"blocks":[${pageOf(blocks, blocksPageBytesMax).join(",")}]}`)),
           ),
+          // A client that hangs up does not end the read: its permit is held until storage answers,
+          // so that reads abandoned over and over cannot pile up behind the bound.
+          { uninterruptible: true },
         )
         .handle("block", ({ path }) =>
           readBlocks(path.height, 1, Number.MAX_SAFE_INTEGER).pipe(
@@ -92,10 +95,8 @@ export const publicGroup = (source: PublicSource) =>
                 : Effect.succeed(jsonText(storedBlockJson(block))),
             ),
           ),
+          { uninterruptible: true },
         )
         .handle("openapi", () => Effect.succeed(source.openApi))
     }),
   )
-
-/** The OpenAPI document of an API, made once. */
-export const openApiOf = OpenApi.fromApi
