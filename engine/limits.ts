@@ -73,7 +73,7 @@ export interface NodeLimits {
    */
   readonly blocksPendingTxMax: number
   readonly readerConnectionsMax: number
-  /** Connections of one reader (one token) at once; beyond, the upgrade gets HTTP 429. */
+  /** Connections of one reader (one token) at once; beyond, its oldest is closed for the new one. */
   readonly readerConnectionsPerReaderMax: number
   /**
    * Reply bytes a reader connection may hold unwritten, its hub not reading them; beyond, the node

@@ -206,8 +206,8 @@ describe("a fresh peer", () => {
     const dataDir = nodeDataDir(nodeKey.seed)
     const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
     // One transaction per block: every top-up makes a block.
-    // Eight cash desk connections at once, past the default of four per reader; a round's
-    // connections may not all be seen closed by the node when the next round opens its own.
+    // Eight cash desk connections at once, past the default of four per reader (a fifth would close
+    // the first); a round's connections may not all be seen closed when the next round opens its own.
     const env = { GESELL_BLOCK_TX_MAX: "1", GESELL_BLOCK_INTERVAL_MS: "5", GESELL_READER_CONNECTIONS_PER_READER_MAX: "64" }
     const node = track(await startNode({ genesis, dataDir, env }))
     const rounds = 21

@@ -56,7 +56,7 @@ export const makeMetrics = () => {
     connections: new Gauge({ name: "gesell_reader_connections", help: "Open reader WebSocket connections", registers: [registry] }),
     readerCloses: new Counter({
       name: "gesell_reader_closes_total",
-      help: "Reader connections the node closed, by reason (replies_not_read, bad_frames, binary_frame, revoked)",
+      help: "Reader connections the node closed, by reason (replies_not_read, bad_frames, binary_frame, revoked, replaced)",
       labelNames: ["reason"] as const,
       registers: [registry],
     }),

@@ -26,7 +26,7 @@ export interface GatewayDeps {
   readonly metrics: Metrics
   readonly nowMs: () => number
   readonly connectionsMax: number
-  /** Connections of one reader at once; beyond, its upgrade gets HTTP 429. */
+  /** Connections of one reader at once; beyond, its oldest connection is closed for the new one. */
   readonly connectionsPerReaderMax?: number
   /** Reply bytes a connection may hold unwritten (its hub not reading); beyond, it is closed with 1008. */
   readonly bufferedBytesMax?: number
@@ -76,7 +76,7 @@ class ReaderSession {
 }
 
 /** Why the node closed a reader connection, as counted in the metrics. */
-type CloseReason = "replies_not_read" | "bad_frames" | "binary_frame" | "revoked"
+type CloseReason = "replies_not_read" | "bad_frames" | "binary_frame" | "revoked" | "replaced"
 
 export class ReaderGateway {
   private readonly server = new WebSocketServer({ noServer: true, maxPayload: limits.frameBytesMax })
@@ -100,9 +100,17 @@ export class ReaderGateway {
       return true
     }
     // Counted here and registered in `serve`, in the same turn: `handleUpgrade` completes synchronously.
-    if ((this.sessions.get(reader.id)?.size ?? 0) >= this.connectionsPerReaderMax) {
-      rejectUpgrade(socket, 429, "Too Many Requests")
-      return true
+    const sessions = this.sessions.get(reader.id)
+    if (sessions !== undefined && sessions.size >= this.connectionsPerReaderMax) {
+      // The newest connection wins and the oldest goes: a hub whose network dropped reconnects while
+      // the node still holds connections no FIN came back from, and it must never be locked out of
+      // its own bar. Its requests in flight there are answered again on the new connection (retries).
+      const oldest = sessions.values().next().value
+      if (oldest !== undefined) {
+        sessions.delete(oldest)
+        this.deps.metrics.readerCloses.inc({ reason: "replaced" })
+        oldest.socket.terminate()
+      }
     }
     if (this.server.clients.size >= this.deps.connectionsMax) {
       rejectUpgrade(socket, 503, "Service Unavailable")
