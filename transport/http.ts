@@ -20,7 +20,7 @@ import { AdminAuth, BadRequest, Conflict, NodeApi, NotFound, problem, Unauthoriz
 import type { ReaderDirectoryStore } from "./directory.js"
 import { serveApi, type DefectSink } from "./http-server.js"
 import type { Metrics } from "./metrics.js"
-import { publicGroup, type Readiness } from "./public-http.js"
+import { jsonText, publicGroup, type Readiness } from "./public-http.js"
 import type { ReaderGateway } from "./readers.js"
 
 export interface HttpDeps {
@@ -134,8 +134,6 @@ const operatorCommand = (deps: HttpDeps, raw: unknown) =>
     }),
   )
 
-const json = (body: string) => HttpServerResponse.text(body, { contentType: "application/json" })
-
 const adminGroup = (deps: HttpDeps) =>
   HttpApiBuilder.group(NodeApi, "admin", (handlers) =>
     Effect.gen(function* () {
@@ -190,7 +188,7 @@ const adminGroup = (deps: HttpDeps) =>
           if (cards instanceof AdminRejected) return Effect.fail(problem(BadRequest, "bad_request", cards.message, cards.field))
           return requests.once("importCards", requestId, cards, importCards(state, deps.store, cards)).pipe(Effect.flatMap(answered))
         })
-        .handle("command", ({ payload }) => operatorCommand(deps, payload).pipe(Effect.map(json)))
+        .handle("command", ({ payload }) => operatorCommand(deps, payload).pipe(Effect.map(jsonText)))
         .handle("wallet", ({ path }) => {
           const wallet = state().wallets.get(path.id as never)
           if (wallet === undefined) return Effect.fail(problem(NotFound, "not_found", "no such wallet"))

@@ -34,7 +34,8 @@ export interface PublicSource {
   readonly openApi: object
 }
 
-const jsonText = (body: string) => HttpServerResponse.text(body, { contentType: "application/json" })
+/** A JSON text already made (a stored block, a stored reply), answered as it is. */
+export const jsonText = (body: string) => HttpServerResponse.text(body, { contentType: "application/json" })
 
 /** Blocks until the page is full in transactions or bytes; the first block always goes in. */
 export const pageOf = (blocks: readonly StoredBlockWithTxs[], bytesMax: number): string[] => {
