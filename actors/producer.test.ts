@@ -16,15 +16,29 @@ import type { TimeMs, ValidatorId } from "../engine/names.js"
 import { Ledger } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
 import { genesis, genesisDocument, t0 } from "../test/federation.js"
-import { BlockProducer } from "./producer.js"
+import { BlockProducer, type PendingBlock } from "./producer.js"
 import { LedgerWriter } from "./writer.js"
 
-const topUp = (writer: LedgerWriter, index: number): Promise<string> =>
+/** A top-up of one cent, submitted to the writer as if its clock read `nowMs` (by default t0 + index). */
+const topUp = (writer: LedgerWriter, index: number, nowMs = t0 + index): Promise<string> =>
   new Promise((resolve) => {
     const decoded = decodeCommand({ kind: "topup", reader: "desk-1", request: `t${index}`, place: "raffinerie", card: "04a1b2c3", amount: 1, asset: "raf-eur" })
     if (!decoded.ok) throw new Error(decoded.message)
-    writer.submit({ command: decoded.value, render: (executed) => String(executed.ok), reply: resolve, refuse: (why) => resolve(why) }, t0 + index)
+    writer.submit({ command: decoded.value, render: (executed) => String(executed.ok), reply: resolve, refuse: (why) => resolve(why) }, nowMs)
   })
+
+/** A signer that is not a member of the test genesis set, so that no block becomes final. */
+const outsider = () => {
+  const key = keyFromSeed(new Uint8Array(32).fill(9))
+  if (key === undefined) throw new Error("no key")
+  return { validator: validatorId(key.publicKeyRaw) as ValidatorId, key }
+}
+
+/** The header time of a sealed block and the times of its transactions. */
+const timesOf = (block: PendingBlock) => ({
+  header: block.header.time,
+  txs: (JSON.parse(block.proposal) as { txs: { time: number }[] }).txs.map((tx) => tx.time),
+})
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -37,9 +51,7 @@ describe("BlockProducer", () => {
       const tx = genesisTransaction(genesisDocument as never, t0 as TimeMs)
       yield* store.initialize(genesisDocument as never, { seq: 0, id: tx.id, time: tx.time, body: JSON.stringify(tx) })
       // Not a member of the genesis set, and no validator connects: no block becomes final.
-      const key = keyFromSeed(new Uint8Array(32).fill(9))
-      if (key === undefined) throw new Error("no key")
-      const signer = { validator: validatorId(key.publicKeyRaw) as ValidatorId, key }
+      const signer = outsider()
       // Blocks are sealed full only (the interval never runs out): their sizes do not depend on timing.
       const limits = { ...testPreset, commitTxMax: 64, commitQueueTxMax: 4096, blockTxMax: 4, blockIntervalMs: 600_000, blocksPendingTxMax: 9 }
       const producer = new BlockProducer(store, limits, genesis(), signer, () => Date.now())
@@ -68,6 +80,57 @@ describe("BlockProducer", () => {
       expect(writer.height).toBe(20 + 25 * 64)
       expect(sealed, "no third block").toBe(2)
       expect(readsAfter - readsAtBound, "storage reads while sealing is paused").toBe(0)
+    }).pipe(Effect.provide(pgliteLedger(mkdtempSync(join(tmpdir(), "gesell-producer-"))))),
+  60_000)
+
+  it.scopedLive("dates a block no earlier than its transactions when they are timed after the producer's clock, buffered or read back", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      const tx = genesisTransaction(genesisDocument as never, t0 as TimeMs)
+      yield* store.initialize(genesisDocument as never, { seq: 0, id: tx.id, time: tx.time, body: JSON.stringify(tx) })
+      // Blocks are sealed full only, so their contents do not depend on timing.
+      const limits = { ...testPreset, blockTxMax: 4, blockIntervalMs: 600_000 }
+      // The producer's clock stands a minute behind the writer's times, as after the wall clock stepped
+      // back under a writer that keeps its transactions' times from going back.
+      const producerNowMs = () => t0 + 1
+      // The last block sealed or re-opened at each height.
+      const sealed = new Map<number, PendingBlock>()
+      const events = { sealed: (block: PendingBlock) => void sealed.set(block.header.height, block) }
+      const first = new BlockProducer(store, limits, genesis(), outsider(), producerNowMs, events)
+      yield* first.start
+      const hook: { producer: BlockProducer | undefined } = { producer: first }
+      const writer = new LedgerWriter(ledgerFromGenesis(genesis()), 1, store, limits, 5_000, {
+        committedTxs: (txs, atMs) => hook.producer?.committed(txs, atMs),
+      })
+      const commits = yield* Effect.fork(writer.commitLoop)
+      const firstLoop = yield* Effect.fork(first.loop)
+      const waitSealed = (producer: BlockProducer, height: number) =>
+        Effect.promise(async () => {
+          for (let waited = 0; producer.sealedHeight < height && waited < 10_000; waited += 10) await sleep(10)
+        })
+
+      // Block 1 from the producer's buffer.
+      const replies = yield* Effect.promise(() => Promise.all(Array.from({ length: 4 }, (_, index) => topUp(writer, index, t0 + 60_000 + index))))
+      yield* waitSealed(first, 1)
+      yield* Fiber.interrupt(firstLoop)
+
+      // Block 2 read back from storage by a producer started after its transactions were committed.
+      hook.producer = undefined
+      replies.push(...(yield* Effect.promise(() => Promise.all(Array.from({ length: 4 }, (_, index) => topUp(writer, 10 + index, t0 + 120_000 + index))))))
+      const second = new BlockProducer(store, limits, genesis(), outsider(), producerNowMs, events)
+      yield* second.start
+      const secondLoop = yield* Effect.fork(second.loop)
+      yield* waitSealed(second, 2)
+      yield* Fiber.interrupt(secondLoop)
+      yield* Fiber.interrupt(commits)
+
+      expect(replies.every((reply) => reply === "true")).toBe(true)
+      expect([...sealed.keys()].sort()).toEqual([0, 1, 2])
+      const [block1, block2] = [1, 2].map((height) => timesOf(sealed.get(height) as PendingBlock)) as [ReturnType<typeof timesOf>, ReturnType<typeof timesOf>]
+      expect(block1.txs).toEqual([t0 + 60_000, t0 + 60_001, t0 + 60_002, t0 + 60_003])
+      expect(block1.header, "block 1's time is its last transaction's, not the producer's clock").toBe(t0 + 60_003)
+      expect(block2.txs).toEqual([t0 + 120_000, t0 + 120_001, t0 + 120_002, t0 + 120_003])
+      expect(block2.header, "block 2's time is its last transaction's, not the producer's clock").toBe(t0 + 120_003)
     }).pipe(Effect.provide(pgliteLedger(mkdtempSync(join(tmpdir(), "gesell-producer-"))))),
   60_000)
 })

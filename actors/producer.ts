@@ -71,6 +71,8 @@ export const pendingBlocksMax = 1024
 interface Buffered {
   readonly seq: number
   readonly body: string
+  /** The transaction's own time: its block's header time is at least this. */
+  readonly time: number
   readonly committedAtMs: number
 }
 
@@ -168,7 +170,7 @@ export class BlockProducer {
         chunk = { txs: [], tree: new MerkleAccumulator() }
         this.chunks.push(chunk)
       }
-      chunk.txs.push({ seq: tx.seq, body: tx.body, committedAtMs: atMs })
+      chunk.txs.push({ seq: tx.seq, body: tx.body, time: tx.time, committedAtMs: atMs })
       chunk.tree.addText(tx.body)
     }
     this.buffered += txs.length
@@ -418,13 +420,21 @@ export class BlockProducer {
     for (const block of sealed) this.open(block)
   })
 
+  /**
+   * The next block's header time is the producer's clock, but never before the previous block's nor
+   * any of its own transactions' (PROTOCOL.md section 9.1): the writer dates a transaction at the
+   * latest of its clock and the last transaction's time, which stays ahead of the wall clock after
+   * that clock stepped back, or ahead of this one if the two differ.
+   */
   private sealNext(tip: Tip, txs: readonly Buffered[], txRoot: string): PendingBlock {
     const texts = txs.map((tx) => tx.body)
+    let timeMs = Math.max(this.nowMs(), tip.header.time)
+    for (const tx of txs) timeMs = Math.max(timeMs, tx.time)
     const header: BlockHeader = {
       federation: this.genesis.federation.id,
       height: tip.header.height + 1,
       prev: tip.hash,
-      time: Math.max(this.nowMs(), tip.header.time) as TimeMs,
+      time: timeMs as TimeMs,
       txRoot,
       txCount: txs.length,
       proposer: this.signer.validator,
@@ -448,7 +458,7 @@ export class BlockProducer {
       // The buffer starts later (or was dropped): read the gap back from storage.
       const stored = yield* this.store.transactions(seq, this.limits.blockTxMax)
       const atMs = this.nowMs() - this.limits.blockIntervalMs
-      const txs = stored.map((tx) => ({ seq: tx.seq, body: tx.body, committedAtMs: Math.min(atMs, tx.time) }))
+      const txs = stored.map((tx) => ({ seq: tx.seq, body: tx.body, time: tx.time, committedAtMs: Math.min(atMs, tx.time) }))
       return { txs, root: txRootOfTexts(txs.map((tx) => tx.body)), chunk: undefined }
     })
   }
