@@ -1,15 +1,18 @@
 /**
- * Operator changes to the ledger's definition: places, assets, readers (whose token is made here,
- * shown once, and stored only as its SHA-256) and card imports. Each change is checked with the
- * genesis decoders against the whole definition, written to storage, then applied to the writer's
- * state, so that a crash between the two loses nothing (storage is read back at start).
+ * Operator changes to the ledger's registry: places, assets, readers (whose token is made here,
+ * shown once, and kept only as its SHA-256) and card imports. Each change is an engine command
+ * (PROTOCOL.md section 9.2) run through the writer like any request: executed against the state,
+ * committed with its batch, sealed in a block that every replica re-executes.
  */
 import { randomBytes } from "node:crypto"
 import { Data, Effect } from "effect"
-import { decodeGenesis } from "../engine/genesis.js"
-import { cardWallet, decodeCardUid, decodeLiteral, decodePlaceId, decodeReaderId, isRecord, type CardUid } from "../engine/names.js"
-import { newCard, type Asset, type LedgerState, type Place, type Reader } from "../engine/state.js"
-import type { LedgerStore, StorageError, StoredCard, StoredReader } from "../storage/ledger.js"
+import { decodeCommand, type Command, type CommandOf } from "../engine/command.js"
+import type { Executed } from "../engine/execute.js"
+import * as limits from "../engine/limits.js"
+import { cardWallet, decodeCardUid, type CardUid } from "../engine/names.js"
+import type { Asset, LedgerState, Place, Reader, Transaction } from "../engine/state.js"
+import type { StoredCard } from "../storage/ledger.js"
+import type { LedgerWriter, Refusal } from "./writer.js"
 import { base64urlEncode } from "../engine/ed25519.js"
 import { sha256Hex } from "../engine/hash.js"
 
@@ -19,45 +22,93 @@ export const tokenHash = (token: string): string => sha256Hex(new TextEncoder().
 /** An operator's request that cannot be applied, with the field at fault. */
 export class AdminRejected extends Data.TaggedError("AdminRejected")<{ readonly field: string; readonly message: string }> {}
 
-/** The definition of the ledger as a genesis document, with one thing added or replaced. */
-const definition = (state: LedgerState, change: { assets?: Asset[]; places?: Place[] }) => ({
-  federation: { id: state.federation, name: "ledger" },
-  validators: state.validators,
-  assets: [...state.assets.values()].filter((a) => !change.assets?.some((c) => c.id === a.id)).concat(change.assets ?? []),
-  places: [...state.places.values()].filter((p) => !change.places?.some((c) => c.id === p.id)).concat(change.places ?? []),
-  readers: [],
-  cards: [],
-})
+/** The writer refused a command (it is overloaded, or storage failed): retry with the same request id. */
+export class AdminUnavailable extends Data.TaggedError("AdminUnavailable")<{ readonly why: Refusal }> {}
 
-const checked = (state: LedgerState, raw: unknown, kind: "assets" | "places") =>
-  Effect.gen(function* () {
-    if (!isRecord(raw)) return yield* new AdminRejected({ field: kind, message: "the body must be a JSON object" })
-    const decoded = decodeGenesis(definition(state, { [kind]: [raw as never] }))
-    if (!decoded.ok) {
-      return yield* new AdminRejected({ field: decoded.field.replace(/^\w+\[\d+\]/, kind.slice(0, -1)), message: decoded.message })
-    }
-    return decoded.value
+/** An engine outcome as the admin API answers it (and as the writer keeps it for a retry). */
+export type CommandAnswer =
+  | { readonly ok: true; readonly status: "ok"; readonly tx: unknown }
+  | { readonly ok: false; readonly status: string; readonly message: string; readonly field?: string }
+
+export const renderAnswer = (executed: Executed): string =>
+  JSON.stringify(
+    executed.ok
+      ? { ok: true, status: "ok", tx: executed.tx }
+      : { ok: false, status: executed.status, message: executed.message, field: executed.field },
+  )
+
+/**
+ * Runs an operator command through the writer, as a reader's request is run: executed by the engine,
+ * committed with its batch, answered once durable (the answer's JSON text: a retry under the same
+ * request id gets the same). `applied` runs right after the engine applied the transaction, before
+ * the batch is cut: what the node keeps beside the ledger (a card's printed number) is committed with it.
+ */
+export const submitCommand = (
+  writer: LedgerWriter,
+  command: Command,
+  nowMs: number,
+  applied?: (tx: Transaction, state: LedgerState) => void,
+): Effect.Effect<string, AdminUnavailable> =>
+  Effect.async<string, AdminUnavailable>((resume) => {
+    writer.submit(
+      {
+        command,
+        render: renderAnswer,
+        reply: (body) => resume(Effect.succeed(body)),
+        refuse: (why) => resume(Effect.fail(new AdminUnavailable({ why }))),
+        ...(applied === undefined ? {} : { applied }),
+      },
+      nowMs,
+    )
   })
 
-export const putPlace = (state: () => LedgerState, store: LedgerStore, raw: unknown) =>
+/** The decoded command of a registry change, or the rejection naming the field as the API calls it. */
+const decoded = (raw: Record<string, unknown>, fieldNames: Readonly<Record<string, string>> = {}): Effect.Effect<Command, AdminRejected> => {
+  const command = decodeCommand(raw)
+  if (command.ok) return Effect.succeed(command.value)
+  return Effect.fail(new AdminRejected({ field: renamed(command.field, fieldNames), message: command.message }))
+}
+
+/**
+ * A command's field as the API names it: a place's and an asset's fields under `place.` and
+ * `asset.`, as the body is that document (`asset.kind` for the command's `assetKind`).
+ */
+const renamed = (field: string | undefined, names: Readonly<Record<string, string>>): string => {
+  if (field === undefined) return "request"
+  const head = /^[A-Za-z]+/.exec(field)?.[0] ?? field
+  return (names[head] ?? "") + (names[`${head}=`] ?? head) + field.slice(head.length)
+}
+
+const placeFields = { request: "", "request=": "request", id: "place.", accepts: "place.", name: "place.", membershipRequired: "place.", staffRequired: "place.", payout: "place." }
+const assetFields = { request: "", "request=": "request", id: "asset.", assetKind: "asset.", "assetKind=": "kind", name: "asset.", issuer: "asset.", demurrage: "asset.", exchange: "asset." }
+
+/** A registry command run through the writer; its failure as the admin API's error. */
+const registryChange = (writer: () => LedgerWriter, nowMs: () => number, command: Command, fieldNames: Readonly<Record<string, string>> = {}, applied?: (tx: Transaction, state: LedgerState) => void) =>
   Effect.gen(function* () {
-    const genesis = yield* checked(state(), raw, "places")
-    const place = genesis.places.find((p) => p.id === (raw as { id: unknown }).id) as Place
-    yield* store.putPlace({ ...place, accepts: [...place.accepts] })
-    state().places.set(place.id, place)
-    return place
+    const answer = JSON.parse(yield* submitCommand(writer(), command, nowMs(), applied)) as CommandAnswer
+    if (answer.ok) return answer
+    const field = renamed(answer.field, fieldNames)
+    if (answer.status === "conflict") return yield* new AdminConflict({ field: "request", message: answer.message })
+    if (answer.status === "unknown_reader") return yield* new AdminNotFound({ message: answer.message })
+    if (answer.status === "reader_exists") return yield* new AdminConflict({ field, message: answer.message })
+    return yield* new AdminRejected({ field, message: `${answer.status}: ${answer.message}` })
   })
 
-export const putAsset = (state: () => LedgerState, store: LedgerStore, raw: unknown) =>
+/** Creates or replaces a place: a `place` transaction (PROTOCOL.md section 9.2). */
+export const putPlace = (writer: () => LedgerWriter, nowMs: () => number, request: string, body: Record<string, unknown>) =>
   Effect.gen(function* () {
-    const genesis = yield* checked(state(), raw, "assets")
-    const asset = genesis.assets.find((a) => a.id === (raw as { id: unknown }).id) as Asset
-    if (asset.kind === "fed" && asset.id !== state().fed) {
-      return yield* new AdminRejected({ field: "asset.kind", message: "a federation has exactly one fed asset" })
-    }
-    yield* store.putAsset(JSON.parse(JSON.stringify(asset)))
-    state().assets.set(asset.id, asset)
-    return asset
+    const command = yield* decoded({ ...body, kind: "place", request }, placeFields)
+    yield* registryChange(writer, nowMs, command, placeFields)
+    return writer().state.places.get((command as CommandOf<"place">).id) as Place
+  })
+
+/** Creates an asset or changes its name, policy or rate: an `asset` transaction; the API names its kind `kind`. */
+export const putAsset = (writer: () => LedgerWriter, nowMs: () => number, request: string, body: Record<string, unknown>) =>
+  Effect.gen(function* () {
+    const { kind, ...rest } = body
+    const command = yield* decoded({ ...rest, assetKind: kind, kind: "asset", request }, assetFields)
+    yield* registryChange(writer, nowMs, command, assetFields)
+    return writer().state.assets.get((command as CommandOf<"asset">).id) as Asset
   })
 
 /** A create or a revocation that names an existing reader in another way, or none. */
@@ -65,47 +116,40 @@ export class AdminConflict extends Data.TaggedError("AdminConflict")<{ readonly 
 export class AdminNotFound extends Data.TaggedError("AdminNotFound")<{ readonly message: string }> {}
 
 /**
- * A new reader and its token; the token is returned once and only its hash is kept. A create of a
- * reader that exists with the same place and role is a retry: it answers the reader without a
- * token (there is none to show: only its hash was kept). A revoked reader's id may be created
- * again, with a new token.
+ * A new reader and its token: a `reader` transaction holding only the token's SHA-256; the token is
+ * returned once. A create of a reader registered with the same place and role is a retry (after a
+ * restart, a new token makes another command under the same request id): it answers the reader
+ * without a token (there is none to show). A revoked reader's id may be created again, with a new token.
  */
-export const createReader = (state: () => LedgerState, store: LedgerStore, raw: unknown) =>
+export const createReader = (writer: () => LedgerWriter, nowMs: () => number, request: string, body: Record<string, unknown>) =>
   Effect.gen(function* () {
-    const body = isRecord(raw) ? raw : {}
-    const id = decodeReaderId(body["id"], "id")
-    const place = decodePlaceId(body["place"], "place")
-    const role = decodeLiteral(body["role"], "role", ["bar", "cashdesk"] as const)
-    for (const field of [id, place, role]) {
-      if (!field.ok) return yield* new AdminRejected({ field: field.field, message: field.message })
-    }
-    if (!id.ok || !place.ok || !role.ok) return yield* Effect.die("decoded fields were checked just above")
-    if (!state().places.has(place.value)) return yield* new AdminRejected({ field: "place", message: `no place ${place.value}` })
-    const existing = state().readers.get(id.value)
-    if (existing !== undefined) {
-      if (existing.place === place.value && existing.role === role.value) return { reader: existing, token: undefined }
-      return yield* new AdminConflict({ field: "id", message: `reader ${id.value} exists with another place or role` })
-    }
     // A token is a secret: 32 bytes from the operating system's cryptographic generator.
     const token = base64urlEncode(randomBytes(32))
-    const reader: Reader = { id: id.value, place: place.value, role: role.value, tokenSha256: tokenHash(token) }
-    yield* store.putReader({ ...reader, revoked: false })
-    state().readers.set(reader.id, reader)
-    return { reader, token: token as string | undefined }
+    const command = yield* decoded({ id: body["id"], place: body["place"], role: body["role"], kind: "reader", request, tokenSha256: tokenHash(token) })
+    const { id, place, role } = command as CommandOf<"reader">
+    const done = yield* registryChange(writer, nowMs, command).pipe(
+      Effect.map(() => true),
+      Effect.catchTag("AdminConflict", (conflict) => {
+        const existing = writer().state.readers.get(id)
+        const same = existing !== undefined && existing.revoked !== true && existing.place === place && existing.role === role
+        return same ? Effect.succeed(false) : Effect.fail(conflict.field === "id" ? conflict : new AdminConflict({ field: "id", message: `reader ${id} exists with another place or role` }))
+      }),
+    )
+    const reader = writer().state.readers.get(id) as Reader
+    return { reader, token: done ? (token as string | undefined) : undefined }
   })
 
 /**
- * Revokes a reader: stored first, then it leaves the state the engine authorizes readers with, so
- * that a request of it still in flight is refused `forbidden`.
+ * Revokes a reader: a `reader` transaction with `revoke`; once committed its requests are refused
+ * `forbidden` (the engine executes them against the state the transaction changed).
  */
-export const revokeReader = (state: () => LedgerState, store: LedgerStore, readerId: string) =>
+export const revokeReader = (writer: () => LedgerWriter, nowMs: () => number, request: string, readerId: string) =>
   Effect.gen(function* () {
-    const reader = state().readers.get(readerId as never)
-    if (reader === undefined) return yield* new AdminNotFound({ message: "no such reader (or already revoked)" })
-    const stored: StoredReader = { ...reader, revoked: true }
-    yield* store.putReader(stored)
-    state().readers.delete(reader.id)
-    return stored
+    const command = yield* decoded({ kind: "reader", request, id: readerId, revoke: true }).pipe(
+      Effect.catchTag("AdminRejected", () => Effect.fail(new AdminNotFound({ message: "no such reader (or already revoked)" }))),
+    )
+    yield* registryChange(writer, nowMs, command)
+    return { id: (command as CommandOf<"reader">).id, revoked: true as const }
   })
 
 type CardRow = { readonly uid: unknown; readonly number?: unknown }
@@ -146,18 +190,32 @@ export const decodeCards = (rows: readonly CardRow[], cardsMax: number): StoredC
   return cards
 }
 
-export const importCards = (state: () => LedgerState, store: LedgerStore, cards: readonly StoredCard[]) =>
+/**
+ * Registers cards: `cards` transactions of at most cardsPerTxMax entries each, by uid (PROTOCOL.md
+ * section 9.2). A card's printed number stays with the node (it is not in the ledger: whoever reads a
+ * card's number could follow its transactions); it is set as its transaction is applied, and stored
+ * with it. Known cards are counted and left as they are; a list of known cards makes no transaction.
+ */
+export const importCards = (writer: () => LedgerWriter, nowMs: () => number, cards: readonly StoredCard[]) =>
   Effect.gen(function* () {
-    const added = yield* store.addCards(cards)
-    for (const card of cards) {
-      const uid = card.uid as CardUid
-      if (!state().cards.has(uid)) {
-        state().cards.set(uid, newCard(uid, card.number))
+    let added = 0
+    for (let start = 0; start < cards.length; start += limits.cardsPerTxMax) {
+      const chunk = cards.slice(start, start + limits.cardsPerTxMax)
+      const fresh = chunk.filter((card) => !writer().state.cards.has(card.uid as CardUid))
+      if (fresh.length === 0) continue
+      const command = yield* decoded({ kind: "cards", cards: fresh.map((card) => ({ card: card.uid })) })
+      const numbers = new Map(fresh.map((card) => [card.uid, card.number]))
+      const setNumbers = (_tx: Transaction, state: LedgerState) => {
+        for (const [uid, number] of numbers) {
+          const card = state.cards.get(uid as CardUid)
+          if (card !== undefined && number !== undefined && card.number === undefined) card.number = number
+        }
       }
+      yield* registryChange(writer, nowMs, command, {}, setNumbers)
+      added += fresh.length
     }
     return { added, known: cards.length - added }
   })
-
 
 /** What an admin change came to, as its answer says it. */
 export type AdminOutcome<A> =
@@ -205,7 +263,7 @@ export class AdminRequests {
     endpoint: string,
     request: string,
     content: unknown,
-    change: Effect.Effect<A, AdminRejected | AdminConflict | AdminNotFound | StorageError, R>,
+    change: Effect.Effect<A, AdminRejected | AdminConflict | AdminNotFound | AdminUnavailable, R>,
     remembered: (value: A) => unknown = (value) => value,
   ): Effect.Effect<AdminOutcome<A>, never, R> {
     // A digest: the content of a large card import is not kept for 24 hours.
@@ -249,7 +307,7 @@ export class AdminRequests {
   }
 }
 
-const outcomeOf = <A>(error: AdminRejected | AdminConflict | AdminNotFound | StorageError): AdminOutcome<A> => {
+const outcomeOf = <A>(error: AdminRejected | AdminConflict | AdminNotFound | AdminUnavailable): AdminOutcome<A> => {
   switch (error._tag) {
     case "AdminRejected":
       return { _tag: "rejected", error }

@@ -17,10 +17,9 @@ import {
   type BlockHeader,
 } from "../engine/block.js"
 import { canonicalJson } from "../engine/canonical.js"
-import type { WalletId } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
 import type { LedgerStore, StoredBlock, StoredTx } from "../storage/ledger.js"
-import { cardToStore, stateFromSnapshot, touchedBy, walletToStore } from "./snapshot.js"
+import { emptyTouched, stateFromSnapshot, touchedBy, touchedRows, type Touched } from "./snapshot.js"
 import { validatorSetOf } from "../engine/validators.js"
 
 const canonicalText = (value: unknown): string => {
@@ -60,7 +59,10 @@ export class Replica {
       const setInForce = validatorSetOf(JSON.parse(tip.sealed.validatorsNext))
       if (setInForce === undefined) return yield* Effect.fail(new Error("the last stored block names no valid validator set"))
       const header = JSON.parse(tip.sealed.header) as BlockHeader
-      const chain: Chain = { state, last: { header, hash: tip.sealed.hash }, setInForce }
+      // The next transaction's time is never before the last one's: a replica that restarts must
+      // hold the same bound as one that did not.
+      const [lastTx] = yield* store.transactions(snapshot.lastSeq, 1)
+      const chain: Chain = { state, last: { header, hash: tip.sealed.hash }, setInForce, lastTxTimeMs: lastTx?.time ?? 0 }
       const replica = new Replica(store, chain, snapshot.lastSeq + 1)
       replica.saved = { height: header.height, lastSeq: snapshot.lastSeq }
       return replica
@@ -135,14 +137,14 @@ export class Replica {
    */
   follow(block: Block, rawTxs: readonly unknown[], signatures: readonly BlockSignature[] | undefined): void {
     const state = this.chain.state
-    followBlock(this.chain, block)
+    const executed = followBlock(this.chain, block, rawTxs)
+    if ("code" in executed) throw new Error(`a checked block failed to follow: ${executed.code}: ${executed.message}`)
     const unsaved = this.unsaved
-    block.txs.forEach((tx, index) => {
-      const changed = touchedBy(state, tx, unsaved.wallets, unsaved.cards)
-      unsaved.backing ||= changed.backing
-      unsaved.validators ||= changed.validators
+    executed.txs.forEach((tx, index) => {
+      touchedBy(state, tx, unsaved.touched)
       this.unsavedIds.add(tx.id)
-      unsaved.txs.push({ seq: this.nextSeq + index, id: tx.id, time: tx.time, body: canonicalText(rawTxs[index]), ref: tx.ref })
+      // The engine's text of the transaction, which re-execution found equal to the one received.
+      unsaved.txs.push({ seq: this.nextSeq + index, id: tx.id, time: tx.time, body: executed.texts[index] as string, ref: tx.ref })
     })
     unsaved.blocks.push(blockRow(block, this.chain.last.hash, this.nextSeq, JSON.stringify(this.chain.setInForce), signatures))
     this.nextSeq += block.txs.length
@@ -165,21 +167,7 @@ export class Replica {
     this.unsavedIds = new Set()
     this.savingIds.add(ids)
     const state = this.chain.state
-    const commit = this.store.commit({
-      txs: unsaved.txs,
-      replies: [],
-      wallets: [...unsaved.wallets].flatMap((id) => {
-        const wallet = state.wallets.get(id)
-        return wallet === undefined ? [] : [walletToStore(wallet)]
-      }),
-      cards: [...unsaved.cards].flatMap((uid) => {
-        const card = state.cards.get(uid as never)
-        return card === undefined ? [] : [cardToStore(card)]
-      }),
-      backing: unsaved.backing ? { ...state.backing } : undefined,
-      validators: unsaved.validators ? JSON.stringify(state.validators) : undefined,
-      blocks: unsaved.blocks,
-    })
+    const commit = this.store.commit({ txs: unsaved.txs, replies: [], ...touchedRows(state, unsaved.touched), blocks: unsaved.blocks })
     const previous = this.saving
     const last = unsaved.blocks[unsaved.blocks.length - 1]
     this.saving = previous.then(() => Effect.runPromise(Effect.orDie(commit))).then(() => {
@@ -204,14 +192,11 @@ const replayed = (id: string): BlockFault => ({ code: "reexecution", message: `t
 
 interface Unsaved {
   readonly txs: StoredTx[]
-  readonly wallets: Set<WalletId>
-  readonly cards: Set<string>
-  backing: boolean
-  validators: boolean
+  readonly touched: Touched
   readonly blocks: StoredBlock[]
 }
 
-const emptyUnsaved = (): Unsaved => ({ txs: [], wallets: new Set(), cards: new Set(), backing: false, validators: false, blocks: [] })
+const emptyUnsaved = (): Unsaved => ({ txs: [], touched: emptyTouched(), blocks: [] })
 
 const blockRow = (
   block: Block,

@@ -32,6 +32,7 @@ const snapshot: Snapshot = {
   olderRequests: [],
   refs: [],
   backing: { received: 0, refunded: 0, paidOut: 0 },
+  meta: {},
   lastSeq: 0,
 }
 

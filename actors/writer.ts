@@ -23,7 +23,7 @@ import { execute, fingerprint, type Executed } from "../engine/execute.js"
 import { fail } from "../engine/outcome.js"
 import { transactionJson } from "../engine/transaction.js"
 import type { NodeLimits } from "../engine/limits.js"
-import type { TimeMs, TxId, WalletId } from "../engine/names.js"
+import type { TimeMs, TxId } from "../engine/names.js"
 import type { LedgerState, RequestRecord, Transaction } from "../engine/state.js"
 import {
   requestWindowMs,
@@ -35,7 +35,7 @@ import {
   type StoredReply,
   type StoredTx,
 } from "../storage/ledger.js"
-import { cardToStore, stateFromSnapshot, touchedBy, walletToStore } from "./snapshot.js"
+import { emptyTouched, stateFromSnapshot, touchedBy, touchedRows, type Touched } from "./snapshot.js"
 import { ForgottenRequests } from "./forgotten.js"
 
 /** Bloom segments of forgotten request ids: about 1.25 MB per requestCacheMax ids, 256 at most. */
@@ -53,6 +53,11 @@ export interface Submission {
   readonly command: Command
   /** The wire reply for an engine outcome, rendered against the state right after it. */
   readonly render: (executed: Executed, state: LedgerState) => string
+  /**
+   * Runs right after the engine applied the request's transaction, before it joins its batch: what
+   * the node keeps beside the ledger for it (a card's printed number) is committed with it.
+   */
+  readonly applied?: (tx: Transaction, state: LedgerState) => void
   readonly refuse: (why: Refusal) => void
   readonly reply: (json: string) => void
 }
@@ -72,10 +77,7 @@ interface Batch {
   readonly entries: Entry[]
   readonly txs: StoredTx[]
   readonly replies: StoredReply[]
-  readonly wallets: Set<WalletId>
-  readonly cards: Set<string>
-  backingChanged: boolean
-  validatorsChanged: boolean
+  readonly touched: Touched
   readonly firstArrived: Deferred.Deferred<void>
   readonly full: Deferred.Deferred<void>
   /** When the first request joined the batch: a batch that filled during a commit waits no longer. */
@@ -86,10 +88,7 @@ const newBatch = (): Batch => ({
   entries: [],
   txs: [],
   replies: [],
-  wallets: new Set(),
-  cards: new Set(),
-  backingChanged: false,
-  validatorsChanged: false,
+  touched: emptyTouched(),
   firstArrived: Deferred.unsafeMake<void>(FiberId.none),
   full: Deferred.unsafeMake<void>(FiberId.none),
   firstArrivedMs: 0,
@@ -257,6 +256,7 @@ export class LedgerWriter {
     // A conflict changes nothing and depends on nothing uncommitted. Everything else, reads
     // included, is answered with its batch: a reply never shows a balance that is not durable.
     if (executed.status === "conflict") return submission.reply(submission.render(executed, this.state))
+    if (executed.ok && executed.tx !== null) submission.applied?.(executed.tx, this.state)
     this.enqueue(submission, executed, key, time)
   }
 
@@ -360,31 +360,18 @@ export class LedgerWriter {
   }
 
   private touch(batch: Batch, tx: Transaction): void {
-    const changed = touchedBy(this.state, tx, batch.wallets, batch.cards)
-    if (changed.backing) batch.backingChanged = true
-    if (changed.validators) batch.validatorsChanged = true
+    touchedBy(this.state, tx, batch.touched)
   }
 
   /** Seals the pending batch: the stored form of every touched wallet and card, as they are now. */
   private cut(): { batch: Batch; commit: CommitBatch } {
     const batch = this.pending
     this.pending = newBatch()
-    const wallets = [...batch.wallets].flatMap((id) => {
-      const wallet = this.state.wallets.get(id)
-      return wallet === undefined ? [] : [walletToStore(wallet)]
-    })
-    const cards = [...batch.cards].flatMap((uid) => {
-      const card = this.state.cards.get(uid as never)
-      return card === undefined ? [] : [cardToStore(card)]
-    })
     const runningNowMs = this.runningNowMs()
     const commit: CommitBatch = {
       txs: batch.txs,
       replies: batch.replies,
-      wallets,
-      cards,
-      backing: batch.backingChanged ? { ...this.state.backing } : undefined,
-      validators: batch.validatorsChanged ? JSON.stringify(this.state.validators) : undefined,
+      ...touchedRows(this.state, batch.touched),
       runningMs: runningNowMs - this.runningMarkMs,
     }
     this.runningMarkMs = runningNowMs

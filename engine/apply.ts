@@ -7,9 +7,10 @@
 import * as limits from "./limits.js"
 import type { AssetId, CardUid, TimeMs, WalletId } from "./names.js"
 import { isRecord, walletKind } from "./names.js"
-import type { CardStatus, Holdings, LedgerState, Leg, Transaction } from "./state.js"
+import { registryKinds, type CardStatus, type Holdings, type LedgerState, type Leg, type Transaction } from "./state.js"
 import { setMeltedUntil, setMembership, walletFor } from "./state.js"
 import { validatorSetOf } from "./validators.js"
+import { applyRegistry, type Undo } from "./registry.js"
 
 /** Balances by wallet then asset, as replay produces them. */
 export type Balances = Map<WalletId, Map<AssetId, number>>
@@ -65,21 +66,37 @@ const moveBalance = (balances: Map<AssetId, number> | Holdings, asset: AssetId, 
 }
 
 /** Effects of a transaction beyond its legs, carried in its memo so that replay reproduces them. */
-const applyKindEffects = (state: LedgerState, tx: Transaction): void => {
+const applyKindEffects = (state: LedgerState, tx: Transaction, undo: Undo | undefined): void => {
   const memo = isRecord(tx.memo) ? tx.memo : {}
   const card = tx.card === undefined ? undefined : state.cards.get(tx.card)
   if (tx.kind === "fusion" && card !== undefined && typeof memo["wallet"] === "string") {
+    undo?.card(card)
     card.wallet = memo["wallet"] as WalletId
   } else if (tx.kind === "void" && card !== undefined && typeof memo["status"] === "string") {
+    undo?.card(card)
     card.status = memo["status"] as CardStatus
   } else if (tx.kind === "demurrage" && typeof memo["wallet"] === "string" && typeof memo["asset"] === "string") {
-    setMeltedUntil(walletFor(state, memo["wallet"] as WalletId), memo["asset"] as AssetId, Number(memo["meltedUntil"]))
+    const wallet = walletFor(state, memo["wallet"] as WalletId)
+    undo?.wallet(wallet)
+    setMeltedUntil(wallet, memo["asset"] as AssetId, Number(memo["meltedUntil"]))
   } else if (tx.kind === "validators") {
     // The genesis transaction's memo is the genesis document, whose set the ledger starts with.
     const set = validatorSetOf(tx.memo)
+    const before = state.validators
+    undo?.step(() => (state.validators = before))
     if (set !== undefined) state.validators = set
+  } else if (registryKinds.has(tx.kind)) {
+    applyRegistry(state, tx, undo)
   }
-  if (tx.ref !== undefined) state.refs.add(tx.ref)
+  if (tx.ref !== undefined) {
+    const ref = tx.ref
+    if (undo !== undefined && !state.refs.has(ref)) undo.step(() => state.refs.delete(ref))
+    state.refs.add(ref)
+  }
+  if (undo !== undefined && tx.legs.length > 0) {
+    const backing = { ...state.backing }
+    undo.step(() => Object.assign(state.backing, backing))
+  }
   for (const leg of tx.legs) {
     if (leg.asset !== state.fed) continue
     if (tx.kind === "refill" || (tx.kind === "mint" && walletKind(leg.from) === "issuance")) {
@@ -95,13 +112,17 @@ const applyKindEffects = (state: LedgerState, tx: Transaction): void => {
  * the state untouched. A wallet's last activity is the time of its last transaction, other than
  * demurrage, in which it appears in a leg or as the transaction's card.
  */
-export const applyTransaction = (state: LedgerState, tx: Transaction): string | undefined => {
+export const applyTransaction = (state: LedgerState, tx: Transaction, undo?: Undo): string | undefined => {
   const fault = legsFault((wallet, asset) => state.wallets.get(wallet)?.balances.get(asset) ?? 0, tx.legs)
   if (fault !== undefined) return fault
   const active = tx.kind !== "demurrage"
   for (const leg of tx.legs) {
     const from = walletFor(state, leg.from)
     const to = walletFor(state, leg.to)
+    if (undo !== undefined) {
+      undo.wallet(from)
+      undo.wallet(to)
+    }
     if (leg.until !== undefined) {
       if (walletKind(leg.from) !== "issuance") setMembership(from, leg.asset, undefined)
       setMembership(to, leg.asset, leg.until)
@@ -116,9 +137,13 @@ export const applyTransaction = (state: LedgerState, tx: Transaction): string | 
   }
   if (active && tx.card !== undefined) {
     const card = state.cards.get(tx.card as CardUid)
-    if (card !== undefined) walletFor(state, card.wallet).lastActivityMs = tx.time
+    if (card !== undefined) {
+      const wallet = walletFor(state, card.wallet)
+      undo?.wallet(wallet)
+      wallet.lastActivityMs = tx.time
+    }
   }
-  applyKindEffects(state, tx)
+  applyKindEffects(state, tx, undo)
   return undefined
 }
 

@@ -8,8 +8,11 @@
  * `followBlock` then applies it. Faults carry a stable code first, so that a reason can be matched
  * by programs and read by people.
  */
-import { legsFault, applyTransaction } from "./apply.js"
-import { canonicalBytes } from "./canonical.js"
+import { canonicalBytes, canonicalJson } from "./canonical.js"
+import { decodeCommand } from "./command.js"
+import { decideAndApply } from "./execute.js"
+import type { Outcome } from "./outcome.js"
+import { Undo } from "./registry.js"
 import { sign, verify, type SigningKey } from "./ed25519.js"
 import { decodeGenesis, genesisTxId, ledgerFromGenesis, type Genesis } from "./genesis.js"
 import { blockHash, bytesToHex, hashFromHex, MerkleAccumulator, merkleRoot } from "./hash.js"
@@ -20,15 +23,12 @@ import {
   decodeTime,
   decodeValidatorId,
   isRecord,
-  type AssetId,
   type FederationId,
   type TimeMs,
   type ValidatorId,
-  type WalletId,
 } from "./names.js"
 import type { LedgerState, Transaction, Validators } from "./state.js"
-import { decodeTransaction, kindFault } from "./transaction.js"
-import { validatorSetOf } from "./validators.js"
+import { decodeTransaction, transactionJson } from "./transaction.js"
 
 export const zeroHash = "0".repeat(64)
 
@@ -210,6 +210,8 @@ export interface Chain {
   last: { readonly header: BlockHeader; readonly hash: string }
   /** The set whose signatures make the next block final. */
   setInForce: Validators
+  /** The time of the last transaction: the next one's is never earlier (section 9.1). */
+  lastTxTimeMs: number
 }
 
 /** The genesis block a node seals from its genesis document. */
@@ -252,11 +254,22 @@ export const chainFromGenesisBlock = (block: Block, rawTxs: readonly unknown[], 
     return fault("federation", `block 0 is of ${header.federation}, its document of ${genesis.value.federation.id}`)
   }
   const state = ledgerFromGenesis(genesis.value)
-  return { state, last: { header, hash: headerHash(header) }, setInForce: genesis.value.validators }
+  return { state, last: { header, hash: headerHash(header) }, setInForce: genesis.value.validators, lastTxTimeMs: tx.time }
 }
 
-/** The checks of a block against the replica, signatures aside. Changes nothing. */
-export const checkBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[]): BlockFault | undefined => {
+/** What re-executing a block made: its transactions as the engine built them, and their canonical texts. */
+export interface Executed {
+  readonly txs: readonly Transaction[]
+  readonly texts: readonly string[]
+}
+
+/**
+ * Re-executes a block on the replica's state (PROTOCOL.md section 9.1): every transaction's command
+ * runs through the engine against the state just before it, at its time and id, and must give that
+ * very transaction, byte for byte. The state is changed; `undo` keeps what undoes it, for the
+ * caller to roll back on a fault or after a mere check.
+ */
+const executeBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[], undo: Undo): BlockFault | Executed => {
   const { header, txs } = block
   const last = chain.last.header
   if (header.federation !== last.federation) return fault("federation", `block of ${header.federation}, replica of ${last.federation}`)
@@ -264,57 +277,84 @@ export const checkBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[
   if (header.prev !== chain.last.hash) return fault("prev", `prev is ${header.prev}, block ${last.height} hashes to ${chain.last.hash}`)
   if (header.time < last.time) return fault("time", `time ${header.time} is before block ${last.height}'s ${last.time}`)
   if (header.txCount !== txs.length) return fault("txCount", `header counts ${header.txCount} transactions, the block has ${txs.length}`)
-  const root = txRootOfValues(rawTxs)
-  if (root !== header.txRoot) return fault("txRoot", `header says ${header.txRoot}, the transactions hash to ${root ?? "nothing"}`)
-  return reexecutionFault(chain.state, txs)
-}
-
-/**
- * Re-executes transactions on an overlay of the balances they touch, so that a block that fails
- * half-way leaves the replica as it was.
- */
-export const reexecutionFault = (state: LedgerState, txs: readonly Transaction[]): BlockFault | undefined => {
-  const overlay = new Map<string, number>()
-  const key = (wallet: WalletId, asset: AssetId): string => `${wallet}\u0000${asset}`
-  const balanceOf = (wallet: WalletId, asset: AssetId): number =>
-    overlay.get(key(wallet, asset)) ?? state.wallets.get(wallet)?.balances.get(asset) ?? 0
+  const produced: Transaction[] = []
+  const texts: string[] = []
   const ids = new Set<string>()
-  const refs = new Set<string>()
-  for (const tx of txs) {
-    if (tx.ref !== undefined && (state.refs.has(tx.ref) || refs.has(tx.ref))) {
-      return fault("reexecution", `transaction ${tx.id}: reference ${tx.ref} was already used`)
-    }
-    if (tx.ref !== undefined) refs.add(tx.ref)
+  let lastTimeMs = chain.lastTxTimeMs
+  for (let index = 0; index < txs.length; index++) {
+    const tx = txs[index] as Transaction
     if (tx.id === genesisTxId) return fault("reexecution", "a genesis transaction outside block 0")
     if (ids.has(tx.id)) return fault("reexecution", `transaction ${tx.id} appears twice`)
     ids.add(tx.id)
-    if (tx.kind === "validators" && validatorSetOf(tx.memo) === undefined) {
-      return fault("reexecution", `transaction ${tx.id}: its memo is no validator set`)
+    if (tx.time < lastTimeMs) return fault("time", `transaction ${tx.id}'s time ${tx.time} is before the one before it (${lastTimeMs})`)
+    if (tx.time > header.time) return fault("time", `transaction ${tx.id}'s time ${tx.time} is after its block's ${header.time}`)
+    lastTimeMs = tx.time
+    const made = reexecute(chain.state, tx, undo)
+    if ("code" in made) return made
+    const text = transactionJson(made)
+    if (!sameText(rawTxs[index], text)) {
+      return fault("reexecution", `transaction ${tx.id} is not what its command makes: the engine makes ${text.length > 300 ? `${text.slice(0, 300)}…` : text}`)
     }
-    const rule = kindFault(tx)
-    if (rule !== undefined) return fault("reexecution", `transaction ${tx.id}: ${rule}`)
-    const reason = legsFault(balanceOf, tx.legs)
-    if (reason !== undefined) return fault("reexecution", `transaction ${tx.id}: ${reason}`)
-    for (const leg of tx.legs) {
-      if (leg.amount === 0) continue
-      overlay.set(key(leg.from, leg.asset), balanceOf(leg.from, leg.asset) - leg.amount)
-      overlay.set(key(leg.to, leg.asset), balanceOf(leg.to, leg.asset) + leg.amount)
-    }
+    produced.push(made)
+    texts.push(text)
   }
-  return undefined
+  const root = txRootOfTexts(texts)
+  if (root !== header.txRoot) return fault("txRoot", `header says ${header.txRoot}, the transactions hash to ${root}`)
+  return { txs: produced, texts }
+}
+
+/** The transaction a transaction's command makes on this state, applied to it; or why it makes none. */
+const reexecute = (state: LedgerState, tx: Transaction, undo: Undo): Transaction | BlockFault => {
+  if (tx.command === undefined) return fault("reexecution", `transaction ${tx.id} carries no command`)
+  const command = decodeCommand(tx.command)
+  if (!command.ok) return fault("reexecution", `transaction ${tx.id}: its command is malformed at ${command.field}: ${command.message}`)
+  if (command.value.kind === "check") return fault("reexecution", `transaction ${tx.id}: a check makes no transaction`)
+  let outcome: Outcome
+  try {
+    outcome = decideAndApply(state, command.value, { now: tx.time, txId: tx.id }, undo)
+  } catch (error) {
+    // The engine's assertion that what it built applies: a replica reports it, never crashes on it.
+    return fault("reexecution", `transaction ${tx.id}: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  if (!outcome.ok) return fault("reexecution", `transaction ${tx.id}: the engine refuses its command: ${outcome.status} (${outcome.message})`)
+  if (outcome.tx === null) return fault("reexecution", `transaction ${tx.id}: its command makes no transaction`)
+  return outcome.tx
 }
 
 /**
- * Applies a block that `checkBlock` accepted. The set its validators transactions name is in force
- * from the next height.
+ * Whether a received transaction is the canonical text given. A node sends the canonical text it
+ * stored, which JSON.parse then JSON.stringify give back unchanged (keys in the order received); a
+ * transaction sent in another order of keys is canonicalized first.
  */
-export const followBlock = (chain: Chain, block: Block): void => {
-  for (const tx of block.txs) {
-    const reason = applyTransaction(chain.state, tx)
-    if (reason !== undefined) throw new Error(`a checked block failed to apply: ${tx.id}: ${reason}`)
+const sameText = (raw: unknown, text: string): boolean => {
+  if (JSON.stringify(raw) === text) return true
+  const canonical = canonicalJson(raw)
+  return canonical.ok && canonical.value === text
+}
+
+/** The checks of a block against the replica, signatures aside. Changes nothing. */
+export const checkBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[]): BlockFault | undefined => {
+  const undo = new Undo()
+  const executed = executeBlock(chain, block, rawTxs, undo)
+  undo.rollback()
+  return "code" in executed ? executed : undefined
+}
+
+/**
+ * Applies a block to the replica, re-executing it; on a fault nothing is changed. The set its
+ * validators transactions name is in force from the next height.
+ */
+export const followBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[]): BlockFault | Executed => {
+  const undo = new Undo()
+  const executed = executeBlock(chain, block, rawTxs, undo)
+  if ("code" in executed) {
+    undo.rollback()
+    return executed
   }
   chain.last = { header: block.header, hash: headerHash(block.header) }
+  chain.lastTxTimeMs = executed.txs.at(-1)?.time ?? chain.lastTxTimeMs
   chain.setInForce = chain.state.validators
+  return executed
 }
 
 /** The block as JSON text, its transactions given as their canonical texts (what the node stores). */

@@ -6,6 +6,20 @@
  */
 import * as limits from "./limits.js"
 import type { Decoded } from "./names.js"
+import { decodeDemurragePolicy, decodeExchangeRate } from "./genesis.js"
+import {
+  decodeAccepts,
+  decodeBoolean,
+  decodeCardEntries,
+  decodeHeight,
+  decodeKeys,
+  decodeObserverKeys,
+  decodePayout,
+  decodeRulesVersion,
+  decodeTokenSha256,
+  decodeTrue,
+} from "./registry.js"
+import { assetKinds } from "./state.js"
 import {
   accept,
   decodeAmount,
@@ -19,6 +33,7 @@ import {
   decodeRequestId,
   decodeValidatorId,
   decodeWalletId,
+  decodeDisplayName,
   isRecord,
   reject,
   walletKind,
@@ -54,6 +69,8 @@ const periodMs = (value: unknown, field: string) => decodeCount(value, field, 1,
 const voidReason = (value: unknown, field: string) => decodeLiteral(value, field, ["lost", "voided"] as const)
 const direction = (value: unknown, field: string) => decodeLiteral(value, field, ["to_fed", "from_fed"] as const)
 const threshold = (value: unknown, field: string) => decodeCount(value, field, 1, limits.validatorsMax)
+const assetKind = (value: unknown, field: string) => decodeLiteral(value, field, assetKinds)
+const readerRole = (value: unknown, field: string) => decodeLiteral(value, field, ["bar", "cashdesk"] as const)
 
 /** Who sent a request: a reader's request id is its idempotency key (reader commands only). */
 const origin = { request: optional(decodeRequestId), reader: optional(decodeReaderId) }
@@ -76,6 +93,16 @@ export const commandSpecs = {
   void: { ...operator, card: required(decodeCardUid), reason: required(voidReason), place: optional(decodePlaceId) },
   mint: { ...operator, asset: required(decodeAssetId), to: required(walletOf("card", "user", "place", "fund")), amount: required(decodeAmount), ref: optional(decodeExternalRef) },
   validators: { ...operator, add: optional(decodeValidatorId), remove: optional(decodeValidatorId), threshold: optional(threshold) },
+  // The registry (PROTOCOL.md section 9.2).
+  place: { ...operator, id: required(decodePlaceId), name: required(decodeDisplayName), accepts: required(decodeAccepts), membershipRequired: optional(decodeAssetId), staffRequired: optional(decodeBoolean), payout: optional(decodePayout) },
+  // `assetKind`: the command's own `kind` is "asset" (PROTOCOL.md 9.2 names it `kind` in the asset's document).
+  asset: { ...operator, id: required(decodeAssetId), assetKind: required(assetKind), name: required(decodeDisplayName), issuer: optional(decodePlaceId), demurrage: optional(decodeDemurragePolicy), exchange: optional(decodeExchangeRate) },
+  reader: { ...operator, id: required(decodeReaderId), place: optional(decodePlaceId), role: optional(readerRole), tokenSha256: optional(decodeTokenSha256), revoke: optional(decodeTrue) },
+  cards: { ...operator, cards: required(decodeCardEntries) },
+  block: { ...origin, place: optional(decodePlaceId), card: required(decodeCardUid), reason: required(voidReason) },
+  stewards: { ...operator, keys: required(decodeKeys), threshold: required(threshold) },
+  observers: { ...operator, keys: required(decodeObserverKeys) },
+  rules: { ...operator, version: required(decodeRulesVersion), from: required(decodeHeight) },
 } as const
 
 type Specs = typeof commandSpecs

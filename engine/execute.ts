@@ -20,6 +20,26 @@ import { deposit, depositStatuses, mint, mintStatuses, refill, refillStatuses } 
 import { exchange, exchangeStatuses } from "./exchange.js"
 import { demurrage, demurrageStatuses } from "./demurrage.js"
 import { changeValidators, validatorsStatuses } from "./validators.js"
+import {
+  assetStatuses,
+  blockCard,
+  blockStatuses,
+  cardsStatuses,
+  changeObservers,
+  changeReader,
+  changeRules,
+  changeStewards,
+  keySetStatuses,
+  observersStatuses,
+  placeStatuses,
+  putAsset,
+  putCards,
+  putPlace,
+  readerStatuses,
+  rulesStatuses,
+  type Undo,
+} from "./registry.js"
+import type { Transaction } from "./state.js"
 
 /** Every command's statuses, each list ordered by precedence. */
 export const statusesOf: { readonly [K in CommandKind]: readonly string[] } = {
@@ -38,6 +58,14 @@ export const statusesOf: { readonly [K in CommandKind]: readonly string[] } = {
   void: voidStatuses,
   mint: mintStatuses,
   validators: validatorsStatuses,
+  place: placeStatuses,
+  asset: assetStatuses,
+  reader: readerStatuses,
+  cards: cardsStatuses,
+  block: blockStatuses,
+  stewards: keySetStatuses,
+  observers: observersStatuses,
+  rules: rulesStatuses,
 }
 
 /** An outcome, and whether it is the recorded answer to an earlier identical request. */
@@ -60,7 +88,39 @@ export const decide = (state: LedgerState, command: Command, ctx: Context): Outc
     case "void": return voidCard(state, command, ctx)
     case "mint": return mint(state, command, ctx)
     case "validators": return changeValidators(state, command, ctx)
+    case "place": return putPlace(state, command, ctx)
+    case "asset": return putAsset(state, command, ctx)
+    case "reader": return changeReader(state, command, ctx)
+    case "cards": return putCards(state, command, ctx)
+    case "block": return blockCard(state, command, ctx)
+    case "stewards": return changeStewards(state, command, ctx)
+    case "observers": return changeObservers(state, command, ctx)
+    case "rules": return changeRules(state, command, ctx)
   }
+}
+
+/**
+ * Decides a command and applies its transaction: what the node runs for each request, and what a
+ * replica runs on each transaction's command (PROTOCOL.md section 9.1), so that the two can never
+ * disagree. The transaction carries the command it was made from. Bounds that hold for any
+ * command's transaction (legs, a card's assets) are checked here. `undo`, given by a replica,
+ * keeps what undoes the change.
+ */
+export const decideAndApply = (state: LedgerState, command: Command, ctx: Context, undo?: Undo): Outcome => {
+  let outcome = decide(state, command, ctx)
+  if (!outcome.ok || outcome.tx === null) return outcome
+  if (outcome.tx.legs.length > limits.legsPerTxMax) {
+    return fail("too_many_legs", `moving these balances takes more than ${limits.legsPerTxMax} legs`)
+  }
+  // Checked on the transaction itself, whatever the command: any leg may bring a card a new asset.
+  outcome = walletFull(state, outcome.tx.legs) ?? outcome
+  if (!outcome.ok || outcome.tx === null) return outcome
+  // The command's function built this transaction just now: no one else holds it yet.
+  ;(outcome.tx as { command?: unknown }).command = command
+  const fault = applyTransaction(state, outcome.tx as Transaction, undo)
+  // A command only builds transactions it has checked; a fault here is a bug in the engine.
+  if (fault !== undefined) throw new Error(`engine assertion: ${command.kind} built a transaction that cannot apply: ${fault}`)
+  return outcome
 }
 
 /** The fingerprint of a request: decoded commands keep their fields in spec order. */
@@ -81,17 +141,7 @@ export const execute = (state: LedgerState, command: Command, ctx: Context): Exe
       return { ...fail("conflict", `request ${command.request} was already used for a different request`, "id"), replayed: false }
     }
   }
-  let outcome = decide(state, command, ctx)
-  if (outcome.ok && outcome.tx !== null && outcome.tx.legs.length > limits.legsPerTxMax) {
-    outcome = fail("too_many_legs", `moving these balances takes more than ${limits.legsPerTxMax} legs`)
-  }
-  // Checked on the transaction itself, whatever the command: any leg may bring a card a new asset.
-  if (outcome.ok && outcome.tx !== null) outcome = walletFull(state, outcome.tx.legs) ?? outcome
-  if (outcome.ok && outcome.tx !== null) {
-    const fault = applyTransaction(state, outcome.tx)
-    // A command only builds transactions it has checked; a fault here is a bug in the engine.
-    if (fault !== undefined) throw new Error(`engine assertion: ${command.kind} built a transaction that cannot apply: ${fault}`)
-  }
+  const outcome = decideAndApply(state, command, ctx)
   if (key !== undefined) state.requests.set(key, recordOf(print, ctx, outcome))
   return { ...outcome, replayed: false }
 }

@@ -4,6 +4,7 @@
  * unique, that references point at declared things, and that there is exactly one `fed` asset.
  */
 import * as limits from "./limits.js"
+import { decodeBoolean, decodePayout, decodeRulesVersion, rulesVersion } from "./registry.js"
 import {
   accept,
   decodeAmount,
@@ -44,6 +45,8 @@ import {
 
 export interface Genesis {
   readonly federation: { readonly id: FederationId; readonly name: string }
+  /** The version of the rules the federation starts with (PROTOCOL.md section 9.1). */
+  readonly rules: number
   readonly validators: Validators
   readonly assets: readonly Asset[]
   readonly places: readonly Place[]
@@ -131,6 +134,9 @@ const decodeAsset = (raw: unknown, field: string, places: ReadonlySet<string>): 
 
 const decodePlace = (raw: unknown, field: string): Omit<Place, "accepts"> & { accepts: AssetId[] } => {
   const place = record(raw, field)
+  const membershipRequired = optionalField(place["membershipRequired"], () => take(decodeAssetId(place["membershipRequired"], `${field}.membershipRequired`)))
+  const staffRequired = optionalField(place["staffRequired"], () => take(decodeBoolean(place["staffRequired"], `${field}.staffRequired`)))
+  const payout = optionalField(place["payout"], () => take(decodePayout(place["payout"], `${field}.payout`)))
   const accepts = list(place["accepts"], `${field}.accepts`, limits.acceptsPerPlaceMax).map((asset, index) =>
     take(decodeAssetId(asset, `${field}.accepts[${index}]`)),
   )
@@ -139,6 +145,9 @@ const decodePlace = (raw: unknown, field: string): Omit<Place, "accepts"> & { ac
     id: take(decodePlaceId(place["id"], `${field}.id`)),
     name: take(decodeDisplayName(place["name"], `${field}.name`)),
     accepts,
+    ...(membershipRequired === undefined ? {} : { membershipRequired }),
+    ...(staffRequired === undefined ? {} : { staffRequired }),
+    ...(payout === undefined ? {} : { payout }),
   }
 }
 
@@ -205,6 +214,7 @@ const decodeDocument = (raw: unknown): Genesis => {
       id: take(decodeFederationId(federation["id"], "federation.id")),
       name: take(decodeDisplayName(federation["name"], "federation.name")),
     },
+    rules: doc["rules"] === undefined ? rulesVersion : take(decodeRulesVersion(doc["rules"], "rules")),
     validators: decodeValidators(doc["validators"]),
     assets,
     places: placesRaw,
@@ -213,14 +223,22 @@ const decodeDocument = (raw: unknown): Genesis => {
   }
 }
 
-export const decodeGenesis = (raw: unknown): Decoded<Genesis> => {
+/** Runs a decoder of this module that stops at the first rejection, as a Decoded. */
+const decoding = <T>(run: () => T): Decoded<T> => {
   try {
-    return accept(decodeDocument(raw))
+    return accept(run())
   } catch (stop) {
     if (stop instanceof Stop) return stop.rejection
     throw stop
   }
 }
+
+export const decodeGenesis = (raw: unknown): Decoded<Genesis> => decoding(() => decodeDocument(raw))
+
+export const decodeDemurragePolicy = (raw: unknown, field: string): Decoded<DemurragePolicy> => decoding(() => decodeDemurrage(raw, field))
+export const decodeExchangeRate = (raw: unknown, field: string): Decoded<ExchangeRate> => decoding(() => decodeExchange(raw, field))
+
+
 
 /** A new ledger holding what the genesis document declares, with every balance at zero. */
 export const ledgerFromGenesis = (genesis: Genesis): LedgerState => {
@@ -237,6 +255,9 @@ export const ledgerFromGenesis = (genesis: Genesis): LedgerState => {
     refs: new Set(),
     requests: new Map(),
     validators: genesis.validators,
+    stewards: undefined,
+    observers: [],
+    rules: { version: genesis.rules, from: 0 },
     backing: { received: 0, refunded: 0, paidOut: 0 },
   }
 }

@@ -18,7 +18,7 @@ export const authorize = (
 ): Failure<"forbidden"> | undefined => {
   if (reader === undefined) return undefined
   const known = state.readers.get(reader)
-  if (known === undefined) return fail("forbidden", `reader ${reader} is not registered`, "reader")
+  if (known === undefined || known.revoked === true) return fail("forbidden", `reader ${reader} is not registered`, "reader")
   if (place !== undefined && known.place !== place) {
     return fail("forbidden", `reader ${reader} belongs to ${known.place}, not ${place}`, "place")
   }

@@ -58,6 +58,12 @@ export const adminTokenCharsMin = 32
 // Blocks (PROTOCOL.md section 5).
 export const blocksPageMax = 1000
 export const validatorsMax = 100
+/** Observer keys of a federation (members who read transactions, PROTOCOL.md section 9.7). */
+export const observersMax = 1000
+/** Entries of one `cards` transaction (PROTOCOL.md section 9.2); a larger import makes several. */
+export const cardsPerTxMax = 10_000
+/** Places a staff card may open tills for. */
+export const staffPlacesMax = 64
 
 /** Bounds the node may tune; the shells read them with environment overrides. */
 export interface NodeLimits {

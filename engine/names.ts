@@ -134,8 +134,11 @@ export const decodeTime = (value: unknown, field: string): Decoded<TimeMs> =>
     ? accept(value as TimeMs)
     : reject(field, `${field} must be integer milliseconds since the Unix epoch`)
 
+/** A UTF-16 surrogate without its other half: such a string has no UTF-8 form, hence no canonical bytes. */
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 export const decodeDisplayName = (value: unknown, field: string): Decoded<string> =>
-  typeof value === "string" && value.length >= 1 && value.length <= limits.displayNameLengthMax
+  typeof value === "string" && value.length >= 1 && value.length <= limits.displayNameLengthMax && !loneSurrogate.test(value)
     ? accept(value)
     : reject(field, `${field} must be a text of 1 to ${limits.displayNameLengthMax} characters`)
 

@@ -54,11 +54,22 @@ export interface Asset {
   readonly exchange?: ExchangeRate
 }
 
+/** Where a place's payouts go (PROTOCOL.md section 9.2). */
+export interface PayoutAccount {
+  readonly iban: string
+  readonly name: string
+}
+
 export interface Place {
   readonly id: PlaceId
   readonly name: string
   /** Accepted assets in the order a price is paid from them. */
   readonly accepts: readonly AssetId[]
+  /** A membership asset its sales require on the card (section 9.6). */
+  readonly membershipRequired?: AssetId
+  /** Whether its tills need a staff card (section 9.6). */
+  readonly staffRequired?: boolean
+  readonly payout?: PayoutAccount
 }
 
 export type ReaderRole = "bar" | "cashdesk"
@@ -67,15 +78,28 @@ export interface Reader {
   readonly place: PlaceId
   readonly role: ReaderRole
   readonly tokenSha256: string
+  /** A revoked reader stays known (its id may be registered again), and is refused `forbidden`. */
+  readonly revoked?: true
 }
 
 export type CardStatus = "active" | "blocked" | "voided"
+
+export const staffRoles = ["bar", "cashdesk", "manager"] as const
+export type StaffRole = (typeof staffRoles)[number]
+/** A staff card's rights (PROTOCOL.md section 9.2): the places and roles it opens tills for, until a time. */
+export interface Staff {
+  readonly places: readonly PlaceId[]
+  readonly roles: readonly StaffRole[]
+  readonly until: TimeMs
+}
 export interface Card {
   readonly uid: CardUid
   readonly number?: string | undefined
   status: CardStatus
   /** `card:<uid>` until the card is fused into a user's wallet. */
   wallet: WalletId
+  /** Staff rights, if the card is a staff card. */
+  staff: Staff | undefined
 }
 
 /**
@@ -176,6 +200,12 @@ export interface Validators {
   readonly threshold: number
 }
 
+/** Keys that approve (stewards) or read (observers) for the federation (PROTOCOL.md sections 9.3, 9.7). */
+export interface KeySet {
+  readonly keys: readonly ValidatorId[]
+  readonly threshold: number
+}
+
 export interface LedgerState {
   readonly federation: FederationId
   readonly assets: Map<AssetId, Asset>
@@ -191,6 +221,12 @@ export interface LedgerState {
   /** `reader/request` -> record. */
   readonly requests: Map<string, RequestRecord>
   validators: Validators
+  /** The federation's stewards; none until the genesis or a `stewards` transaction names them. */
+  stewards: KeySet | undefined
+  /** Observer keys (members who read transactions without validating). */
+  observers: readonly ValidatorId[]
+  /** The version of the rules in force, and the height from which it applies (section 9.1). */
+  rules: { readonly version: number; readonly from: number }
   /** Euros received (refills), refunded and paid out (deposits), in cents, for the backing proof. */
   readonly backing: { received: number; refunded: number; paidOut: number }
 }
@@ -210,7 +246,17 @@ export const txKinds = [
   "void",
   "mint",
   "validators",
+  "place",
+  "asset",
+  "reader",
+  "cards",
+  "block",
+  "stewards",
+  "observers",
+  "rules",
 ] as const
+/** Kinds that change the registry and move no money (PROTOCOL.md section 9.2). */
+export const registryKinds: ReadonlySet<TxKind> = new Set(["place", "asset", "reader", "cards", "block", "stewards", "observers", "rules"])
 export type TxKind = (typeof txKinds)[number]
 
 export interface Leg {
@@ -237,6 +283,11 @@ export interface Transaction {
   readonly ref?: string
   readonly memo?: JsonValue
   readonly legs: readonly Leg[]
+  /**
+   * The command the engine made this transaction from, as it decoded it (section 9.1): replicas
+   * run it again and must get these very bytes. Absent only from block 0's transaction.
+   */
+  readonly command?: JsonValue
 }
 
 /**
@@ -278,13 +329,15 @@ export class CardRecord extends Holdings implements Card, Wallet {
   /** The user's wallet once the card is fused into one; undefined while the card has its own. */
   private fusedInto: WalletId | undefined = undefined
   opened = false
+  staff: Staff | undefined = undefined
   memberships: ReadonlyMap<AssetId, TimeMs> = noEntries
   lastActivityMs = 0
   meltedUntilMs: ReadonlyMap<AssetId, number> = noEntries
 
   constructor(
     readonly uid: CardUid,
-    readonly number: string | undefined = undefined,
+    /** Printed on the card; known to the node only (not in the ledger), set once. */
+    public number: string | undefined = undefined,
   ) {
     super()
   }

@@ -34,7 +34,7 @@ import {
 import { txKinds, type JsonValue, type Leg, type Transaction } from "./state.js"
 
 const txIdPattern = /^[A-Za-z0-9_-]{1,64}$/
-const txFields = new Set(["id", "kind", "time", "place", "reader", "card", "request", "ref", "memo", "legs"])
+const txFields = new Set(["id", "kind", "time", "place", "reader", "card", "request", "ref", "memo", "legs", "command"])
 const legFields = new Set(["asset", "from", "to", "amount", "until"])
 
 const unknownField = (raw: Record<string, unknown>, known: Set<string>, field: string): Decoded<never> | undefined => {
@@ -117,6 +117,11 @@ export const decodeTransaction = (raw: unknown, field = "tx"): Decoded<Transacti
     if (!memo.ok) return reject(`${field}.memo`, `memo has no canonical form (${memo.reason} at ${memo.path})`)
     tx.memo = raw["memo"] as JsonValue
   }
+  // What the command holds is re-execution's business (decodeCommand); here, only that it is an object.
+  if (raw["command"] !== undefined) {
+    if (!isRecord(raw["command"])) return reject(`${field}.command`, "command must be an object")
+    tx.command = raw["command"] as JsonValue
+  }
   return accept(tx)
 }
 
@@ -134,6 +139,7 @@ const legJson = (leg: Leg): string =>
  */
 export const transactionJson = (tx: Transaction): string => {
   let out = tx.card === undefined ? "{" : `{"card":${text(tx.card)},`
+  if (tx.command !== undefined) out += `"command":${commandJson(tx.command)},`
   out += `"id":${text(tx.id)},"kind":${text(tx.kind)},"legs":[`
   for (let index = 0; index < tx.legs.length; index++) {
     if (index > 0) out += ","
@@ -151,6 +157,47 @@ export const transactionJson = (tx: Transaction): string => {
   if (tx.request !== undefined) out += `,"request":${text(tx.request)}`
   return `${out},"time":${tx.time}}`
 }
+
+/** Sorted field names of each shape of flat command met so far (a few dozen shapes at most). */
+const sortedKeys = new Map<string, readonly string[]>()
+
+/**
+ * The RFC 8785 text of a command the engine decoded. Most commands are flat objects of strings and
+ * integers: their keys are sorted once per shape and their values written as JSON.stringify does
+ * (which is RFC 8785's form for them); any other value (a registry command's lists and objects, a
+ * number that is not an integer) goes through the generic canonicalizer.
+ */
+export const commandJson = (command: JsonValue): string => {
+  if (!isRecord(command)) return canonicalText(command)
+  const keys = Object.keys(command)
+  const shape = keys.join(",")
+  let sorted = sortedKeys.get(shape)
+  if (sorted === undefined) {
+    sorted = [...keys].sort()
+    if (sortedKeys.size < 1024) sortedKeys.set(shape, sorted)
+  }
+  let out = "{"
+  for (const key of sorted) {
+    const value = command[key]
+    if (value === undefined) continue
+    if (typeof value === "string" || typeof value === "boolean" || (typeof value === "number" && Number.isSafeInteger(value))) {
+      if (typeof value === "string" && !wellFormed(value)) return canonicalText(command)
+      out += `${out.length === 1 ? "" : ","}${text(key)}:${text(value)}`
+    } else {
+      return canonicalText(command)
+    }
+  }
+  return `${out}}`
+}
+
+const canonicalText = (value: unknown): string => {
+  const canonical = canonicalJson(value)
+  if (!canonical.ok) throw new Error(`transactionJson: a command has no canonical form (${canonical.reason} at ${canonical.path})`)
+  return canonical.value
+}
+
+/** Strings the decoders let through are short; one that is not well-formed UTF-16 has no canonical form. */
+const wellFormed = (value: string): boolean => !/[\uD800-\uDFFF]/.test(value) || canonicalJson(value).ok
 
 /** Kinds whose legs may mint (from `issuance:`) or burn (to `issuance:`): every other kind moves money between holders. */
 const issuingKinds: ReadonlySet<string> = new Set(["topup", "refund", "refill", "mint", "deposit", "exchange", "subscribe"])

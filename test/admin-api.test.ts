@@ -178,7 +178,7 @@ describe("admin endpoints", () => {
     ["a place with a bad id", "/v1/admin/places", { id: "Bad Id", name: "x", accepts: [] }, "id"],
     ["a place accepting an unknown asset", "/v1/admin/places", { id: "p2", name: "x", accepts: ["nope"] }, "place.accepts[0]"],
     ["an asset of an unknown issuer", "/v1/admin/assets", { id: "a2", kind: "gift", issuer: "nowhere", name: "x" }, "asset.issuer"],
-    ["a second fed asset", "/v1/admin/assets", { id: "fed2", kind: "fed", name: "x" }, "assets"],
+    ["a second fed asset", "/v1/admin/assets", { id: "fed2", kind: "fed", name: "x" }, "asset.kind"],
     ["a reader of an unknown place", "/v1/admin/readers", { id: "r9", place: "nowhere", role: "bar" }, "place"],
     ["a reader with a bad role", "/v1/admin/readers", { id: "r9", place: "raffinerie", role: "boss" }, "role"],
     ["a card with a bad uid", "/v1/admin/cards", { cards: [{ uid: "xyz" }] }, "cards[0].uid"],

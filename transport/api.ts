@@ -137,6 +137,11 @@ const Place = withRequest({
   id: Name,
   name: Schema.String,
   accepts: Schema.Array(Schema.String),
+  membershipRequired: Schema.optional(Schema.String).annotations({ description: "a membership asset its sales require on the card" }),
+  staffRequired: Schema.optional(Schema.Boolean).annotations({ description: "its tills need a staff card" }),
+  payout: Schema.optional(Schema.Struct({ iban: Schema.String, name: Schema.String })).annotations({
+    description: "where its payouts go: an IBAN in its electronic form (capitals, no spaces) and the account holder's name",
+  }),
 })
 const Asset = withRequest({
   id: Name,

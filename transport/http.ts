@@ -8,7 +8,20 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import type { Server } from "node:http"
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
 import { Duration, Effect, Layer, Redacted, type Scope } from "effect"
-import { AdminRejected, AdminRequests, cardRowsOfCsv, createReader, decodeCards, importCards, putAsset, putPlace, revokeReader, type AdminOutcome } from "../actors/admin.js"
+import {
+  AdminRejected,
+  AdminRequests,
+  cardRowsOfCsv,
+  createReader,
+  decodeCards,
+  importCards,
+  putAsset,
+  putPlace,
+  revokeReader,
+  submitCommand,
+  type AdminOutcome,
+  type CommandAnswer,
+} from "../actors/admin.js"
 import type { BlockProducer } from "../actors/producer.js"
 import type { LedgerWriter } from "../actors/writer.js"
 import { decodeCommand } from "../engine/command.js"
@@ -97,36 +110,20 @@ export const operatorCommandTimeoutMs = 30_000
 
 /** Runs an operator command through the writer and answers once it is committed. */
 const operatorCommand = (deps: HttpDeps, raw: unknown) =>
-  Effect.async<string, Unavailable | BadRequest | Conflict>((resume) => {
+  Effect.gen(function* () {
     const decoded = decodeCommand(raw)
-    if (!decoded.ok) return resume(Effect.fail(problem(BadRequest, decoded.status, decoded.message, decoded.field)))
+    if (!decoded.ok) return yield* Effect.fail(problem(BadRequest, decoded.status, decoded.message, decoded.field))
     if ("reader" in decoded.value && decoded.value.reader !== undefined) {
-      return resume(Effect.fail(problem(BadRequest, "bad_request", "operator commands are not made in a reader's name", "reader")))
+      return yield* Effect.fail(problem(BadRequest, "bad_request", "operator commands are not made in a reader's name", "reader"))
     }
-    let conflict: string | undefined
-    deps.writer().submit(
-      {
-        command: decoded.value,
-        render: (executed) => {
-          if (!executed.ok && executed.status === "conflict") conflict = executed.message
-          return JSON.stringify(
-            executed.ok
-              ? { ok: true, status: "ok", tx: executed.tx }
-              : { ok: false, status: executed.status, message: executed.message, field: executed.field },
-          )
-        },
-        // Errors are made in the request's fiber, not in the writer's callback that resumes it.
-        reply: (body) =>
-          resume(conflict === undefined ? Effect.succeed(body) : Effect.suspend(() => Effect.fail(problem(Conflict, "conflict", conflict ?? "", "request")))),
-        refuse: (why) =>
-          resume(
-            Effect.suspend(() =>
-              Effect.fail(problem(Unavailable, why, why === "overloaded" ? "the ledger is overloaded; retry with the same request id" : mayHaveCommitted)),
-            ),
-          ),
-      },
-      deps.nowMs(),
+    const body = yield* submitCommand(deps.writer(), decoded.value, deps.nowMs()).pipe(
+      Effect.catchTag("AdminUnavailable", ({ why }) =>
+        Effect.fail(problem(Unavailable, why, why === "overloaded" ? "the ledger is overloaded; retry with the same request id" : mayHaveCommitted)),
+      ),
     )
+    const answer = JSON.parse(body) as CommandAnswer
+    if (!answer.ok && answer.status === "conflict") return yield* Effect.fail(problem(Conflict, "conflict", answer.message, "request"))
+    return body
   }).pipe(
     Effect.timeoutFail({
       duration: Duration.millis(operatorCommandTimeoutMs),
@@ -139,12 +136,14 @@ const adminGroup = (deps: HttpDeps) =>
     Effect.gen(function* () {
       const requests = yield* AdminRequests.make(deps.nowMs)
       const state = () => deps.writer().state
+      const writer = deps.writer
+      const nowMs = deps.nowMs
       return handlers
         .handle("putPlace", ({ payload: { request, ...place } }) =>
-          requests.once("putPlace", request, place, putPlace(state, deps.store, place)).pipe(Effect.flatMap(answered)),
+          requests.once("putPlace", request, place, putPlace(writer, nowMs, request, place)).pipe(Effect.flatMap(answered)),
         )
         .handle("putAsset", ({ payload: { request, ...asset } }) =>
-          requests.once("putAsset", request, asset, putAsset(state, deps.store, asset)).pipe(Effect.flatMap(answered)),
+          requests.once("putAsset", request, asset, putAsset(writer, nowMs, request, asset)).pipe(Effect.flatMap(answered)),
         )
         .handle("createReader", ({ payload: { request, ...reader } }) =>
           requests
@@ -152,7 +151,7 @@ const adminGroup = (deps: HttpDeps) =>
               "createReader",
               request,
               reader,
-              createReader(state, deps.store, reader).pipe(
+              createReader(writer, nowMs, request, reader).pipe(
                 Effect.tap((created) => Effect.sync(() => created.token !== undefined && deps.directory.add(created.reader))),
                 Effect.map(({ reader, token }) => ({ id: reader.id, place: reader.place, role: reader.role, token })),
               ),
@@ -167,14 +166,13 @@ const adminGroup = (deps: HttpDeps) =>
               "revokeReader",
               urlParams.request,
               path,
-              revokeReader(state, deps.store, path.id).pipe(
+              revokeReader(writer, nowMs, urlParams.request, path.id).pipe(
                 Effect.tap((reader) =>
                   Effect.sync(() => {
                     deps.directory.revoke(reader.id)
                     deps.gateway().disconnect(reader.id)
                   }),
                 ),
-                Effect.map((reader) => ({ id: reader.id, revoked: true as const })),
               ),
             )
             .pipe(Effect.flatMap(answered)),
@@ -186,7 +184,7 @@ const adminGroup = (deps: HttpDeps) =>
           const rows = csv ? cardRowsOfCsv(payload, deps.cardsPerImportMax) : payload.cards
           const cards = rows instanceof AdminRejected ? rows : decodeCards(rows, deps.cardsPerImportMax)
           if (cards instanceof AdminRejected) return Effect.fail(problem(BadRequest, "bad_request", cards.message, cards.field))
-          return requests.once("importCards", requestId, cards, importCards(state, deps.store, cards)).pipe(Effect.flatMap(answered))
+          return requests.once("importCards", requestId, cards, importCards(writer, nowMs, cards)).pipe(Effect.flatMap(answered))
         })
         .handle("command", ({ payload }) => operatorCommand(deps, payload).pipe(Effect.map(jsonText)))
         .handle("wallet", ({ path }) => {

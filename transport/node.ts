@@ -13,6 +13,7 @@ import { stateFromSnapshot } from "../actors/snapshot.js"
 import { LedgerWriter } from "../actors/writer.js"
 import { canonicalJson } from "../engine/canonical.js"
 import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
+import { isRecord } from "../engine/names.js"
 import { adminTokenCharsMin, requestRetentionMs } from "../engine/limits.js"
 import type { JsonValue } from "../engine/state.js"
 import type { TimeMs } from "../engine/names.js"
@@ -97,7 +98,10 @@ const createLedger = (store: LedgerStore, flags: StartFlags, config: NodeConfig,
       if (flags.genesis !== undefined) yield* Console.log(`A ledger already exists in this storage: --genesis ${flags.genesis} is ignored.`)
       return undefined
     }
-    const { document, demo } = yield* genesisDocument(flags, config, validator)
+    const given = yield* genesisDocument(flags, config, validator)
+    const demo = given.demo
+    // Block 0 states the rules' version (PROTOCOL.md section 9.1): 1 when the document does not say.
+    const document = isRecord(given.document) && given.document["rules"] === undefined ? { ...given.document, rules: 1 } : given.document
     const decoded = decodeGenesis(document)
     if (!decoded.ok) return yield* Effect.fail(new Error(`the genesis document is invalid at ${decoded.field}: ${decoded.message}`))
     const now = yield* Clock.currentTimeMillis
