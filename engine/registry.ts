@@ -346,7 +346,10 @@ export const applyRegistry = (state: LedgerState, tx: Transaction, undo: Undo | 
  */
 export class Undo {
   private readonly steps: Array<() => void> = []
-  private readonly seen = new Set<object>()
+  // A card's record is its own wallet too (CardRecord): kept apart, so that keeping one as a wallet
+  // never skips keeping it as a card (a card funded, then blocked, in one block), or the reverse.
+  private readonly seenCards = new Set<object>()
+  private readonly seenWallets = new Set<object>()
 
   step(undo: () => void): void {
     this.steps.push(undo)
@@ -361,8 +364,8 @@ export class Undo {
 
   /** Keeps a card's status, wallet and staff rights, once per card. */
   card(card: { status: string; wallet: string; staff: Staff | undefined }): void {
-    if (this.seen.has(card)) return
-    this.seen.add(card)
+    if (this.seenCards.has(card)) return
+    this.seenCards.add(card)
     const { status, wallet, staff } = card
     this.steps.push(() => Object.assign(card, { status, wallet, staff }))
   }
@@ -374,8 +377,8 @@ export class Undo {
     meltedUntilMs: ReadonlyMap<AssetId, number>
     lastActivityMs: number
   }): void {
-    if (this.seen.has(wallet)) return
-    this.seen.add(wallet)
+    if (this.seenWallets.has(wallet)) return
+    this.seenWallets.add(wallet)
     const balances = [...wallet.balances.entries()]
     const memberships = wallet.memberships
     const ownMemberships = new Map(memberships)
@@ -398,7 +401,8 @@ export class Undo {
   rollback(): void {
     for (let index = this.steps.length - 1; index >= 0; index--) (this.steps[index] as () => void)()
     this.steps.length = 0
-    this.seen.clear()
+    this.seenCards.clear()
+    this.seenWallets.clear()
   }
 }
 
