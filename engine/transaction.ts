@@ -25,8 +25,6 @@ import {
   decodeExternalRef,
   isRecord,
   reject,
-  walletKind,
-  walletRest,
   type Decoded,
   type TxId,
   type WalletId,
@@ -198,35 +196,3 @@ const canonicalText = (value: unknown): string => {
 
 /** Strings the decoders let through are short; one that is not well-formed UTF-16 has no canonical form. */
 const wellFormed = (value: string): boolean => !/[\uD800-\uDFFF]/.test(value) || canonicalJson(value).ok
-
-/** Kinds whose legs may mint (from `issuance:`) or burn (to `issuance:`): every other kind moves money between holders. */
-const issuingKinds: ReadonlySet<string> = new Set(["topup", "refund", "refill", "mint", "deposit", "exchange", "subscribe"])
-const cardStatuses: ReadonlySet<unknown> = new Set(["active", "blocked", "voided"])
-
-/**
- * What no transaction of its kind can hold, whoever proposes it: a leg minting or burning in a kind
- * that does not issue, an issuing wallet moving another asset than its own, a membership leg outside
- * `subscribe`, or a memo whose effect (a card's new wallet or status, a melted-until time) is not of
- * the right form. The engine never makes such a transaction; a validator refuses one.
- */
-export const kindFault = (tx: Transaction): string | undefined => {
-  for (const leg of tx.legs) {
-    for (const wallet of [leg.from, leg.to]) {
-      if (walletKind(wallet) !== "issuance") continue
-      if (!issuingKinds.has(tx.kind)) return `a ${tx.kind} transaction cannot move money from or to ${wallet}`
-      if (walletRest(wallet) !== leg.asset) return `${wallet} issues ${walletRest(wallet)}, not ${leg.asset}`
-    }
-    if (leg.until !== undefined && tx.kind !== "subscribe") return `a membership leg in a ${tx.kind} transaction`
-  }
-  const memo = isRecord(tx.memo) ? tx.memo : {}
-  if (tx.kind === "fusion" && (!decodeWalletId(memo["wallet"], "memo.wallet").ok || walletKind(memo["wallet"] as WalletId) !== "user")) {
-    return "a fusion's memo names no user wallet"
-  }
-  if (tx.kind === "void" && !cardStatuses.has(memo["status"])) return "a void's memo names no card status"
-  if (tx.kind === "demurrage") {
-    const wallet = decodeWalletId(memo["wallet"], "memo.wallet")
-    const asset = decodeAssetId(memo["asset"], "memo.asset")
-    if (!wallet.ok || !asset.ok || !decodeTime(memo["meltedUntil"], "memo.meltedUntil").ok) return "a demurrage's memo is not {wallet, asset, meltedUntil}"
-  }
-  return undefined
-}
