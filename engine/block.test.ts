@@ -334,6 +334,23 @@ describe("a replica following the node", () => {
     expect(chain.lastTxTimeMs).toBe(t2)
   })
 
+  // A card's record is also its wallet: the undo log must keep it as both.
+  it("checks a block that moves a card's money and then blocks or fuses the card, and leaves both as they were", () => {
+    const { chain } = scene()
+    const node = nodeAtBlock1()
+    node.run({ kind: "transfer", from: card, to: spare, asset: "fed", amount: 100 })
+    node.run({ kind: "block", card: "04a1b2c3d4e5f6", reason: "lost" })
+    node.run({ kind: "fusion", card: "04a1b2c3", user: "user:00000000-0000-4000-8000-000000000001" })
+    const block = received(node.seal().text)
+    const before = replicaSnapshot(chain)
+    expect(checkBlock(chain, block.block, block.rawTxs)).toBeUndefined()
+    expect(replicaSnapshot(chain)).toBe(before)
+    expect(chain.state.cards.get("04a1b2c3d4e5f6" as never)?.status).toBe("active")
+    expect(chain.state.cards.get("04a1b2c3" as never)?.wallet).toBe(card)
+    follows(chain, block)
+    agrees(chain, node)
+  })
+
   it("accepts a block whose second transaction spends what its first brought", () => {
     const { chain } = scene()
     const node = nodeAtBlock1()
