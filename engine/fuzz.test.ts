@@ -13,7 +13,8 @@ import { decodeGenesis, ledgerFromGenesis } from "./genesis.js"
 import * as limits from "./limits.js"
 import type { Decoded, TimeMs, TxId } from "./names.js"
 import type { LedgerState } from "./state.js"
-import { cards, day, genesisDocument, Session, users, ledgerSnapshot } from "../test/federation.js"
+import { cards, day, genesisDocument, Session, t0, users } from "../test/federation.js"
+import { ledgerContents } from "../test/ledger-contents.js"
 
 type Raw = Record<string, unknown>
 
@@ -131,15 +132,71 @@ const meaningful: Readonly<Record<string, fc.Arbitrary<unknown>>> = {
   remove: fc.constantFrom(...genesisDocument.validators.keys, "A".repeat(43)),
   threshold: fc.integer({ min: 0, max: 3 }),
 }
+const validatorKeys = [...genesisDocument.validators.keys, "A".repeat(43), "E".repeat(43), "I".repeat(43)]
+const keyLists = fc.oneof(
+  { weight: 6, arbitrary: fc.uniqueArray(fc.constantFrom(...validatorKeys), { maxLength: 4 }) },
+  { weight: 1, arbitrary: fc.array(fc.constantFrom(...validatorKeys, "not-a-key"), { maxLength: 4 }) },
+)
+const staffRights = fc.oneof(
+  fc.constant(null),
+  fc.record({
+    places: fc.uniqueArray(fc.constantFrom(...genesisDocument.places.map((place) => place.id), "nowhere"), { minLength: 1, maxLength: 3 }),
+    roles: fc.uniqueArray(fc.constantFrom("bar", "cashdesk", "manager"), { minLength: 1, maxLength: 3 }),
+    until: fc.integer({ min: 0, max: 2 * t0 }),
+  }),
+  fc.constantFrom({ places: [], roles: ["bar"], until: t0 }, { places: ["raffinerie"], roles: ["admin"], until: t0 }),
+)
+const cardEntries = fc.array(
+  fc.record({ card: fc.constantFrom(...cards, "0a0b0c0d", "0A0B0C0D"), staff: staffRights }, { requiredKeys: ["card"] }),
+  { maxLength: 3 },
+)
+const policies = [...genesisDocument.assets.flatMap((asset) => ("demurrage" in asset ? [asset.demurrage] : [])), { idleMs: 0, periodMs: 0, rule: { kind: "all" } }]
+/**
+ * Fields whose name means another thing in this kind (a place's `id`, the height `from` of the
+ * rules), and the registry's own fields, drawn from values that mean something in the fixture.
+ */
+const ownFields: Partial<Record<CommandKind, Readonly<Record<string, fc.Arbitrary<unknown>>>>> = {
+  place: {
+    id: fc.constantFrom("epicerie", "raffinerie", "kiosque", "Epicerie"),
+    name: fc.constantFrom("L'Épicerie", "La Raffinerie", ""),
+    accepts: fc.array(fc.constantFrom(...assets), { maxLength: 4 }),
+    membershipRequired: fc.constantFrom("raf-member", "raf-gift", "nope"),
+    staffRequired: fc.boolean(),
+    payout: fc.constantFrom({ iban: "FR7630006000011234567890189", name: "SCIC" }, { iban: "FR7730006000011234567890189", name: "SCIC" }),
+  },
+  asset: {
+    id: fc.constantFrom("raf-bon", "raf-gift", "mana-time", "fed", "fed-2"),
+    assetKind: fc.constantFrom("fed", "local_fiat", "gift", "time", "loyalty", "membership", "voucher"),
+    name: fc.constantFrom("Bon", "Cadeau"),
+    issuer: fc.constantFrom(...genesisDocument.places.map((place) => place.id), "nowhere"),
+    demurrage: fc.constantFrom(...policies),
+    exchange: fc.constantFrom({ fed: 1, local: 1 }, { fed: 20, local: 1 }, { fed: 0, local: 1 }),
+  },
+  reader: {
+    id: fc.constantFrom("bar-3", "bar-1", "desk-1", "ghost"),
+    role: fc.constantFrom("bar", "cashdesk", "manager"),
+    tokenSha256: fc.constantFrom("f".repeat(64), "a".repeat(64), "F".repeat(64)),
+    revoke: fc.constantFrom(true, false),
+  },
+  cards: { cards: cardEntries },
+  stewards: { keys: keyLists },
+  observers: { keys: keyLists },
+  rules: {
+    version: fc.constantFrom(1, 2),
+    from: fc.oneof(fc.nat(), fc.constantFrom(-1, 1.5)),
+  },
+}
 /** Fields that succeed only in one combination, leaned toward it so that the command runs to the end. */
 const leanings: Partial<Record<CommandKind, Readonly<Record<string, fc.Arbitrary<unknown>>>>> = {
   subscribe: { place: fc.constant("raffinerie"), asset: fc.constant("raf-member") },
   exchange: { asset: fc.constantFrom("mana-time", "raf-eur") },
+  asset: { id: fc.constant("raf-bon"), assetKind: fc.constant("gift"), issuer: fc.constant("raffinerie") },
+  reader: { revoke: fc.constant(true) },
 }
 /** A field's value: meaningful most of the time, anything at all otherwise. */
 const fieldValue = (kind: CommandKind, name: string): fc.Arbitrary<unknown> => {
   const leaning = leanings[kind]?.[name]
-  const usual = meaningful[name] ?? anyValue
+  const usual = ownFields[kind]?.[name] ?? meaningful[name] ?? anyValue
   return fc.oneof(
     { weight: 24, arbitrary: leaning === undefined ? usual : fc.oneof(leaning, usual) },
     { weight: 1, arbitrary: anyValue },
@@ -182,7 +239,10 @@ const anyCommand = fc.constantFrom(...commandKinds).chain(rawCommand)
 /** Time between two commands: often none, sometimes long enough for demurrage. */
 const delay = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 60 * day }), fc.integer({ min: 0, max: 2_000 * day }))
 
-/** A ledger with money of every asset on several cards, a membership, a fused card, a blocked one. */
+/**
+ * A ledger with money of every asset on several cards, a membership, a fused card, a blocked one,
+ * an operator's request id (r2) and a reader's (desk-1's r1) used once.
+ */
 const preparedSession = (): Session => {
   const s = new Session()
   const [first, second, third, , blocked] = cards
@@ -196,13 +256,12 @@ const preparedSession = (): Session => {
   }
   s.must({ kind: "sale", place: "manapany", card: first, amount: 1_000 })
   s.must({ kind: "subscribe", place: "raffinerie", wallet: `card:${second}`, asset: "raf-member", periodMs: 30 * day, amount: 100 })
-  s.must({ kind: "mint", asset: "mana-time", to: "card:deadbeef", amount: limits.amountMax, ref: "bank-2" })
+  s.must({ kind: "mint", asset: "mana-time", to: "card:deadbeef", amount: limits.amountMax, ref: "bank-2", request: "r2" })
   s.must({ kind: "fusion", card: third, user: users[0] })
   s.must({ kind: "void", card: blocked, reason: "lost" })
   return s
 }
 
-const snapshot = ledgerSnapshot
 
 const balancesHold = (state: LedgerState): void => {
   const sums = new Map<string, number>()
@@ -221,9 +280,9 @@ const step = (s: Session, raw: Raw, sequence: number): void => {
   const decoded = decodeCommand(raw)
   wellFormed(decoded)
   if (!decoded.ok) return
-  const before = snapshot(s.state)
+  const before = ledgerContents(s.state)
   const outcome = execute(s.state, decoded.value, { now: s.now as TimeMs, txId: `fuzz-${sequence}` as TxId })
-  if (!outcome.ok || outcome.replayed) expect(snapshot(s.state), `${outcome.status} changed the ledger`).toBe(before)
+  if (!outcome.ok || outcome.replayed) expect(ledgerContents(s.state), `${outcome.status} changed the ledger`).toEqual(before)
   balancesHold(s.state)
 }
 
