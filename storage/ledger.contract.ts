@@ -17,6 +17,7 @@ import {
   StorageError,
   type StoredBlock,
   type StoredCard,
+  type StoredReader,
   type StoredReply,
   type StoredTx,
 } from "./ledger.js"
@@ -373,6 +374,123 @@ const operators = (layer: () => Layer.Layer<Ledger, StorageError>) => {
     }).pipe(Effect.provide(layer())))
 }
 
+/** A registry transaction (PROTOCOL.md section 9.2): no legs, no request; storage keeps its text only. */
+const registryTx = (seq: number, kind: string): StoredTx => ({
+  seq,
+  id: `${kind}-${seq}`,
+  time: genesisTimeMs + seq,
+  body: JSON.stringify({ id: `${kind}-${seq}`, kind, time: genesisTimeMs + seq, legs: [] }),
+})
+
+const staff = { places: ["raffinerie"], roles: ["bar", "manager"], until: genesisTimeMs + dayMs }
+const harbour = { id: "bar-du-port", name: "Bar du port", accepts: ["fed"], staffRequired: true }
+const harbourReader: StoredReader = { id: "bar-2", place: "bar-du-port", role: "bar", tokenSha256: "c".repeat(64), revoked: false }
+const stewards = { keys: ["22qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"], threshold: 1 }
+
+/** Every part of the registry changed at once, beside a transaction (`seq`) that continues the ledger. */
+const registryBatch = (seq: number): CommitBatch => ({
+  txs: [registryTx(seq, "place")],
+  replies: [],
+  wallets: [],
+  places: [harbour, { id: "raffinerie", name: "La Raffinerie", accepts: ["fed"], membershipRequired: "raf-eur" }],
+  assets: [{ id: "fed", kind: "fed", name: "Euro fédéré (renamed)" }, { id: "port-eur", kind: "local_fiat", issuer: "bar-du-port", name: "Port €" }],
+  // A reader of the place this very batch creates, and a revocation.
+  readers: [harbourReader, { ...(genesisReaders[0] as StoredReader), revoked: true }],
+  cards: [
+    { uid: "04a1b2c3", status: "active", wallet: "card:04a1b2c3", staff },
+    { uid: "05000001", number: "N5000001", status: "active", wallet: "card:05000001" },
+  ],
+  meta: [{ key: "stewards", value: stewards }, { key: "observers", value: ["33qYAYKx"] }, { key: "rules", value: { version: 1, from: 0 } }],
+})
+
+const registry = (layer: () => Layer.Layer<Ledger, StorageError>) => {
+  it.live("a commit writes places, assets, readers of a new place, cards with staff rights and meta, and load reads them back", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      expect((yield* store.load(0)).meta, "a new ledger has none: the genesis ones hold").toEqual({})
+      const batch = registryBatch(4)
+      yield* store.commit(batch)
+      const snapshot = sorted(yield* store.load(0))
+      expect(snapshot.places).toEqual(batch.places)
+      expect(snapshot.assets).toEqual([batch.assets?.[0], batch.assets?.[1], genesisDocument.assets[1], genesisDocument.assets[2]])
+      expect(snapshot.readers).toEqual([{ ...genesisReaders[0], revoked: true }, harbourReader, { ...genesisReaders[1], revoked: false }])
+      // The row without a number keeps the printed one.
+      expect(snapshot.cards).toEqual([
+        { uid: "04a1b2c3", number: "A1B2C3D4", status: "active", wallet: "card:04a1b2c3", staff },
+        { uid: "04a1b2c4", number: undefined, status: "active", wallet: "card:04a1b2c4", staff: undefined },
+        { uid: "05000001", number: "N5000001", status: "active", wallet: "card:05000001", staff: undefined },
+      ])
+      expect(snapshot.meta).toEqual({ stewards, observers: ["33qYAYKx"], rules: { version: 1, from: 0 } })
+      expect(snapshot.lastSeq).toBe(4)
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a later row replaces the whole: a card row without staff rights takes them away, a meta value is replaced", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      yield* store.commit(registryBatch(4))
+      yield* store.commit({
+        txs: [registryTx(5, "cards")],
+        replies: [],
+        wallets: [],
+        cards: [
+          { uid: "04a1b2c3", status: "blocked", wallet: "card:04a1b2c3", staff: null },
+          { uid: "05000001", status: "active", wallet: "card:05000001", staff: { ...staff, places: ["bar-du-port"] } },
+        ],
+        places: [{ id: "bar-du-port", name: "Bar du port", accepts: ["port-eur", "fed"] }],
+        readers: [{ ...harbourReader, revoked: true }],
+        meta: [{ key: "stewards", value: { keys: [], threshold: 0 } }],
+      })
+      yield* store.commit({ txs: [registryTx(6, "cards")], replies: [], wallets: [], cards: [{ uid: "05000001", status: "active", wallet: "card:05000001" }] })
+      const snapshot = sorted(yield* store.load(0))
+      expect(snapshot.cards).toContainEqual({ uid: "04a1b2c3", number: "A1B2C3D4", status: "blocked", wallet: "card:04a1b2c3", staff: undefined })
+      expect(snapshot.cards).toContainEqual({ uid: "05000001", number: "N5000001", status: "active", wallet: "card:05000001", staff: undefined })
+      expect(snapshot.places[0], "the document is replaced, not merged").toEqual({ id: "bar-du-port", name: "Bar du port", accepts: ["port-eur", "fed"] })
+      expect(snapshot.readers).toContainEqual({ ...harbourReader, revoked: true })
+      expect(snapshot.meta).toEqual({ stewards: { keys: [], threshold: 0 }, observers: ["33qYAYKx"], rules: { version: 1, from: 0 } })
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a refused commit writes none of its registry rows", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      const before = sorted(yield* store.load(0))
+      const refused: ReadonlyArray<readonly [string, CommitBatch]> = [
+        ["its seq does not follow the ledger's", registryBatch(5)],
+        ["its transaction reuses a committed id", { ...registryBatch(4), txs: [{ ...registryTx(4, "place"), id: "tx-1" }] }],
+        ["a reader names a place nobody made", { ...registryBatch(4), readers: [{ ...harbourReader, place: "nowhere" }] }],
+        ["a reader takes another's token", { ...registryBatch(4), readers: [{ ...harbourReader, tokenSha256: "a".repeat(64) }] }],
+      ]
+      for (const [why, batch] of refused) {
+        const error = yield* Effect.flip(store.commit(batch))
+        expect(error.operation, why).toBe("commit")
+        expect(sorted(yield* store.load(0)), why).toEqual(before)
+      }
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a batch writing other meta keys, or listing a place, an asset, a reader or a meta key twice, is a defect, and nothing is written", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      const before = sorted(yield* store.load(0))
+      const defects: ReadonlyArray<readonly [string, CommitBatch]> = [
+        ["meta format", { ...registryBatch(4), meta: [{ key: "format" as "rules", value: 3 }] }],
+        ["meta genesis", { ...registryBatch(4), meta: [{ key: "genesis" as "rules", value: {} }] }],
+        ["a null meta value", { ...registryBatch(4), meta: [{ key: "rules", value: null }] }],
+        ["a place twice", { ...registryBatch(4), places: [harbour, harbour] }],
+        ["an asset twice", { ...registryBatch(4), assets: [{ id: "fed" }, { id: "fed" }] }],
+        ["a reader twice", { ...registryBatch(4), readers: [harbourReader, harbourReader] }],
+        ["a meta key twice", { ...registryBatch(4), meta: [{ key: "rules", value: 1 }, { key: "rules", value: 2 }] }],
+      ]
+      for (const [why, batch] of defects) {
+        const exit = yield* Effect.exit(store.commit(batch))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause), why).toBe(true)
+      }
+      expect(sorted(yield* store.load(0))).toEqual(before)
+    }).pipe(Effect.provide(layer())))
+}
+
 const validator = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
 const zeroHash = "0".repeat(64)
 
@@ -693,6 +811,7 @@ export const ledgerContract = (name: string, layer: () => Layer.Layer<Ledger, St
     commits(layer)
     requests(layer)
     operators(layer)
+    registry(layer)
     blocks(layer)
     durability(layer)
     readFlood(layer, options.floodReads)

@@ -9,15 +9,54 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { PGlite } from "@electric-sql/pglite"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import postgres from "postgres"
 import { postgresInstalled, startPostgres, type PostgresServer } from "../test/postgres-server.js"
 import { genesisDocument, genesisTx, salesBatch } from "./fixtures.js"
 import { ledgerContract } from "./ledger.contract.js"
-import { Ledger } from "./ledger.js"
+import { Ledger, type StorageError } from "./ledger.js"
 import { migrationsDir, readMigrations } from "./migrations.js"
 import { pgliteLedger } from "./pglite.js"
 import { postgresLedger } from "./postgres.js"
+
+/** Runs one SQL statement on the database behind a layer, while the layer is closed; returns its rows. */
+type Execute = (statement: string) => Effect.Effect<readonly unknown[]>
+
+const formatOne = "this database holds a ledger of format 1, written by an earlier version of Gesell; this version reads and " +
+  "writes format 2 only (PROTOCOL.md section 9) and does not migrate: start on an empty data dir or database"
+
+/**
+ * A ledger of format 1 is what an earlier version leaves: no `format` row in meta, and none of this
+ * version's migrations. Opening it fails at once with one line saying why (the command line prints
+ * it as it is), before any migration touches it; so does a format this version does not know yet.
+ */
+const formatRefusals = (layer: Layer.Layer<Ledger, StorageError>, execute: Execute) =>
+  Effect.gen(function* () {
+    const open = Effect.scoped(Layer.build(layer))
+    yield* Ledger.pipe(
+      Effect.tap((store) => store.initialize(genesisDocument, genesisTx)),
+      Effect.flatMap((store) => store.commit(salesBatch(1, 10))),
+      Effect.provide(layer),
+    )
+    yield* open
+    for (const statement of [
+      "delete from meta where key = 'format'",
+      "alter table card drop column staff",
+      "delete from migration where name = '006_card_staff.sql'",
+    ]) yield* execute(statement)
+    const earlier = yield* Effect.flip(open)
+    expect(earlier.operation).toBe("format")
+    expect(earlier.message).toBe(formatOne)
+    expect(yield* execute("select name from migration where name = '006_card_staff.sql'"), "left as it was found").toEqual([])
+    yield* execute(`insert into meta (key, value) values ('format', '3')`)
+    const later = yield* Effect.flip(open)
+    expect(later.message).toContain("holds a ledger of format 3, written by a later version of Gesell")
+    // The format row is what decides: with it, the ledger opens, migrates and loads.
+    yield* execute(`update meta set value = '2' where key = 'format'`)
+    const snapshot = yield* Ledger.pipe(Effect.flatMap((store) => store.load(0)), Effect.provide(layer))
+    expect(snapshot.lastSeq).toBe(10)
+  })
 
 describe("PGlite", () => {
   let root = ""
@@ -38,6 +77,18 @@ describe("PGlite", () => {
     },
     { floodReads: 300 },
   )
+
+  it.live("a data dir of another ledger format is refused when opened, and left as it was", () => {
+    const dir = join(root, "format")
+    cpSync(join(root, "template"), dir, { recursive: true })
+    const execute: Execute = (statement) =>
+      Effect.acquireUseRelease(
+        Effect.promise(() => PGlite.create(dir)),
+        (db) => Effect.promise(() => db.query(statement).then((result) => result.rows)),
+        (db) => Effect.promise(() => db.close()),
+      )
+    return formatRefusals(pgliteLedger(dir), execute)
+  }, 180_000)
 })
 
 const requireServers = process.env["GESELL_REQUIRE_SERVERS"] === "1"
@@ -141,6 +192,12 @@ const postgresSuite = () => {
       yield* store.commit(salesBatch(lastSeq + 1, 10, lastSeq + 1))
       expect((yield* store.load(0)).lastSeq).toBe(lastSeq + 10)
     }), 60_000)
+
+  it.live("a database of another ledger format is refused when opened, and left as it was", () =>
+    Effect.gen(function* () {
+      const url = yield* Effect.promise(() => database("format"))
+      yield* formatRefusals(layerOn("format"), (statement) => onSession(url, (sql) => sql.unsafe(statement)))
+    }))
 
   it.live("two nodes initializing one database at once create one ledger", () =>
     Effect.gen(function* () {

@@ -132,6 +132,12 @@ export interface StoredCard {
   readonly number?: string | undefined
   readonly status: "active" | "blocked" | "voided"
   readonly wallet: string
+  /**
+   * The card's staff rights `{places, roles, until}` (PROTOCOL.md section 9.2), or none: null or
+   * absent when written (a card row is the whole card, so a row without them takes them away),
+   * undefined when read back.
+   */
+  readonly staff?: JsonValue | null | undefined
 }
 
 export interface StoredReader {
@@ -141,6 +147,26 @@ export interface StoredReader {
   readonly tokenSha256: string
   readonly revoked: boolean
 }
+
+/** A place or an asset: its document as the registry holds it (the genesis form, PROTOCOL.md section 9.2). */
+export type RegistryDocument = JsonValue & { readonly id: string }
+
+/** The ledger-wide settings a transaction of the same kind replaces whole (PROTOCOL.md section 9.2). */
+export const registryMetaKeys = ["stewards", "observers", "rules"] as const
+export type RegistryMetaKey = (typeof registryMetaKeys)[number]
+
+export interface RegistryMeta {
+  readonly key: RegistryMetaKey
+  readonly value: JsonValue
+}
+
+/**
+ * The ledger format this code reads and writes (PROTOCOL.md section 9), kept in meta `format`. A
+ * ledger without it was written in format 1, by an earlier version. A `Ledger` layer refuses, as it
+ * is built, a database that holds a ledger of another format (StorageError, operation "format"),
+ * and touches nothing in it: a node never converts one format into the other.
+ */
+export const ledgerFormat = 2
 
 export interface Backing {
   readonly received: number
@@ -159,8 +185,18 @@ export interface CommitBatch {
   readonly replies: readonly StoredReply[]
   /** The last value of each wallet the batch touched. */
   readonly wallets: readonly StoredWallet[]
-  /** Cards whose status or wallet changed. */
+  /** Cards new or changed, each row the whole card (its staff rights included). */
   readonly cards: readonly StoredCard[]
+  /**
+   * The registry's changes (PROTOCOL.md section 9.2): places and assets replaced whole by their
+   * document, readers (revoked ones included) by their row. A reader may name a place of the same
+   * batch.
+   */
+  readonly places?: readonly RegistryDocument[] | undefined
+  readonly assets?: readonly RegistryDocument[] | undefined
+  readonly readers?: readonly StoredReader[] | undefined
+  /** Steward set, observers and rules version, each replaced whole. */
+  readonly meta?: readonly RegistryMeta[] | undefined
   /** The backing counters after the batch, when they changed. */
   readonly backing?: Backing | undefined
   /** The ledger's validator set after the batch, as JSON `{keys, threshold}`, when it changed. */
@@ -206,6 +242,8 @@ export interface Snapshot {
   readonly backing: Backing
   /** The validator set the last `validators` transaction named, if any (else the genesis one holds). */
   readonly validators?: JsonValue | undefined
+  /** The values of `registryMetaKeys` that commits wrote (absent keys: the genesis ones hold). */
+  readonly meta: Readonly<Record<string, JsonValue>>
   /** The seq of the last committed transaction (0 when only the genesis is there). */
   readonly lastSeq: number
 }
@@ -252,7 +290,8 @@ export interface LedgerStore {
   readonly knownTxIds: (ids: readonly string[]) => Effect.Effect<readonly string[], StorageError>
   /** Answers when the database can take a commit. */
   readonly ping: Effect.Effect<void, StorageError>
-  // Operator changes, applied outside group commits.
+  // Operator changes applied outside group commits, until the registry's changes are committed as
+  // transactions (the registry parts of CommitBatch).
   readonly putPlace: (place: JsonValue & { readonly id: string }) => Effect.Effect<void, StorageError>
   readonly putAsset: (asset: JsonValue & { readonly id: string }) => Effect.Effect<void, StorageError>
   readonly putReader: (reader: StoredReader) => Effect.Effect<void, StorageError>

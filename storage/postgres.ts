@@ -28,9 +28,11 @@ import {
   decodeBlocks,
   decodeBlockTip,
   decodeFlag,
+  decodeFormat,
   decodeFoundReply,
   decodeSnapshot,
   decodeTxs,
+  formatRefusal,
   genesisRows,
 } from "./rows.js"
 import * as statements from "./statements.js"
@@ -180,9 +182,10 @@ const seqGap = (seqs: readonly number[]): string | undefined => {
 }
 
 const isEmpty = (rows: BatchRows): boolean =>
-  [rows.txs, rows.replies, rows.wallets, rows.cards, rows.backing, rows.blocks, rows.validators, rows.runningMs].every(
-    (part) => part === undefined,
-  )
+  [
+    rows.txs, rows.replies, rows.wallets, rows.cards, rows.places, rows.assets, rows.readers, rows.meta, rows.backing, rows.blocks,
+    rows.validators, rows.runningMs,
+  ].every((part) => part === undefined)
 
 /**
  * The keys of a commit refused by the request window check (`ledger_refuse_stored_requests`, which
@@ -335,6 +338,20 @@ const checkDurability = (run: Run) =>
     }),
   )
 
+/**
+ * Refuses a database that holds a ledger of another format (PROTOCOL.md section 9: format 2 is not
+ * format 1 with more fields, and a node never converts one into the other). Checked before the
+ * migrations, so that a refused database is left as it was found, for the version that wrote it.
+ */
+const checkFormat = (run: Run) =>
+  run("format", postgresTimeouts.readTimeoutMs, statements.readFormat).pipe(
+    Effect.map(decodeFormat),
+    Effect.flatMap((format) => {
+      const refusal = format === undefined ? undefined : formatRefusal(format)
+      return refusal === undefined ? Effect.void : Effect.fail(new StorageError({ operation: "format", message: refusal }))
+    }),
+  )
+
 const migrate = (run: Run) =>
   Effect.tryPromise({ try: () => readMigrations(migrationsDir()), catch: failure("migrate") }).pipe(
     Effect.flatMap((migrations) => run("migrate", postgresTimeouts.migrateTimeoutMs, (sql) => applyMigrations(sql, migrations))),
@@ -343,8 +360,9 @@ const migrate = (run: Run) =>
 const asTarget = (target: string | PostgresTarget): PostgresTarget => (typeof target === "string" ? { url: target } : target)
 
 /**
- * The store on a real server, once it has checked that its commits are durable and brought the
- * schema up to date; the pools close with the scope.
+ * The store on a real server, once it has checked that its commits are durable and that the ledger it
+ * holds, if any, is of this code's format, and brought the schema up to date; the pools close with
+ * the scope.
  */
 export const makePostgresLedger = (
   target: string | PostgresTarget,
@@ -357,17 +375,20 @@ export const makePostgresLedger = (
     }
     const lanes = yield* serverLanes(asTarget(target), readPoolMax)
     yield* checkDurability(lanes.commit)
+    yield* checkFormat(lanes.commit)
     yield* migrate(lanes.commit)
     return operations(lanes.commit, lanes.read)
   })
 
 /**
- * The store on a database that is a single session (PGlite, served by `pglite.ts`), with the schema
- * brought up to date. It is not checked for durability: PGlite never calls fsync, and says so at start.
+ * The store on a database that is a single session (PGlite, served by `pglite.ts`), with the ledger's
+ * format checked and the schema brought up to date. It is not checked for durability: PGlite never
+ * calls fsync, and says so at start.
  */
 export const makeSessionLedger = (target: PostgresTarget): Effect.Effect<LedgerStore, StorageError, Scope.Scope> =>
   Effect.gen(function* () {
     const lanes = yield* sessionLanes(target)
+    yield* checkFormat(lanes.commit)
     yield* migrate(lanes.commit)
     return operations(lanes.commit, lanes.read)
   })

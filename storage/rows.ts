@@ -10,10 +10,14 @@ import { Either, ParseResult, Schema } from "effect"
 import { cardWallet, type CardUid } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
 import {
+  ledgerFormat,
+  registryMetaKeys,
   requestWindowMs,
   type Backing,
   type CommitBatch,
   type FoundReply,
+  type RegistryDocument,
+  type RegistryMeta,
   type Snapshot,
   type StoredBlock,
   type StoredBlockWithTxs,
@@ -56,6 +60,12 @@ export interface BatchRows {
   readonly replies: string | undefined
   readonly wallets: string | undefined
   readonly cards: string | undefined
+  /** Place and asset documents, each a JSON list of the documents themselves. */
+  readonly places: string | undefined
+  readonly assets: string | undefined
+  readonly readers: string | undefined
+  /** The registry's meta rows (`key`, `value`). */
+  readonly meta: string | undefined
   readonly backing: string | undefined
   readonly blocks: string | undefined
   readonly validators: string | undefined
@@ -100,11 +110,32 @@ const batchRequests = (batch: CommitBatch): Array<{ reader: string; request: str
   return requests
 }
 
+const checkDocuments = (documents: readonly RegistryDocument[], what: string): readonly RegistryDocument[] => {
+  for (const document of documents) {
+    if (!isObject(document) || typeof document.id !== "string") throw new Error(`a commit batch holds a ${what} that is not a document with an id`)
+  }
+  assertUnique(documents.map((document) => document.id), what)
+  return documents
+}
+
+const registryMetaKeySet: ReadonlySet<string> = new Set(registryMetaKeys)
+
+const checkMeta = (rows: readonly RegistryMeta[]): readonly RegistryMeta[] => {
+  // Anything else in meta (the genesis, the format, the counters) is never a registry change.
+  for (const row of rows) {
+    if (!registryMetaKeySet.has(row.key)) throw new Error(`a commit batch writes meta ${row.key}, not a registry key`)
+    if (row.value === null) throw new Error(`a commit batch writes meta ${row.key} as null`)
+  }
+  assertUnique(rows.map((row) => row.key), "meta key")
+  return rows
+}
+
 export const batchRows = (batch: CommitBatch): BatchRows => {
   const seqs = checkTxs(batch.txs)
   for (const reply of batch.replies) assertSafeInteger(reply.time, `reply ${reply.reader}/${reply.request} time`)
   checkWallets(batch.wallets)
   assertUnique(batch.cards.map((card) => card.uid), "card")
+  assertUnique((batch.readers ?? []).map((reader) => reader.id), "reader")
   if (batch.runningMs !== undefined && !(Number.isSafeInteger(batch.runningMs) && batch.runningMs >= 0)) {
     throw new Error(`runningMs must be a safe integer of at least 0, got ${batch.runningMs}`)
   }
@@ -114,6 +145,10 @@ export const batchRows = (batch: CommitBatch): BatchRows => {
     replies: rowsDocument(batch.replies),
     wallets: rowsDocument(batch.wallets),
     cards: rowsDocument(batch.cards),
+    places: rowsDocument(checkDocuments(batch.places ?? [], "place")),
+    assets: rowsDocument(checkDocuments(batch.assets ?? [], "asset")),
+    readers: rowsDocument(batch.readers ?? []),
+    meta: rowsDocument(checkMeta(batch.meta ?? [])),
     backing: batch.backing === undefined ? undefined : backingDocument(batch.backing),
     blocks: rowsDocument(checkBlocks(batch.blocks ?? [])),
     validators: batch.validators,
@@ -211,6 +246,26 @@ export const decodeBlockTip = (rows: unknown): { readonly sealed: StoredBlock | 
 export const decodeFlag = (rows: unknown): boolean =>
   decodeAll(Schema.Struct({ value: Schema.Boolean }), "a flag", rows)[0]?.value === true
 
+const FormatRow = Schema.Struct({ ledger: Schema.Boolean, format: Schema.NullOr(SafeInteger) })
+
+/**
+ * The format of the ledger in this database: undefined when it holds none (no tables, or no
+ * genesis), 1 for a ledger without a `format` row (written before formats were recorded).
+ */
+export const decodeFormat = (rows: unknown): number | undefined => {
+  const [row] = decodeAll(FormatRow, "the ledger format", rows)
+  if (row === undefined || !row.ledger) return undefined
+  return row.format ?? 1
+}
+
+/** Why this code does not open a ledger of `format`, or undefined when it does. */
+export const formatRefusal = (format: number): string | undefined =>
+  format === ledgerFormat
+    ? undefined
+    : `this database holds a ledger of format ${format}, written by ${format < ledgerFormat ? "an earlier" : "a later"} version ` +
+      `of Gesell; this version reads and writes format ${ledgerFormat} only (PROTOCOL.md section 9) and does not migrate: ` +
+      "start on an empty data dir or database"
+
 const FoundReplyRow = Schema.Struct({
   fingerprint: Schema.String,
   reply: Schema.String,
@@ -256,12 +311,13 @@ const cardStatuses: ReadonlySet<unknown> = new Set<StoredCard["status"]>(["activ
 
 const checkCard = (doc: unknown): StoredCard =>
   isFields(doc) && isText(doc["uid"]) && (doc["number"] === null || isText(doc["number"])) &&
-  cardStatuses.has(doc["status"]) && isText(doc["wallet"])
+  cardStatuses.has(doc["status"]) && isText(doc["wallet"]) && (doc["staff"] === null || isFields(doc["staff"]))
     ? {
         uid: doc["uid"],
         number: present(doc["number"]),
         status: doc["status"] as StoredCard["status"],
         wallet: doc["wallet"],
+        staff: doc["staff"] === null ? undefined : (doc["staff"] as JsonValue),
       }
     : corrupt("a card", doc)
 
@@ -290,10 +346,12 @@ const checkOlderRequest = (doc: unknown): { key: string; time: number } =>
     ? { key: doc["key"], time: doc["time"] }
     : corrupt("an older request", doc)
 
+const MetaRow = Schema.Struct({ key: Schema.Literal(...registryMetaKeys), value: Doc })
+
 const BackingValue = Schema.Struct({ received: SafeInteger, refunded: SafeInteger, paidOut: SafeInteger })
 
 const snapshotParts = [
-  "genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq", "olderRequests", "validators",
+  "genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq", "olderRequests", "validators", "meta",
 ] as const
 type SnapshotPart = (typeof snapshotParts)[number]
 
@@ -338,6 +396,7 @@ export const decodeSnapshot = (rows: unknown): Snapshot | undefined => {
     olderRequests: parts.olderRequests.map(checkOlderRequest),
     backing,
     validators: decodeAll(Doc, "the validator set", parts.validators)[0],
+    meta: Object.fromEntries(decodeAll(MetaRow, "a registry meta row", parts.meta).map((row) => [row.key, row.value])),
     lastSeq,
   }
 }

@@ -17,7 +17,7 @@
  */
 import type postgres from "postgres"
 import type { JsonValue } from "../engine/state.js"
-import type { StoredReader, StoredTx } from "./ledger.js"
+import { ledgerFormat, registryMetaKeys, type StoredReader, type StoredTx } from "./ledger.js"
 import { rowsDocument, type BatchRows, type GenesisRows } from "./rows.js"
 
 export type Sql = postgres.Sql
@@ -61,12 +61,35 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
     on conflict (id) do update set balances = excluded.balances, memberships = excluded.memberships,
       melted = excluded.melted, last_activity_ms = excluded.last_activity_ms
   ), cards as (
-    -- A card's number is printed on it and never changes; a row without one keeps the stored one.
-    insert into card (uid, number, status, wallet)
-    select uid, number, status, wallet
-    from json_to_recordset(${batch.cards ?? null}::text::json) as r (uid text, number text, status text, wallet text)
+    -- A card's number is printed on it and never changes; a row without one keeps the stored one. Its
+    -- staff rights are the row's: a row without them takes them away.
+    insert into card (uid, number, status, wallet, staff)
+    select uid, number, status, wallet, staff
+    from json_to_recordset(${batch.cards ?? null}::text::json) as r (uid text, number text, status text, wallet text, staff jsonb)
     on conflict (uid) do update set number = coalesce(excluded.number, card.number), status = excluded.status,
-      wallet = excluded.wallet
+      wallet = excluded.wallet, staff = excluded.staff
+  ), places as (
+    -- The registry (PROTOCOL.md section 9.2): documents replaced whole, readers by their row. A reader
+    -- may name a place of this batch: foreign keys are checked once the whole statement has run.
+    insert into place (id, doc)
+    select doc ->> 'id', doc from jsonb_array_elements(${batch.places ?? null}::text::jsonb) as doc
+    on conflict (id) do update set doc = excluded.doc
+  ), assets as (
+    insert into asset (id, doc)
+    select doc ->> 'id', doc from jsonb_array_elements(${batch.assets ?? null}::text::jsonb) as doc
+    on conflict (id) do update set doc = excluded.doc
+  ), readers as (
+    insert into reader (id, place, role, token_sha256, revoked)
+    select id, place, role, "tokenSha256", revoked
+    from json_to_recordset(${batch.readers ?? null}::text::json) as r (id text, place text, role text, "tokenSha256" text,
+      revoked boolean)
+    on conflict (id) do update set place = excluded.place, role = excluded.role, token_sha256 = excluded.token_sha256,
+      revoked = excluded.revoked
+  ), registry as (
+    -- Steward set, observers, rules version: keys no other part of the statement writes (rows.ts checks).
+    insert into meta (key, value)
+    select key, value from jsonb_to_recordset(${batch.meta ?? null}::text::jsonb) as r (key text, value jsonb)
+    on conflict (key) do update set value = excluded.value
   ), replies as (
     insert into reply (reader, request, fingerprint, reply, time, running_ms)
     select reader, request, fingerprint, reply, time, clock.running_ms
@@ -127,7 +150,7 @@ export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | n
   union all select 2, doc::json from place
   union all select 3, json_build_object('id', id, 'place', place, 'role', role, 'tokenSha256', token_sha256,
     'revoked', revoked) from reader
-  union all select 4, json_build_object('uid', uid, 'number', number, 'status', status, 'wallet', wallet) from card
+  union all select 4, json_build_object('uid', uid, 'number', number, 'status', status, 'wallet', wallet, 'staff', staff) from card
   union all select 5, json_build_object('id', id, 'balances', balances, 'memberships', memberships, 'melted', melted,
     'lastActivityMs', last_activity_ms) from wallet
   union all select 6, doc from (select json_build_object('reader', reader, 'request', request,
@@ -138,7 +161,9 @@ export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | n
   union all select 7, to_json(ref) from tx where ref is not null
   union all select 8, value::json from meta where key = 'backing'
   union all select 9, to_json(max(seq)) from tx
-  union all select 11, value::json from meta where key = 'validators'`
+  union all select 11, value::json from meta where key = 'validators'
+  union all select 12, json_build_object('key', key, 'value', value) from meta
+    where key in (select json_array_elements_text(${JSON.stringify(registryMetaKeys)}::text::json))`
 
 export const readTransactions = (pool: Sql, fromSeq: number, limit: number) => pool`
   select seq, id, time, body, reader, request, fingerprint, reply, ref from tx
@@ -184,6 +209,18 @@ export const readReply = (pool: Sql, reader: string, request: string) => pool`
 
 export const readInitialized = (pool: Sql) => pool`select exists (select 1 from meta where key = 'genesis') as value`
 
+/**
+ * Whether the database holds a ledger, and its format (`decodeFormat` in rows.ts). Read before the
+ * migrations, so that a ledger this code does not open is left as it was found: the tables may not
+ * be there yet, and a statement naming a missing table fails whole.
+ */
+export const readFormat = async (pool: Sql): Promise<readonly object[]> => {
+  const [tables] = await pool`select to_regclass('meta') is not null as present`
+  if (tables?.["present"] !== true) return []
+  return pool`select exists (select 1 from meta where key = 'genesis') as ledger,
+    (select value from meta where key = 'format') as format`
+}
+
 export const ping = (pool: Sql) => pool`select 1`
 
 /** The settings a commit's durability depends on, as this session sees them (`durabilityProblem` in postgres.ts). */
@@ -204,6 +241,7 @@ const insertDocuments = (sql: Session, table: "asset" | "place", rows: GenesisRo
 
 const insertGenesis = (sql: Session, genesis: JsonValue, rows: GenesisRows, tx: StoredTx) => [
   sql`insert into meta (key, value) values ('genesis', ${JSON.stringify(genesis)}::text::jsonb),
+      ('format', ${JSON.stringify(ledgerFormat)}::text::jsonb),
       ('backing', ${JSON.stringify({ received: 0, refunded: 0, paidOut: 0 })}::text::jsonb)`,
   ...insertDocuments(sql, "asset", rows.assets),
   // Places before readers: a reader refers to its place.
