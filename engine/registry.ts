@@ -192,15 +192,16 @@ export const changeReader = (state: LedgerState, cmd: CommandOf<"reader">, ctx: 
     return applied(registryTx(ctx, "reader", cmd))
   }
   if (given < 3) return fail("bad_request", "a new reader has a place, a role and a tokenSha256", cmd.place === undefined ? "place" : cmd.role === undefined ? "role" : "tokenSha256")
+  // Tokens are unique, revoked readers' included: a token once given is never valid again. A
+  // bad_request, so checked before the statuses that follow it in precedence.
+  for (const reader of state.readers.values()) {
+    if (reader.tokenSha256 === cmd.tokenSha256) return fail("bad_request", "another reader has had this token", "tokenSha256")
+  }
   const place = findPlace(state, cmd.place as PlaceId)
   if (isFailure(place)) return place
   const existing = state.readers.get(cmd.id)
   if (existing !== undefined && existing.revoked !== true) {
     return fail("reader_exists", `reader ${cmd.id} is registered`, "id")
-  }
-  // Tokens are unique, revoked readers' included: a token once given is never valid again.
-  for (const reader of state.readers.values()) {
-    if (reader.tokenSha256 === cmd.tokenSha256) return fail("bad_request", "another reader has had this token", "tokenSha256")
   }
   return applied(registryTx(ctx, "reader", cmd))
 }

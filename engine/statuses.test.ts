@@ -135,6 +135,8 @@ const pairs: readonly Pair[] = [
   // The registry's commands.
   { kind: "place", command: raw.place({ accepts: ["nope", "nope"] }), first: "bad_request", second: "unknown_asset", withoutFirst: raw.place({ accepts: ["nope"] }) },
   { kind: "asset", command: raw.asset({ id: "raf-gift", name: "Cadeau", issuer: "nowhere" }), first: "unknown_place", second: "asset_fixed", withoutFirst: raw.asset({ id: "raf-gift", name: "Cadeau", issuer: "manapany" }) },
+  // A token given before is refused before the place is looked up, as any malformed field is.
+  { kind: "reader", command: raw.reader({ id: "bar-2", tokenSha256: "a".repeat(64), place: "nowhere" }), first: "bad_request", second: "unknown_place", withoutFirst: raw.reader({ id: "bar-2", place: "nowhere" }) },
   { kind: "reader", command: raw.reader({ id: "bar-2", place: "nowhere" }), first: "unknown_place", second: "reader_exists", withoutFirst: raw.reader({ id: "bar-2" }) },
   { kind: "reader", scene: (s) => revoke(s, "bar-1"), command: { kind: "reader", id: "bar-1", revoke: true, role: "bar" }, first: "bad_request", second: "unknown_reader", withoutFirst: { kind: "reader", id: "bar-1", revoke: true } },
   { kind: "cards", command: raw.cards({ cards: [{ card: newUid, staff: { ...staffRights, places: ["nowhere"] } }, { card: newUid }] }), first: "bad_request", second: "unknown_place", withoutFirst: raw.cards({ cards: [{ card: newUid, staff: { ...staffRights, places: ["nowhere"] } }] }) },
