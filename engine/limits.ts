@@ -64,6 +64,12 @@ export const observersMax = 1000
 export const cardsPerTxMax = 10_000
 /** Places a staff card may open tills for. */
 export const staffPlacesMax = 64
+/**
+ * How far a proposal's header time may be ahead of a validator's own clock (PROTOCOL.md section
+ * 9.7): block times never decrease, so a header ahead of the clocks would set the time of every
+ * later block until the clocks caught up. Honest members' clocks differ by less than this.
+ */
+export const proposalAheadMsMax = 5_000
 
 /** Bounds the node may tune; the shells read them with environment overrides. */
 export interface NodeLimits {

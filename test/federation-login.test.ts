@@ -65,7 +65,7 @@ describe("gesell validator against a node that plays a signing oracle", () => {
 
   it("a block hash offered as the nonce gets a login, never a signature of that block hash, and no vote", async () => {
     engine = await FakeEngine.start({ genesisHash, challenge: (hash, index) => challenges[index] ?? honestChallenge(hash, index) })
-    validator = await startValidator({ engine: engine.url, key: alice.seed })
+    validator = await startValidator({ engine: engine.url, key: alice.seed, genesisHash })
     processes.push(validator)
     const feed = await within("the validator to connect", engine.connection(0), deadlineMs)
     const auth = await within("the validator's auth", feed.auth, deadlineMs)

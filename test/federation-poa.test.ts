@@ -15,7 +15,15 @@ import {
   within,
   type NodeProcess,
 } from "./node-process.js"
-import { nodeDataDir, startPeer, startValidator, testKey, type FollowerProcess as CliProcess, type TestKey } from "./federation-process.js"
+import {
+  genesisHashOf,
+  nodeDataDir,
+  startPeer,
+  startValidator,
+  testKey,
+  type FollowerProcess as CliProcess,
+  type TestKey,
+} from "./federation-process.js"
 
 const processes: Array<CliProcess | NodeProcess> = []
 afterAll(async () => {
@@ -85,7 +93,9 @@ describe("three validators, threshold 2", () => {
     const dataDir = freshDataDir()
     const env = { GESELL_BLOCK_INTERVAL_MS: "20" }
     let node = track(await startNode({ genesis, dataDir, env }))
-    const start = (key: TestKey, index: 0 | 1 | 2) => startValidator({ engine: node.http, key: key.seed, dataDir: validatorDirs[index] }).then(track)
+    // Members pin block 0 as the node printed it; a restarted node prints the same.
+    const genesisHash = await genesisHashOf(node)
+    const start = (key: TestKey, index: 0 | 1 | 2) => startValidator({ engine: node.http, key: key.seed, dataDir: validatorDirs[index], genesisHash }).then(track)
     const validators: CliProcess[] = await Promise.all([start(a, 0), start(b, 1), start(c, 2)])
 
     await topUp(node, 20)
@@ -109,6 +119,7 @@ describe("three validators, threshold 2", () => {
     await node.kill()
     await validators[2]?.kill()
     node = track(await startNode({ genesis, dataDir, env }))
+    expect(await genesisHashOf(node)).toBe(genesisHash)
     // At least those: a top-up committed in a later batch than the block awaited above may have been
     // sealed only now, if the node was slow to get there before it was killed.
     expect(await metric(node, "gesell_block_sealed_height"), "the sealed blocks are read back").toBeGreaterThanOrEqual(sealedBefore)
@@ -130,7 +141,7 @@ describe("three validators, threshold 2", () => {
     expect(metrics, "a finality lag for every block final since the restart").toMatch(new RegExp(`^gesell_finality_lag_seconds_count ${finalSinceRestart}$`, "m"))
     expect(metrics).toMatch(/^gesell_validator_votes_total\{outcome="counted"\} [1-9]\d*$/m)
 
-    const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir() }))
+    const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir(), genesisHash }))
     const height = blocks.length - 1
     await eventually("the peer holds every final block", async () => (await getJson(`${peer.http}/v1/health`))["height"] === height)
     expect(await getJson(`${peer.http}/v1/supply`)).toEqual(await getJson(`${node.http}/v1/supply`))
@@ -165,7 +176,8 @@ describe("co-optation", () => {
     const dataDir = nodeDataDir(nodeKey.seed)
     const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
     const node = track(await within("the node", startNode({ genesis, dataDir, env: { GESELL_BLOCK_INTERVAL_MS: "20" } }), 60_000))
-    track(await within("the validator", startValidator({ engine: node.http, key: newcomer.seed, dataDir: freshDataDir() }), 60_000))
+    const genesisHash = await genesisHashOf(node)
+    track(await within("the validator", startValidator({ engine: node.http, key: newcomer.seed, dataDir: freshDataDir(), genesisHash }), 60_000))
     const command = async (body: Record<string, unknown>) => (await within("an admin command", admin(node, "POST", "/v1/admin/commands", body), 30_000)).body
     /** Top-ups in blocks of their own: the ones before are final first. */
     const topUpAfterFinal = async (transactions: number) => {
@@ -217,7 +229,7 @@ describe("a fresh peer", () => {
     const transactions = rounds * 8 * 60
     await eventually("every top-up in a final block", async () => (await getJson(`${node.http}/v1/health`))["height"] === transactions, 180_000)
 
-    const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir() }))
+    const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir(), genesisHash: await genesisHashOf(node) }))
     await eventually("the peer holds every block", async () => (await getJson(`${peer.http}/v1/health`))["height"] === transactions, 240_000)
     expect(transactions).toBeGreaterThan(10_000)
     expect(await getJson(`${peer.http}/v1/supply`)).toEqual(await getJson(`${node.http}/v1/supply`))

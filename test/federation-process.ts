@@ -14,7 +14,7 @@ import { WebSocketServer, type WebSocket } from "ws"
 import { base64urlEncode, keyFromSeed, validatorId, type SigningKey } from "../engine/ed25519.js"
 import { feedLoginValid, feedNonceBytes } from "../engine/feed-login.js"
 import type { ValidatorId } from "../engine/names.js"
-import { cliPath, freshDataDir } from "./node-process.js"
+import { cliPath, freshDataDir, within } from "./node-process.js"
 
 export interface FollowerProcess {
   readonly child: ChildProcess
@@ -47,6 +47,8 @@ export interface PeerProcess extends FollowerProcess {
 export interface FollowerOptions {
   /** The engine's base URL (http:// or ws://). */
   readonly engine: string
+  /** The hash of the federation's block 0, given as `--genesis-hash`. */
+  readonly genesisHash: string
   /** A data dir to use (kept between runs); a fresh temporary one by default. */
   readonly dataDir?: string
   readonly env?: Record<string, string>
@@ -57,8 +59,6 @@ export interface FollowerOptions {
 export interface ValidatorOptions extends FollowerOptions {
   /** A 32-byte seed (written to a key file in the data dir) or the path of a key file. */
   readonly key: Uint8Array | string
-  /** Given as `--genesis-hash`; none by default. */
-  readonly genesisHash?: string
 }
 
 export interface PeerOptions extends FollowerOptions {
@@ -169,8 +169,7 @@ const spawnFollower = (args: readonly string[], dataDir: string, options: Follow
 export const startValidator = async (options: ValidatorOptions): Promise<ValidatorProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
   const key = typeof options.key === "string" ? { file: options.key, validator: undefined } : writeKeyFile(options.key, dataDir)
-  const pin = options.genesisHash === undefined ? [] : ["--genesis-hash", options.genesisHash]
-  const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir, ...pin]
+  const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir, "--genesis-hash", options.genesisHash]
   const { follower, match } = await spawnFollower(args, dataDir, options, /^Validator (\S+) following /m)
   return { ...follower, validator: match[1] ?? key.validator ?? "", keyFile: key.file }
 }
@@ -178,11 +177,28 @@ export const startValidator = async (options: ValidatorOptions): Promise<Validat
 /** Starts `gesell peer` and resolves once it serves HTTP. */
 export const startPeer = async (options: PeerOptions): Promise<PeerProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
-  const args = ["peer", "--engine", options.engine, "--data-dir", dataDir, "--port", String(options.port ?? 0)]
+  const args = ["peer", "--engine", options.engine, "--data-dir", dataDir, "--genesis-hash", options.genesisHash, "--port", String(options.port ?? 0)]
   const { follower, match } = await spawnFollower(args, dataDir, options, /serving http:\/\/127\.0\.0\.1:(\d+)\/v1\/blocks/)
   const port = Number(match[1])
   return { ...follower, port, http: `http://127.0.0.1:${port}` }
 }
+
+/**
+ * The hash of block 0 a node prints at start (`Genesis hash (block 0): …`), which members pin: read
+ * from its output as an operator would, since the node serves block 0 only once it is final.
+ */
+export const genesisHashOf = (node: { output(): string }, timeoutMs = 30_000): Promise<string> =>
+  within(
+    "the node's genesis hash",
+    (async () => {
+      for (;;) {
+        const match = /^Genesis hash \(block 0\): ([0-9a-f]{64})$/m.exec(node.output())
+        if (match?.[1] !== undefined) return match[1]
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    })(),
+    timeoutMs,
+  )
 
 /** What a validator answered to the challenge, and whether it is the login of the key it names. */
 export interface AuthAnswer {

@@ -106,6 +106,10 @@ const block2Txs = [
 ]
 const block2: TestBlock = { header: headerOf(2, headerHash(block1.header), t0 + 2_000, block2Txs), txs: block2Txs }
 
+// Block 3's transactions: a sale. Its header (and time) is made by the test that sends it.
+session.now = t0 + 3_000
+const block3Txs = [made({ kind: "sale", place: "raffinerie", card: "04a1b2c3d4e5f6", amount: 100 })]
+
 const hashOf = (block: TestBlock): string => headerHash(block.header)
 const copy = <T>(value: T): T => structuredClone(value)
 /** Block 2's transactions with one changed; the header is left as it was. */
@@ -199,7 +203,7 @@ describe("gesell validator against a fake engine", () => {
 
   beforeAll(async () => {
     engine = await FakeEngine.start({ genesisHash: hashOf(block0) })
-    validator = await startValidator({ engine: engine.url, key: alice.seed })
+    validator = await startValidator({ engine: engine.url, key: alice.seed, genesisHash: hashOf(block0) })
     feed = await within("the validator to connect", engine.connection(), deadlineMs)
     // A validator may take up to readyMsDefault to open its replica on a busy machine.
   }, readyMsDefault + deadlineMs)
@@ -242,6 +246,12 @@ describe("gesell validator against a fake engine", () => {
     })
   }
 
+  it("rejects block 2 dated more than 5 s ahead of its clock: time", async () => {
+    // The honest block 2 but for its header's time, a minute after the validator's clock.
+    const ahead = { header: { ...block2.header, time: (Date.now() + 60_000) as TimeMs }, txs: block2.txs }
+    expect(await answer(proposal(ahead))).toEqual({ type: "reject", height: 2, reason: expect.stringMatching(/^time: .+ ahead of this validator's clock/) })
+  })
+
   it("rejects another block at a height it has voted: fork", async () => {
     const other = { header: { ...block1.header, time: (t0 + 1_001) as TimeMs }, txs: block1.txs }
     const reject = await answer(proposal(other))
@@ -260,12 +270,21 @@ describe("gesell validator against a fake engine", () => {
     expect((await within("the auth again", again.auth, deadlineMs)).verified).toBe(true)
 
     expect(await within("the validator to stop", validator.stop(), deadlineMs)).toBe(0)
-    validator = await startValidator({ engine: engine.url, key: alice.seed, dataDir: validator.dataDir })
+    validator = await startValidator({ engine: engine.url, key: alice.seed, dataDir: validator.dataDir, genesisHash: hashOf(block0) })
     feed = await within("the restarted validator to connect", engine.connection(2), deadlineMs)
     expect(feed.from).toBe(3)
     expect((await within("the restarted validator's auth", feed.auth, deadlineMs)).verified).toBe(true)
     // The engine resends the proposals it has no final block for: the same block is voted again.
     expectVote(await answer(proposal(block2)), block2)
+  })
+
+  it("takes a final block dated ahead of its clock while catching up: the clock judges proposals only", async () => {
+    const ahead = { header: headerOf(3, hashOf(block2), Date.now() + 60_000, block3Txs), txs: block3Txs }
+    feed.send(final(ahead))
+    // The final block is stored, not voted: the next connection asks for the chain after it.
+    feed.close()
+    const again = await within("the validator to reconnect", engine.connection(3), deadlineMs)
+    expect(again.from).toBe(4)
   })
 })
 
@@ -285,7 +304,7 @@ describe("a payment replayed under a new transaction id", () => {
 
   it("is rejected by a validator (reexecution), who then votes the honest block 2", async () => {
     engine = await FakeEngine.start({ genesisHash: hashOf(block0) })
-    follower = await startValidator({ engine: engine.url, key: alice.seed })
+    follower = await startValidator({ engine: engine.url, key: alice.seed, genesisHash: hashOf(block0) })
     const feed = await within("the validator to connect", engine.connection(), deadlineMs)
     const answer = (frame: object) => {
       feed.send(frame)
@@ -306,7 +325,7 @@ describe("a payment replayed under a new transaction id", () => {
       },
     })
     engine = fake
-    const peer = await startPeer({ engine: fake.url })
+    const peer = await startPeer({ engine: fake.url, genesisHash: hashOf(block0) })
     follower = peer
     // A peer that skipped the block asks for block 3 on a new connection instead of stopping.
     const skipped = fake.connection(1).then((connection) => `asked again from ${connection.from}`)
@@ -336,7 +355,7 @@ describe("gesell peer against a fake engine", () => {
         for (const frame of frames) if (frame.block.header.height >= connection.from) connection.send(frame)
       },
     })
-    peer = await startPeer({ engine: engine.url })
+    peer = await startPeer({ engine: engine.url, genesisHash: hashOf(block0) })
     return peer
   }
 
@@ -478,7 +497,7 @@ describe("the test chain", () => {
       const { block: decoded, rawTxs } = decode(block)
       expect(checkBlock(chain, decoded, rawTxs)).toBeUndefined()
       expect(checkSignatures(hashOf(block), decoded.signatures, chain.setInForce)).toBeUndefined()
-      followBlock(chain, decoded)
+      expect(followBlock(chain, decoded, rawTxs)).not.toHaveProperty("code")
     }
     expect(chain.last.hash).toBe(hashOf(block2))
     expect(firstLeg(overdraft.txs[0])["amount"]).toBe(cardHolds + 1)

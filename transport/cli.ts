@@ -24,12 +24,13 @@ const usage = `usage:
                                   run a node (PGlite under the data dir unless DATABASE_URL is set);
                                   with no ledger yet and no --genesis, a demo federation
   gesell keygen --out FILE        write a new Ed25519 validator key and print its validator id
-  gesell validator --engine URL --key FILE --data-dir DIR [--genesis-hash HEX]
+  gesell validator --engine URL --key FILE --data-dir DIR --genesis-hash HEX
                                   validate the engine's blocks: re-execute each proposal on an own
                                   replica, vote or reject
-  gesell peer --engine URL --data-dir DIR [--port N] [--genesis-hash HEX]
+  gesell peer --engine URL --data-dir DIR --genesis-hash HEX [--port N]
                                   follow and verify the final blocks; serve /v1/blocks and /v1/supply;
                                   stop with the evidence (exit 3) on any violation
+                                  (--genesis-hash: the hash of block 0, printed by the node at start)
   gesell check [--data-dir DIR]   replay the whole ledger and compare it with the stored balances
                                   (PGlite: stop the node first; PostgreSQL: DATABASE_URL)
   gesell simulate [--data-dir DIR] [--port N] [--rate TAPS_PER_S] [--duration S]
@@ -83,15 +84,23 @@ const untilSignal = (program: Effect.Effect<number, unknown>): Promise<number> =
   return runExit(fiber.await.pipe(Effect.flatMap((exit) => exit)))
 }
 
-const required = (value: string | undefined, name: string, command: string): string => {
-  if (value === undefined) throw new UsageError(`gesell ${command}: --${name} is required`)
+const required = (value: string | undefined, name: string): string => {
+  if (value === undefined) throw new UsageError(`--${name} is required`)
   return value
 }
 
-/** A block hash given on the command line: 64 lowercase hex digits. */
-const hashFlag = (value: string | undefined, name: string): string | undefined => {
-  if (value === undefined) return undefined
-  if (!/^[0-9a-f]{64}$/.test(value)) throw new UsageError(`--${name} must be a block hash: 64 lowercase hex digits`)
+/**
+ * The hash of the federation's block 0, which a validator or a peer must be given (PROTOCOL.md
+ * section 9.7): taken from the engine it follows, it would trust whatever federation that engine
+ * serves. The node prints it at start; members compare it out of band.
+ */
+const genesisHashFlag = (value: string | undefined): string => {
+  if (value === undefined) {
+    throw new UsageError(
+      "--genesis-hash HEX is required: the hash of the federation's block 0, which its node prints at start as 'Genesis hash (block 0): …' (compare it with the other members')",
+    )
+  }
+  if (!/^[0-9a-f]{64}$/.test(value)) throw new UsageError("--genesis-hash must be a block hash: 64 lowercase hex digits")
   return value
 }
 
@@ -99,10 +108,10 @@ const validator = (args: string[]): Promise<number> => {
   const f = flags(args, { engine: { type: "string" }, key: { type: "string" }, "data-dir": { type: "string" }, "genesis-hash": { type: "string" } })
   return untilSignal(
     runValidator({
-      engine: required(f["engine"], "engine", "validator"),
-      key: required(f["key"], "key", "validator"),
-      dataDir: required(f["data-dir"], "data-dir", "validator"),
-      genesisHash: hashFlag(f["genesis-hash"], "genesis-hash"),
+      engine: required(f["engine"], "engine"),
+      key: required(f["key"], "key"),
+      dataDir: required(f["data-dir"], "data-dir"),
+      genesisHash: genesisHashFlag(f["genesis-hash"]),
     }),
   )
 }
@@ -111,10 +120,10 @@ const peer = (args: string[]): Promise<number> => {
   const f = flags(args, { engine: { type: "string" }, "data-dir": { type: "string" }, port: { type: "string" }, "genesis-hash": { type: "string" } })
   return untilSignal(
     runPeer({
-      engine: required(f["engine"], "engine", "peer"),
-      dataDir: required(f["data-dir"], "data-dir", "peer"),
+      engine: required(f["engine"], "engine"),
+      dataDir: required(f["data-dir"], "data-dir"),
       port: integerFlag(f["port"], "port", 0, 65535),
-      genesisHash: hashFlag(f["genesis-hash"], "genesis-hash"),
+      genesisHash: genesisHashFlag(f["genesis-hash"]),
     }),
   )
 }
@@ -131,7 +140,7 @@ const check = (args: string[]): Promise<number> => {
 
 const keygen = (args: string[]): number => {
   const out = flags(args, { out: { type: "string" } })["out"]
-  if (out === undefined) throw new UsageError("gesell keygen: --out FILE is required")
+  if (out === undefined) throw new UsageError("--out FILE is required")
   console.log(writeNewKey(out).validator)
   return 0
 }

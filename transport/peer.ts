@@ -1,9 +1,14 @@
 /**
- * `gesell peer --engine URL --data-dir DIR [--port N]`: a federation peer. It follows the engine's
- * feed of final blocks and checks each one before keeping it: the link to the block before, the
- * height, the time, the Merkle root, the signatures against the validator set in force at its
- * height, and re-execution against its own replica (PGlite under the data dir). It serves its own
- * `/v1/blocks`, `/v1/blocks/H`, `/v1/supply` and `/v1/health`, so it can be queried like the node.
+ * `gesell peer --engine URL --data-dir DIR --genesis-hash HEX [--port N]`: a federation peer. It
+ * follows the engine's feed of final blocks and checks each one before keeping it: the link to the
+ * block before, the height, the time, the Merkle root, the signatures against the validator set in
+ * force at its height, and re-execution against its own replica (PGlite under the data dir). It
+ * serves its own `/v1/blocks`, `/v1/blocks/H`, `/v1/supply` and `/v1/health`, so it can be queried
+ * like the node.
+ *
+ * The federation is pinned by the hash of its block 0 (`--genesis-hash`, PROTOCOL.md section 9.7):
+ * a replica stored from another block 0 is refused at start, and any other block 0 received is a
+ * violation (`genesis`), never stored nor served.
  *
  * On any violation it stops (exit code 3) and prints the evidence: the heights, hashes and
  * signatures involved, as one JSON line after a sentence saying what is wrong.
@@ -38,7 +43,7 @@ import { lockDataDir } from "./node.js"
 export interface PeerFlags {
   readonly engine: string
   /** The hex hash of the federation's block 0: a replica refuses to start from any other. */
-  readonly genesisHash?: string | undefined
+  readonly genesisHash: string
   readonly dataDir: string
   readonly port?: number | undefined
   readonly host?: string | undefined
@@ -70,7 +75,7 @@ class PeerProgram {
     replica: Replica | undefined,
     private readonly onViolation: (violation: Violation) => void,
     private readonly onSaveFailed: (error: unknown) => void,
-    private readonly genesisHash: string | undefined,
+    private readonly genesisHash: string,
   ) {
     this.replica = replica
   }
@@ -201,6 +206,10 @@ export const runPeer = (flags: PeerFlags) =>
     yield* lockDataDir(flags.dataDir)
     const store = yield* Ledger
     const replica = yield* Replica.open(store)
+    const held = replica === undefined ? undefined : yield* replica.hashAt(0)
+    if (held !== undefined && held !== flags.genesisHash) {
+      return yield* Effect.fail(new Error(`the replica in ${flags.dataDir} starts from block 0 ${held}, not the pinned ${flags.genesisHash}`))
+    }
     const stopped: { client?: FeedClient } = {}
     let saveFailed = false
     const program = new PeerProgram(store, replica, (violation) => {

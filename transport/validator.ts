@@ -1,19 +1,22 @@
 /**
- * `gesell validator --engine URL --key FILE --data-dir DIR`: a validator of the federation. It
- * proves its key to the engine's feed, keeps its own replica (PGlite under the data dir), and for
- * each proposal re-executes the block against the replica: if every check passes it stores the
- * block and then votes (a signature of the block hash); otherwise it answers `reject` with the
- * fault's code and what it found, and its replica stays as it was.
+ * `gesell validator --engine URL --key FILE --data-dir DIR --genesis-hash HEX`: a validator of the
+ * federation. It proves its key to the engine's feed, keeps its own replica (PGlite under the data
+ * dir), and for each proposal re-executes the block against the replica: if every check passes it
+ * stores the block and then votes (a signature of the block hash); otherwise it answers `reject`
+ * with the fault's code and what it found, and its replica stays as it was.
  *
  * Its key signs two things only: the hash of a block it re-executed and stored, and the feed's
  * login text for its federation and a 32-byte nonce (engine/feed-login.ts), once per connection.
  * Whoever plays the engine can thus never have it sign a block hash by offering one as a nonce.
  *
- * The login names the federation by its genesis hash: the one pinned with `--genesis-hash`, else
- * the block 0 of its replica. A validator with neither (a first start, unpinned) takes the hash the
- * engine's challenge names, once for the life of the process, and from then on refuses any block 0
- * of another hash: on that first start it trusts the engine it was told to follow, as it trusts
- * the block 0 it is given; pinning trusts nothing.
+ * The federation is pinned by the hash of its block 0 (`--genesis-hash`, PROTOCOL.md section 9.7):
+ * the login is signed for it, a challenge naming another is not answered, a replica stored from
+ * another block 0 is refused at start, and any other block 0 is rejected. Nothing about which
+ * federation to follow is learnt from the engine.
+ *
+ * A proposal whose header time is more than proposalAheadMsMax ahead of the validator's clock is
+ * rejected (`time`): once final it would hold every later block's time there. Final blocks caught up
+ * on are not judged by the clock: they are the federation's history, signed by its threshold.
  */
 import { join } from "node:path"
 import { mkdirSync } from "node:fs"
@@ -31,6 +34,7 @@ import {
   type BlockFault,
 } from "../engine/block.js"
 import { isHex32, signFeedLogin } from "../engine/feed-login.js"
+import { proposalAheadMsMax } from "../engine/limits.js"
 import type { ValidatorId } from "../engine/names.js"
 import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
@@ -40,8 +44,8 @@ import { lockDataDir } from "./node.js"
 
 export interface ValidatorFlags {
   readonly engine: string
-  /** The hex hash of the federation's block 0: a replica refuses to start from any other. */
-  readonly genesisHash?: string | undefined
+  /** The hex hash of the federation's block 0: the login is signed for it, and any other block 0 refused. */
+  readonly genesisHash: string
   readonly key: string
   readonly dataDir: string
 }
@@ -59,8 +63,9 @@ class ValidatorProgram {
     replica: Replica | undefined,
     private readonly log: (line: string) => void,
     private readonly fatal: (error: unknown) => void,
-    /** The genesis hash logins are signed for, and block 0 must have; see the module's comment. */
-    private genesisHash: string | undefined,
+    /** The genesis hash logins are signed for, and block 0 must have. */
+    private readonly genesisHash: string,
+    private readonly nowMs: () => number,
   ) {
     this.replica = replica
   }
@@ -80,11 +85,7 @@ class ValidatorProgram {
     const { nonce, genesis: named } = challenge
     if (!isHex32(nonce)) return "the challenge's nonce is not 32 bytes as 64 lowercase hex digits"
     if (named !== undefined && !isHex32(named)) return "the challenge's genesis is not a block hash"
-    if (this.genesisHash === undefined) {
-      if (named === undefined) return "the engine names no genesis hash, and this validator has none: give --genesis-hash"
-      this.genesisHash = named
-      this.log(`following the federation of block 0 ${named}, as the engine names it (pin it with --genesis-hash)`)
-    } else if (named !== undefined && named !== this.genesisHash) {
+    if (named !== undefined && named !== this.genesisHash) {
       return `the engine's federation has block 0 ${named}, not this validator's ${this.genesisHash}`
     }
     const signature = signFeedLogin(this.key.key, this.genesisHash, nonce)
@@ -113,8 +114,18 @@ class ValidatorProgram {
     if (final) throw new Error(`the engine's final block ${height} does not follow this replica`)
   }
 
+  /** A proposal dated too far ahead of this validator's clock; see the module's comment. */
+  private aheadOfClock(block: Block): BlockFault | undefined {
+    const nowMs = this.nowMs()
+    const aheadMs = block.header.time - nowMs
+    if (aheadMs <= proposalAheadMsMax) return undefined
+    return { code: "time", message: `time ${block.header.time} is ${aheadMs} ms ahead of this validator's clock (${nowMs}), more than ${proposalAheadMsMax} ms` }
+  }
+
   /** Checks a block against the replica; stores it when it may follow; says whether to vote. */
   private async judge(block: Block, rawTxs: readonly unknown[], final: boolean): Promise<Answer> {
+    const ahead = final ? undefined : this.aheadOfClock(block)
+    if (ahead !== undefined) return { vote: false, fault: ahead }
     const height = block.header.height
     const hash = headerHash(block.header)
     if (this.replica === undefined) {
@@ -165,16 +176,17 @@ export const runValidator = (flags: ValidatorFlags) =>
     const store = yield* Ledger
     const replica = yield* Replica.open(store)
     const held = replica === undefined ? undefined : yield* replica.hashAt(0)
-    if (held !== undefined && flags.genesisHash !== undefined && held !== flags.genesisHash) {
+    if (held !== undefined && held !== flags.genesisHash) {
       return yield* Effect.fail(new Error(`the replica in ${flags.dataDir} starts from block 0 ${held}, not the pinned ${flags.genesisHash}`))
     }
     const log = (line: string) => console.error(`validator ${key.validator.slice(0, 8)}: ${line}`)
+    const clock = yield* Effect.clock
     const stopped: { client?: FeedClient; failed?: boolean } = {}
     const program = new ValidatorProgram(store, key, replica, log, (error) => {
       log(`storage failed, stopping: ${String(error)}`)
       stopped.failed = true
       stopped.client?.stop()
-    }, flags.genesisHash ?? held)
+    }, flags.genesisHash, () => clock.unsafeCurrentTimeMillis())
     yield* Console.log(`Validator ${key.validator} following ${flags.engine}; replica at height ${program.height} in ${flags.dataDir}`)
     const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, login: program.login, log })
     stopped.client = client
