@@ -15,7 +15,7 @@ import { Undo } from "./registry.js"
 import { transactionJson } from "./transaction.js"
 import { cards, day, Session, t0, users } from "../test/federation.js"
 import { ledgerContents } from "../test/ledger-contents.js"
-import { commandSequence } from "../test/random-commands.js"
+import { commandSequence, open } from "../test/random-commands.js"
 
 type Raw = Record<string, unknown>
 
@@ -26,13 +26,7 @@ const [user] = users
 /** A ledger where every kind of change has something to change: money, a membership, staff, a fused card. */
 const preparedSession = (): Session => {
   const s = new Session()
-  s.must({ kind: "refill", wallet: cardW, amount: 5_000, ref: "pi_prepared" })
-  s.must({ kind: "topup", place: "raffinerie", card: uid, asset: "raf-eur", amount: 700 })
-  s.must({ kind: "topup", place: "manapany", card: other, asset: "mana-time", amount: 90 })
-  s.must({ kind: "subscribe", place: "raffinerie", wallet: cardW, asset: "raf-member", periodMs: 30 * day, amount: 100 })
-  s.must({ kind: "cards", cards: [{ card: other, staff: { places: ["raffinerie"], roles: ["bar"], until: t0 + day } }] })
-  s.must({ kind: "fusion", card: cards[2], user })
-  s.must({ kind: "stewards", keys: ["E".repeat(43)], threshold: 1 })
+  open(s)
   return s
 }
 

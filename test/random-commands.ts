@@ -7,7 +7,7 @@
  */
 import fc from "fast-check"
 import type { CommandKind } from "../engine/command.js"
-import { cards, day, genesisDocument, t0, users } from "./federation.js"
+import { cards, day, genesisDocument, t0, users, type Session } from "./federation.js"
 
 type Raw = Record<string, unknown>
 
@@ -114,3 +114,21 @@ export const delay = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3 * day 
 /** A sequence of commands, each with the time since the one before. */
 export const commandSequence = (maxLength: number): fc.Arbitrary<Array<[Raw, number]>> =>
   fc.array(fc.tuple(anyCommand, delay), { minLength: 1, maxLength })
+
+/**
+ * An opening for the random commands: money on the regulars and at both places, a membership,
+ * staff rights, a fused card and stewards, so that every kind of command has something to act on.
+ */
+export const open = (s: Session): void => {
+  const [regular, second, fused, other] = cards
+  s.must({ kind: "refill", wallet: `card:${regular}`, amount: 5_000, ref: "pi_opening" })
+  s.must({ kind: "refill", wallet: `card:${second}`, amount: 3_000, ref: "pi_opening_2" })
+  s.must({ kind: "topup", place: "raffinerie", card: regular, asset: "raf-eur", amount: 700 })
+  s.must({ kind: "topup", place: "manapany", card: other, asset: "mana-time", amount: 90 })
+  s.must({ kind: "sale", place: "raffinerie", card: second, amount: 500 })
+  s.must({ kind: "sale", place: "manapany", card: second, amount: 300 })
+  s.must({ kind: "subscribe", place: "raffinerie", wallet: `card:${regular}`, asset: "raf-member", periodMs: 30 * day, amount: 100 })
+  s.must({ kind: "cards", cards: [{ card: other, staff: { places: ["raffinerie"], roles: ["bar"], until: t0 + day } }] })
+  s.must({ kind: "fusion", card: fused, user: users[0] })
+  s.must({ kind: "stewards", keys: ["E".repeat(43)], threshold: 1 })
+}
