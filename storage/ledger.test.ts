@@ -5,7 +5,8 @@
  * applied once when two nodes start together, the settings a durable commit needs, and a commit
  * connection freed from a statement its caller gave up on.
  */
-import { cpSync, mkdtempSync, rmSync } from "node:fs"
+import { cpSync, mkdtempSync } from "node:fs"
+import { rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -66,8 +67,9 @@ describe("PGlite", () => {
     root = mkdtempSync(join(tmpdir(), "gesell-ledger-pglite-"))
     return Effect.runPromise(Effect.scoped(Layer.build(pgliteLedger(join(root, "template")))))
   }, 60_000)
-  // Removing every test's data dir takes more than the default 10 s on a busy machine.
-  afterAll(() => rmSync(root, { recursive: true, force: true }), 60_000)
+  // Removing every test's data dir takes more than the default 10 s on a busy machine, and more than a
+  // minute on a loaded one: asynchronously, so that the test runner's own messages are not held up.
+  afterAll(() => rm(root, { recursive: true, force: true }), 180_000)
   ledgerContract(
     "PGlite",
     () => {
