@@ -55,10 +55,6 @@ const failingStore = () => {
     blockTip: unused,
     knownTxIds: () => unused,
     ping: Clock.currentTimeMillis.pipe(Effect.flatMap((nowMs) => (times.pings.push(nowMs), failing.ping ? Effect.fail(down) : Effect.void))),
-    putPlace: () => unused,
-    putAsset: () => unused,
-    putReader: () => unused,
-    addCards: () => unused,
   }
   return { store, failing, times }
 }

@@ -7,7 +7,7 @@
 import * as limits from "./limits.js"
 import type { AssetId, CardUid, TimeMs, WalletId } from "./names.js"
 import { isRecord, walletKind } from "./names.js"
-import { registryKinds, type CardStatus, type Holdings, type LedgerState, type Leg, type Transaction } from "./state.js"
+import { registryKinds, type CardStatus, type Holdings, type LedgerState, type Leg, type Transaction, type Wallet } from "./state.js"
 import { setMeltedUntil, setMembership, walletFor } from "./state.js"
 import { validatorSetOf } from "./validators.js"
 import { applyRegistry, type Undo } from "./registry.js"
@@ -76,8 +76,7 @@ const applyKindEffects = (state: LedgerState, tx: Transaction, undo: Undo | unde
     undo?.card(card)
     card.status = memo["status"] as CardStatus
   } else if (tx.kind === "demurrage" && typeof memo["wallet"] === "string" && typeof memo["asset"] === "string") {
-    const wallet = walletFor(state, memo["wallet"] as WalletId)
-    undo?.wallet(wallet)
+    const wallet = openWallet(state, memo["wallet"] as WalletId, undo)
     setMeltedUntil(wallet, memo["asset"] as AssetId, Number(memo["meltedUntil"]))
   } else if (tx.kind === "validators") {
     // The genesis transaction's memo is the genesis document, whose set the ledger starts with.
@@ -107,6 +106,15 @@ const applyKindEffects = (state: LedgerState, tx: Transaction, undo: Undo | unde
   }
 }
 
+/** The wallet, opened if new; with an undo, what undoes its changes and its opening is kept first. */
+const openWallet = (state: LedgerState, id: WalletId, undo: Undo | undefined): Wallet => {
+  if (undo === undefined) return walletFor(state, id)
+  if (!state.wallets.has(id)) undo.step(() => state.wallets.close(id))
+  const wallet = walletFor(state, id)
+  undo.wallet(wallet)
+  return wallet
+}
+
 /**
  * The one mutation of the ledger: applies a transaction whole, or returns why it cannot and leaves
  * the state untouched. A wallet's last activity is the time of its last transaction, other than
@@ -117,12 +125,8 @@ export const applyTransaction = (state: LedgerState, tx: Transaction, undo?: Und
   if (fault !== undefined) return fault
   const active = tx.kind !== "demurrage"
   for (const leg of tx.legs) {
-    const from = walletFor(state, leg.from)
-    const to = walletFor(state, leg.to)
-    if (undo !== undefined) {
-      undo.wallet(from)
-      undo.wallet(to)
-    }
+    const from = openWallet(state, leg.from, undo)
+    const to = openWallet(state, leg.to, undo)
     if (leg.until !== undefined) {
       if (walletKind(leg.from) !== "issuance") setMembership(from, leg.asset, undefined)
       setMembership(to, leg.asset, leg.until)
@@ -138,9 +142,7 @@ export const applyTransaction = (state: LedgerState, tx: Transaction, undo?: Und
   if (active && tx.card !== undefined) {
     const card = state.cards.get(tx.card as CardUid)
     if (card !== undefined) {
-      const wallet = walletFor(state, card.wallet)
-      undo?.wallet(wallet)
-      wallet.lastActivityMs = tx.time
+      openWallet(state, card.wallet, undo).lastActivityMs = tx.time
     }
   }
   applyKindEffects(state, tx, undo)

@@ -140,3 +140,19 @@ describe("Undo", () => {
     expect(s.state.cards.has("0a0b0c0d" as never)).toBe(false)
   })
 })
+
+describe("Undo of a wallet's opening", () => {
+  it("closes the wallets a rolled-back block opened: a replica that only checked a block holds no more wallets than before", () => {
+    const s = preparedSession()
+    const newcomer = "user:7b0f4e3a-2c1d-4e5f-8a9b-0c1d2e3f4a5b"
+    const before = s.state.wallets.size
+    expect(s.state.wallets.has(newcomer as never)).toBe(false)
+    const undo = new Undo()
+    const { kinds } = runBlock(s, [[{ kind: "transfer", from: cardW, to: newcomer, asset: "fed", amount: 1, request: "open-1" }, 1]], undo)
+    expect(kinds, "the transfer applied").toEqual(["transfer"])
+    expect(s.state.wallets.has(newcomer as never)).toBe(true)
+    undo.rollback()
+    expect(s.state.wallets.has(newcomer as never)).toBe(false)
+    expect(s.state.wallets.size).toBe(before)
+  })
+})

@@ -410,6 +410,19 @@ export class Wallets implements Iterable<[WalletId, Wallet]> {
     return wallet
   }
 
+  /**
+   * Undoes `open` of a wallet that did not exist (a replica undoing a block it only checked): the
+   * wallet must be empty again, as its undo made it.
+   */
+  close(id: WalletId): void {
+    const card = this.cardOf(id)
+    if (this.others.delete(id)) {
+      if (id.startsWith(cardPrefix)) this.cardWalletsApart--
+    } else if (card !== undefined) {
+      card.opened = false
+    }
+  }
+
   /** Counts the cards: for reports, not for a hot path. */
   get size(): number {
     let count = this.others.size

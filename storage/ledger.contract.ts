@@ -336,44 +336,6 @@ const requests = (layer: () => Layer.Layer<Ledger, StorageError>) => {
     }).pipe(Effect.provide(layer())))
 }
 
-const operators = (layer: () => Layer.Layer<Ledger, StorageError>) => {
-  it.live("addCards inserts new uids only and counts them", () =>
-    Effect.gen(function* () {
-      const store = yield* Ledger
-      yield* initialize(store)
-      const card = (uid: string): StoredCard => ({ uid, status: "active", wallet: `card:${uid}` })
-      const changed: StoredCard = { uid: "04a1b2c3", number: "OTHER", status: "blocked", wallet: "user:someone" }
-      expect(yield* store.addCards([changed, card("05000001"), card("05000002")])).toBe(2)
-      expect(yield* store.addCards([card("05000003"), card("05000003")])).toBe(1)
-      expect(yield* store.addCards([])).toBe(0)
-      const cards = (yield* store.load(0)).cards
-      expect(cards).toHaveLength(5)
-      expect(cards).toContainEqual({ uid: "04a1b2c3", number: "A1B2C3D4", status: "active", wallet: "card:04a1b2c3" })
-      expect(cards).toContainEqual({ ...card("05000003"), number: undefined })
-    }).pipe(Effect.provide(layer())))
-
-  it.live("putReader, putPlace and putAsset add and replace, revoked readers included", () =>
-    Effect.gen(function* () {
-      const store = yield* Ledger
-      yield* initialize(store)
-      const [bar, desk] = genesisReaders
-      yield* store.putReader({ ...bar, revoked: true })
-      yield* store.putPlace({ id: "bar-du-port", name: "Bar du port", accepts: ["fed"] })
-      yield* store.putReader({ id: "bar-2", place: "bar-du-port", role: "bar", tokenSha256: "c".repeat(64), revoked: false })
-      yield* store.putAsset({ id: "fed", kind: "fed", name: "Euro fédéré (renamed)" })
-      const snapshot = yield* store.load(0)
-      expect(snapshot.readers).toEqual([
-        { ...bar, revoked: true },
-        { id: "bar-2", place: "bar-du-port", role: "bar", tokenSha256: "c".repeat(64), revoked: false },
-        { ...desk, revoked: false },
-      ])
-      expect(snapshot.places.map((place) => (place as { id: string }).id)).toEqual(["bar-du-port", "raffinerie"])
-      expect(snapshot.assets[0]).toEqual({ id: "fed", kind: "fed", name: "Euro fédéré (renamed)" })
-      const error = yield* Effect.flip(store.putReader({ id: "bar-3", place: "nowhere", role: "bar", tokenSha256: "d".repeat(64), revoked: false }))
-      expect(error.operation).toBe("putReader")
-    }).pipe(Effect.provide(layer())))
-}
-
 /** A registry transaction (PROTOCOL.md section 9.2): no legs, no request; storage keeps its text only. */
 const registryTx = (seq: number, kind: string): StoredTx => ({
   seq,
@@ -810,7 +772,6 @@ export const ledgerContract = (name: string, layer: () => Layer.Layer<Ledger, St
     lifecycle(layer)
     commits(layer)
     requests(layer)
-    operators(layer)
     registry(layer)
     blocks(layer)
     durability(layer)

@@ -290,13 +290,6 @@ export interface LedgerStore {
   readonly knownTxIds: (ids: readonly string[]) => Effect.Effect<readonly string[], StorageError>
   /** Answers when the database can take a commit. */
   readonly ping: Effect.Effect<void, StorageError>
-  // Operator changes applied outside group commits, until the registry's changes are committed as
-  // transactions (the registry parts of CommitBatch).
-  readonly putPlace: (place: JsonValue & { readonly id: string }) => Effect.Effect<void, StorageError>
-  readonly putAsset: (asset: JsonValue & { readonly id: string }) => Effect.Effect<void, StorageError>
-  readonly putReader: (reader: StoredReader) => Effect.Effect<void, StorageError>
-  /** Inserts cards; a uid already present is left as it is. Returns how many were new. */
-  readonly addCards: (cards: readonly StoredCard[]) => Effect.Effect<number, StorageError>
 }
 
 export class Ledger extends Context.Tag("gesell/storage/Ledger")<Ledger, LedgerStore>() {}

@@ -262,16 +262,6 @@ const operations = (run: Run, read: Run): LedgerStore => ({
           Effect.map((rows) => (rows as unknown as ReadonlyArray<{ id: string }>).map((row) => String(row.id))),
         ),
   ping: run("ping", postgresTimeouts.pingTimeoutMs, statements.ping).pipe(Effect.asVoid),
-  putPlace: (place) =>
-    run("putPlace", postgresTimeouts.commitTimeoutMs, (sql) => statements.putDocument(sql, "place", place.id, JSON.stringify(place))).pipe(
-      Effect.asVoid,
-    ),
-  putAsset: (asset) =>
-    run("putAsset", postgresTimeouts.commitTimeoutMs, (sql) => statements.putDocument(sql, "asset", asset.id, JSON.stringify(asset))).pipe(
-      Effect.asVoid,
-    ),
-  putReader: (reader) => run("putReader", postgresTimeouts.commitTimeoutMs, (sql) => statements.putReader(sql, reader)).pipe(Effect.asVoid),
-  addCards: (cards) => run("addCards", postgresTimeouts.commitTimeoutMs, (sql) => statements.addCards(sql, cards)),
 })
 
 const acquirePools = (open: () => Sql) =>

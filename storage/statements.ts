@@ -17,8 +17,8 @@
  */
 import type postgres from "postgres"
 import type { JsonValue } from "../engine/state.js"
-import { ledgerFormat, registryMetaKeys, type StoredReader, type StoredTx } from "./ledger.js"
-import { rowsDocument, type BatchRows, type GenesisRows } from "./rows.js"
+import { ledgerFormat, registryMetaKeys, type StoredTx } from "./ledger.js"
+import type { BatchRows, GenesisRows } from "./rows.js"
 
 export type Sql = postgres.Sql
 /** A pool or a transaction: whatever can run a statement. */
@@ -268,18 +268,3 @@ export const writeGenesis = (pool: Sql, genesis: JsonValue, rows: GenesisRows, t
     return true
   })
 
-export const putDocument = (pool: Sql, table: "asset" | "place", id: string, doc: string) => pool`
-  insert into ${pool(table)} (id, doc) values (${id}, ${doc}::text::jsonb)
-  on conflict (id) do update set doc = excluded.doc`
-
-export const putReader = (pool: Sql, reader: StoredReader) => pool`
-  insert into reader (id, place, role, token_sha256, revoked)
-  values (${reader.id}, ${reader.place}, ${reader.role}, ${reader.tokenSha256}, ${reader.revoked})
-  on conflict (id) do update set place = excluded.place, role = excluded.role,
-    token_sha256 = excluded.token_sha256, revoked = excluded.revoked`
-
-/** How many of the cards were new (an empty list sends nothing). */
-export const addCards = (pool: Sql, cards: readonly object[]): Promise<number> => {
-  const rows = rowsDocument(cards)
-  return rows === undefined ? Promise.resolve(0) : insertCards(pool, rows).then((result) => result.count)
-}
