@@ -15,3 +15,13 @@ describe("README command table", () => {
     expect(listed).toBe(statusesOf[kind].filter((status) => !common.has(status)).join(", "))
   })
 })
+
+describe("README federation commands", () => {
+  it("start every validator and peer pinned to the genesis hash, read from the line the node prints", () => {
+    const commands = readme.split("\n").filter((line) => /(cli\.js|gesell) (validator|peer) --engine/.test(line))
+    expect(commands.length, "validator and peer commands in the README").toBeGreaterThanOrEqual(4)
+    for (const command of commands) expect(command).toMatch(/ --genesis-hash (\$GENESIS|HEX)\b/)
+    // The node's line, as test/federation-process.ts reads it too.
+    expect(readme).toContain(`GENESIS=$(sed -n 's/^Genesis hash (block 0): //p' fed/node.log)`)
+  })
+})
