@@ -16,8 +16,10 @@ import {
   checkSignatures,
   decodeBlock,
   decodeHeader,
+  decodeReceivedBlock,
   faultText,
   followBlock,
+  followReceivedBlock,
   genesisHeader,
   headerHash,
   signatureValid,
@@ -77,6 +79,14 @@ const received = (text: string): Received => {
   const decoded = decodeBlock(JSON.parse(text))
   if (isFault(decoded)) throw new Error(`a block was refused by the decoder: ${faultText(decoded)}`)
   return decoded
+}
+
+/** A block as the feed sends it, followed in one re-execution (signatures aside): the fault, or what it made. */
+const followedFromFeed = (chain: Chain, block: Received) => {
+  const frame = `{"type":"block","block":${JSON.stringify({ header: block.block.header, txs: block.rawTxs })}}`
+  const fromFeed = decodeReceivedBlock((JSON.parse(frame) as { block: unknown }).block, frame)
+  if (isFault(fromFeed)) throw new Error(`a block was refused by the decoder: ${faultText(fromFeed)}`)
+  return followReceivedBlock(chain, fromFeed)
 }
 
 interface Sealed {
@@ -623,6 +633,9 @@ describe("a tampered or forged block is refused with the fault of the check that
       expect(replicaSnapshot(s.chain)).toBe(before)
       // Following it is refused the same way, and changes nothing either.
       expect(followBlock(s.chain, bad.block, bad.rawTxs)).toEqual(fault)
+      expect(replicaSnapshot(s.chain)).toBe(before)
+      // So is following it in one re-execution as a block from the feed, its frame's text compared.
+      expect(followedFromFeed(s.chain, bad)).toEqual(fault)
       expect(replicaSnapshot(s.chain)).toBe(before)
       // The replica can still follow the honest block, and then agrees with the node.
       follows(s.chain, received(s.block2.text))

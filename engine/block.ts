@@ -4,9 +4,11 @@
  *
  * A replica (`Chain`) is the ledger state after its last block, that block's header and hash, and
  * the validator set in force for the next height. `checkBlock` tells whether a block may follow it,
- * and why not, without changing anything (re-execution runs on an overlay of the touched balances);
- * `followBlock` then applies it. Faults carry a stable code first, so that a reason can be matched
- * by programs and read by people.
+ * and why not, without changing anything (its re-execution is undone); `followBlock` then applies
+ * it. A final block received from the feed is checked and followed in one re-execution
+ * (`receivedBlockFault`, then `followReceivedBlock`): a peer or a validator catching up has nothing
+ * to vote on, so a separate check would only double the work. Faults carry a stable code first, so
+ * that a reason can be matched by programs and read by people.
  */
 import { canonicalBytes, canonicalJson } from "./canonical.js"
 import { decodeCommand } from "./command.js"
@@ -25,10 +27,11 @@ import {
   isRecord,
   type FederationId,
   type TimeMs,
+  type TxId,
   type ValidatorId,
 } from "./names.js"
 import type { LedgerState, Transaction, Validators } from "./state.js"
-import { decodeTransaction, transactionJson } from "./transaction.js"
+import { decodeTransaction, transactionJson, txIdPattern } from "./transaction.js"
 
 export const zeroHash = "0".repeat(64)
 
@@ -263,61 +266,117 @@ export interface Executed {
   readonly texts: readonly string[]
 }
 
-/**
- * Re-executes a block on the replica's state (PROTOCOL.md section 9.1): every transaction's command
- * runs through the engine against the state just before it, at its time and id, and must give that
- * very transaction, byte for byte. The state is changed; `undo` keeps what undoes it, for the
- * caller to roll back on a fault or after a mere check.
- */
-const executeBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[], undo: Undo): BlockFault | Executed => {
-  const { header, txs } = block
+/** The checks of a block's header against the replica's last block, and of its count of transactions. */
+const headerFault = (chain: Chain, header: BlockHeader, txCount: number): BlockFault | undefined => {
   const last = chain.last.header
   if (header.federation !== last.federation) return fault("federation", `block of ${header.federation}, replica of ${last.federation}`)
   if (header.height !== last.height + 1) return fault("height", `expected height ${last.height + 1}, got ${header.height}`)
   if (header.prev !== chain.last.hash) return fault("prev", `prev is ${header.prev}, block ${last.height} hashes to ${chain.last.hash}`)
   if (header.time < last.time) return fault("time", `time ${header.time} is before block ${last.height}'s ${last.time}`)
-  if (header.txCount !== txs.length) return fault("txCount", `header counts ${header.txCount} transactions, the block has ${txs.length}`)
+  if (header.txCount !== txCount) return fault("txCount", `header counts ${header.txCount} transactions, the block has ${txCount}`)
+  return undefined
+}
+
+/** What re-execution reads from a received transaction: its id, its time and its command. */
+interface Order {
+  readonly id: TxId
+  readonly time: TimeMs
+  readonly command: unknown
+}
+
+/**
+ * The id, time and command of a received transaction, their form checked. The rest of it is not
+ * decoded: it must be, byte for byte, what the command makes.
+ */
+const orderOf = (raw: unknown, index: number): Order | BlockFault => {
+  if (!isRecord(raw)) return fault("malformed", `txs[${index}]: a transaction must be an object`)
+  const id = raw["id"]
+  if (typeof id !== "string" || !txIdPattern.test(id)) return fault("malformed", `txs[${index}].id must be 1 to 64 characters [A-Za-z0-9_-]`)
+  const time = decodeTime(raw["time"], `txs[${index}].time`)
+  if (!time.ok) return fault("malformed", time.message)
+  return { id: id as TxId, time: time.value, command: raw["command"] }
+}
+
+/**
+ * Re-executes a block on the replica's state (PROTOCOL.md section 9.1): every transaction's command
+ * runs through the engine against the state just before it, at its time and id, and must give that
+ * very transaction, byte for byte. The state is changed; `undo` keeps what undoes it, for the
+ * caller to roll back on a fault or after a mere check.
+ *
+ * `receivedText`, when given, is the text the transactions arrived in, comma-separated: each of the
+ * engine's texts is then looked for in the received bytes where it should stand, which spares
+ * serializing what was received. Only the whole received text, equal to the engine's texts joined,
+ * says that every transaction received is the engine's (the frame then parses to exactly those);
+ * where it first differs, the transactions received so far, and from then on, are compared one by
+ * one as without it, so that the outcome is the same either way.
+ */
+const executeBlock = (chain: Chain, header: BlockHeader, rawTxs: readonly unknown[], undo: Undo, receivedText?: string): BlockFault | Executed => {
+  const headerFaulted = headerFault(chain, header, rawTxs.length)
+  if (headerFaulted !== undefined) return headerFaulted
   const produced: Transaction[] = []
   const texts: string[] = []
   const ids = new Set<string>()
   let lastTimeMs = chain.lastTxTimeMs
-  for (let index = 0; index < txs.length; index++) {
-    const tx = txs[index] as Transaction
-    if (tx.id === genesisTxId) return fault("reexecution", "a genesis transaction outside block 0")
-    if (ids.has(tx.id)) return fault("reexecution", `transaction ${tx.id} appears twice`)
-    ids.add(tx.id)
-    if (tx.time < lastTimeMs) return fault("time", `transaction ${tx.id}'s time ${tx.time} is before the one before it (${lastTimeMs})`)
-    if (tx.time > header.time) return fault("time", `transaction ${tx.id}'s time ${tx.time} is after its block's ${header.time}`)
-    lastTimeMs = tx.time
-    const made = reexecute(chain.state, tx, undo)
+  // Where the next transaction's text stands in `receivedText`, or -1 once it does not agree.
+  let offset = receivedText === undefined ? -1 : 0
+  for (let index = 0; index < rawTxs.length; index++) {
+    const raw = rawTxs[index]
+    const order = orderOf(raw, index)
+    if ("code" in order) return order
+    const { id, time } = order
+    if (id === genesisTxId) return fault("reexecution", "a genesis transaction outside block 0")
+    if (ids.has(id)) return fault("reexecution", `transaction ${id} appears twice`)
+    ids.add(id)
+    if (time < lastTimeMs) return fault("time", `transaction ${id}'s time ${time} is before the one before it (${lastTimeMs})`)
+    if (time > header.time) return fault("time", `transaction ${id}'s time ${time} is after its block's ${header.time}`)
+    lastTimeMs = time
+    const made = reexecute(chain.state, order, undo)
     if ("code" in made) return made
     const text = transactionJson(made)
-    if (!sameText(rawTxs[index], text)) {
-      return fault("reexecution", `transaction ${tx.id} is not what its command makes: the engine makes ${text.length > 300 ? `${text.slice(0, 300)}…` : text}`)
-    }
     produced.push(made)
     texts.push(text)
+    if (offset >= 0 && receivedText !== undefined && standsAt(receivedText, offset, text, index === rawTxs.length - 1)) {
+      offset += text.length + 1
+      continue
+    }
+    // Only the whole received text, equal to the engine's, says that each transaction is the
+    // engine's: those before this one are compared one by one too.
+    const from = offset >= 0 ? 0 : index
+    offset = -1
+    for (let compared = from; compared <= index; compared++) {
+      if (!sameText(rawTxs[compared], texts[compared] as string)) return notMade(produced[compared] as Transaction, texts[compared] as string)
+    }
   }
   const root = txRootOfTexts(texts)
   if (root !== header.txRoot) return fault("txRoot", `header says ${header.txRoot}, the transactions hash to ${root}`)
   return { txs: produced, texts }
 }
 
+const notMade = (tx: Transaction, text: string): BlockFault =>
+  fault("reexecution", `transaction ${tx.id} is not what its command makes: the engine makes ${text.length > 300 ? `${text.slice(0, 300)}…` : text}`)
+
+/** Whether `text` stands in `received` at `offset`, followed by the comma before the next one, or by nothing after the last. */
+const standsAt = (received: string, offset: number, text: string, last: boolean): boolean => {
+  const end = offset + text.length
+  return received.startsWith(text, offset) && (last ? end === received.length : received.charCodeAt(end) === 0x2c)
+}
+
 /** The transaction a transaction's command makes on this state, applied to it; or why it makes none. */
-const reexecute = (state: LedgerState, tx: Transaction, undo: Undo): Transaction | BlockFault => {
-  if (tx.command === undefined) return fault("reexecution", `transaction ${tx.id} carries no command`)
-  const command = decodeCommand(tx.command)
-  if (!command.ok) return fault("reexecution", `transaction ${tx.id}: its command is malformed at ${command.field}: ${command.message}`)
-  if (command.value.kind === "check") return fault("reexecution", `transaction ${tx.id}: a check makes no transaction`)
+const reexecute = (state: LedgerState, order: Order, undo: Undo): Transaction | BlockFault => {
+  const { id, time } = order
+  if (order.command === undefined) return fault("reexecution", `transaction ${id} carries no command`)
+  const command = decodeCommand(order.command)
+  if (!command.ok) return fault("reexecution", `transaction ${id}: its command is malformed at ${command.field}: ${command.message}`)
+  if (command.value.kind === "check") return fault("reexecution", `transaction ${id}: a check makes no transaction`)
   let outcome: Outcome
   try {
-    outcome = decideAndApply(state, command.value, { now: tx.time, txId: tx.id }, undo)
+    outcome = decideAndApply(state, command.value, { now: time, txId: id }, undo)
   } catch (error) {
     // The engine's assertion that what it built applies: a replica reports it, never crashes on it.
-    return fault("reexecution", `transaction ${tx.id}: ${error instanceof Error ? error.message : String(error)}`)
+    return fault("reexecution", `transaction ${id}: ${error instanceof Error ? error.message : String(error)}`)
   }
-  if (!outcome.ok) return fault("reexecution", `transaction ${tx.id}: the engine refuses its command: ${outcome.status} (${outcome.message})`)
-  if (outcome.tx === null) return fault("reexecution", `transaction ${tx.id}: its command makes no transaction`)
+  if (!outcome.ok) return fault("reexecution", `transaction ${id}: the engine refuses its command: ${outcome.status} (${outcome.message})`)
+  if (outcome.tx === null) return fault("reexecution", `transaction ${id}: its command makes no transaction`)
   return outcome.tx
 }
 
@@ -335,7 +394,7 @@ const sameText = (raw: unknown, text: string): boolean => {
 /** The checks of a block against the replica, signatures aside. Changes nothing. */
 export const checkBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[]): BlockFault | undefined => {
   const undo = new Undo()
-  const executed = executeBlock(chain, block, rawTxs, undo)
+  const executed = executeBlock(chain, block.header, rawTxs, undo)
   undo.rollback()
   return "code" in executed ? executed : undefined
 }
@@ -344,17 +403,96 @@ export const checkBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[
  * Applies a block to the replica, re-executing it; on a fault nothing is changed. The set its
  * validators transactions name is in force from the next height.
  */
-export const followBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[]): BlockFault | Executed => {
+export const followBlock = (chain: Chain, block: Block, rawTxs: readonly unknown[]): BlockFault | Executed =>
+  followExecuted(chain, block.header, rawTxs)
+
+const followExecuted = (chain: Chain, header: BlockHeader, rawTxs: readonly unknown[], receivedText?: string): BlockFault | Executed => {
   const undo = new Undo()
-  const executed = executeBlock(chain, block, rawTxs, undo)
+  let executed = executeBlock(chain, header, rawTxs, undo, receivedText)
+  if ("code" in executed && receivedText !== undefined) {
+    // Refused: told again comparing each transaction as it is re-executed, so that the fault named is
+    // the first one, whatever the received text held after it.
+    undo.rollback()
+    executed = executeBlock(chain, header, rawTxs, undo)
+  }
   if ("code" in executed) {
     undo.rollback()
     return executed
   }
-  chain.last = { header: block.header, hash: headerHash(block.header) }
+  chain.last = { header, hash: headerHash(header) }
   chain.lastTxTimeMs = executed.txs.at(-1)?.time ?? chain.lastTxTimeMs
   chain.setInForce = chain.state.validators
   return executed
+}
+
+/**
+ * A final block as a follower receives it: its header and signatures decoded, its transactions as
+ * received (re-execution reads their ids, times and commands, and compares the rest as bytes), the
+ * received value itself (to tell why it is refused), and when the frame had the form the node sends,
+ * the text of its transactions.
+ */
+export interface ReceivedBlock {
+  readonly header: BlockHeader
+  readonly signatures: readonly BlockSignature[]
+  readonly rawTxs: readonly unknown[]
+  readonly raw: unknown
+  readonly txsText?: string | undefined
+}
+
+/**
+ * A final block from the feed, decoded for one re-execution: its transactions are not decoded one
+ * by one (`decodeBlock` does that), since whatever re-execution does not read it compares as text.
+ * `frame`, the text of the feed's frame `{"type":"block","block":…}` the block was parsed from, gives
+ * the transactions' text when the frame is in the form the node sends (JSON.stringify's, which keeps
+ * the keys in the order received).
+ */
+export const decodeReceivedBlock = (raw: unknown, frame?: string): ReceivedBlock | BlockFault => {
+  if (!isRecord(raw)) return fault("malformed", "a block must be an object")
+  for (const name of Object.keys(raw)) {
+    if (name !== "header" && name !== "txs" && name !== "signatures") return fault("malformed", `${name} is not a block field`)
+  }
+  const header = decodeHeader(raw["header"])
+  if (isFault(header)) return header
+  const rawTxs = raw["txs"]
+  if (!Array.isArray(rawTxs)) return fault("malformed", "txs must be a list")
+  const signatures = decodeSignatures(raw["signatures"] ?? [])
+  if (isFault(signatures as object)) return signatures as BlockFault
+  return { header, signatures: signatures as BlockSignature[], rawTxs, raw, txsText: frame === undefined ? undefined : txsTextOf(raw, frame) }
+}
+
+/** The text between the brackets of the block's `txs` in a frame of exactly the node's form; else undefined. */
+const txsTextOf = (block: Record<string, unknown>, frame: string): string | undefined => {
+  const keys = Object.keys(block)
+  if (keys[0] !== "header" || keys[1] !== "txs" || keys.length > 3) return undefined
+  const head = `{"type":"block","block":{"header":${JSON.stringify(block["header"])},"txs":[`
+  const tail = block["signatures"] === undefined ? "]}}" : `],"signatures":${JSON.stringify(block["signatures"])}}}`
+  if (frame.length < head.length + tail.length || !frame.startsWith(head) || !frame.endsWith(tail)) return undefined
+  return frame.slice(head.length, frame.length - tail.length)
+}
+
+/**
+ * Why a final block received cannot follow, found before anything is re-executed: its header
+ * against the replica's last block, and its signatures against the set in force (they cover the
+ * header only, and cost far less than re-execution).
+ */
+export const receivedBlockFault = (chain: Chain, received: ReceivedBlock): BlockFault | undefined =>
+  headerFault(chain, received.header, received.rawTxs.length) ??
+  checkSignatures(headerHash(received.header), received.signatures, chain.setInForce)
+
+/**
+ * Follows a final block in one re-execution, which checks it as `checkBlock` does (after
+ * `receivedBlockFault`): on a fault the replica is left as it was.
+ */
+export const followReceivedBlock = (chain: Chain, received: ReceivedBlock): BlockFault | Executed =>
+  followExecuted(chain, received.header, received.rawTxs, received.txsText)
+
+/**
+ * The fault to report for a received block: a block that `decodeBlock` refuses is malformed before
+ * anything else is wrong with it, as when every transaction is decoded first.
+ */
+export const receivedFault = (received: ReceivedBlock, found: BlockFault): BlockFault => {
+  const decoded = decodeBlock(received.raw)
+  return "code" in decoded ? decoded : found
 }
 
 /** The block as JSON text, its transactions given as their canonical texts (what the node stores). */

@@ -31,7 +31,7 @@ import {
 } from "./names.js"
 import { txKinds, type JsonValue, type Leg, type Transaction } from "./state.js"
 
-const txIdPattern = /^[A-Za-z0-9_-]{1,64}$/
+export const txIdPattern = /^[A-Za-z0-9_-]{1,64}$/
 const txFields = new Set(["id", "kind", "time", "place", "reader", "card", "request", "ref", "memo", "legs", "command"])
 const legFields = new Set(["asset", "from", "to", "amount", "until"])
 
