@@ -10,13 +10,19 @@ import {
   chainFromGenesisBlock,
   checkBlock,
   followBlock,
+  followReceivedBlock,
+  receivedBlockFault,
+  receivedFault,
   type Block,
   type BlockFault,
   type BlockSignature,
   type Chain,
   type BlockHeader,
+  type Executed,
+  type ReceivedBlock,
 } from "../engine/block.js"
 import { canonicalJson } from "../engine/canonical.js"
+import { isRecord } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
 import type { LedgerStore, StoredBlock, StoredTx } from "../storage/ledger.js"
 import { emptyTouched, stateFromSnapshot, touchedBy, touchedRows, type Touched } from "./snapshot.js"
@@ -28,6 +34,16 @@ const canonicalText = (value: unknown): string => {
   if (!text.ok) throw new Error(`a checked transaction has no canonical form: ${text.reason} at ${text.path}`)
   return text.value
 }
+
+/**
+ * Blocks followed in a row (a peer, a validator catching up) are stored a page at a time: one commit
+ * per page rather than per block, and the wallets a page touches written once. A page ends at this
+ * many blocks or characters of transactions. The bound in characters keeps a commit's statement a
+ * few MiB: PGlite's socket server copies the part of a statement received so far on each chunk that
+ * arrives, so that a statement's cost there grows with the square of its size.
+ */
+const pageBlocksMax = 500
+const pageTxCharsMax = 2 * 1024 * 1024
 
 export class Replica {
   private constructor(
@@ -89,7 +105,7 @@ export class Replica {
       const set = chain.setInForce
       const stored: StoredTx = { seq: 0, id: tx.id, time: tx.time, body: canonicalText(genesisTx) }
       yield* store.initialize(tx.memo as JsonValue, stored)
-      yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [blockRow(block, chain.last.hash, 0, JSON.stringify(set), signatures)] })
+      yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [blockRow(block.header, block.txs.length, chain.last.hash, 0, JSON.stringify(set), signatures)] })
       const replica = new Replica(store, chain, 1)
       replica.saved = { height: 0, lastSeq: 0 }
       return replica
@@ -104,10 +120,42 @@ export class Replica {
   check(block: Block, rawTxs: readonly unknown[]): Effect.Effect<BlockFault | undefined, unknown> {
     const fault = checkBlock(this.chain, block, rawTxs)
     if (fault !== undefined) return Effect.succeed(fault)
-    const ids = block.txs.map((tx) => tx.id)
-    const held = ids.find((id) => this.unsavedIds.has(id) || [...this.savingIds].some((saving) => saving.has(id)))
+    return this.replayFault(block.txs.map((tx) => tx.id))
+  }
+
+  /** A transaction of these ids the ledger holds already: in storage, or followed and not saved yet. */
+  private replayFault(ids: readonly string[]): Effect.Effect<BlockFault | undefined, unknown> {
+    const held = ids.find((id) => this.unsavedIds.has(id) || this.isSaving(id))
     if (held !== undefined) return Effect.succeed(replayed(held))
     return this.store.knownTxIds(ids).pipe(Effect.map(([known]) => (known === undefined ? undefined : replayed(known))))
+  }
+
+  private isSaving(id: string): boolean {
+    for (const saving of this.savingIds) if (saving.has(id)) return true
+    return false
+  }
+
+  /**
+   * Checks and follows a final block in one re-execution, in memory (`save` stores it): its header
+   * and signatures first, then that none of its transactions is in the ledger already, then every
+   * command re-executed. On a fault the replica is left as it was. A peer, and a validator catching
+   * up, follow final blocks this way: a block they only follow needs no separate check.
+   */
+  followFinal(received: ReceivedBlock): Effect.Effect<BlockFault | undefined, unknown> {
+    return Effect.suspend(() => {
+      const early = receivedBlockFault(this.chain, received)
+      if (early !== undefined) return Effect.succeed(receivedFault(received, early))
+      const ids = received.rawTxs.flatMap((raw) => (isRecord(raw) && typeof raw["id"] === "string" ? [raw["id"]] : []))
+      return this.replayFault(ids).pipe(
+        Effect.map((replay) => {
+          if (replay !== undefined) return receivedFault(received, replay)
+          const executed = followReceivedBlock(this.chain, received)
+          if ("code" in executed) return receivedFault(received, executed)
+          this.record(received.header, executed, received.signatures)
+          return undefined
+        }),
+      )
+    })
   }
 
   /** Ids of the transactions followed but not saved yet, and of those in a commit under way. */
@@ -136,23 +184,35 @@ export class Replica {
    * the last save in one commit. A peer catching up saves a page of blocks at a time.
    */
   follow(block: Block, rawTxs: readonly unknown[], signatures: readonly BlockSignature[] | undefined): void {
-    const state = this.chain.state
     const executed = followBlock(this.chain, block, rawTxs)
     if ("code" in executed) throw new Error(`a checked block failed to follow: ${executed.code}: ${executed.message}`)
+    this.record(block.header, executed, signatures)
+  }
+
+  /** Keeps what a block followed changed, for the next `save`. */
+  private record(header: BlockHeader, executed: Executed, signatures: readonly BlockSignature[] | undefined): void {
+    const state = this.chain.state
     const unsaved = this.unsaved
     executed.txs.forEach((tx, index) => {
       touchedBy(state, tx, unsaved.touched)
       this.unsavedIds.add(tx.id)
       // The engine's text of the transaction, which re-execution found equal to the one received.
-      unsaved.txs.push({ seq: this.nextSeq + index, id: tx.id, time: tx.time, body: executed.texts[index] as string, ref: tx.ref })
+      const body = executed.texts[index] as string
+      unsaved.txs.push({ seq: this.nextSeq + index, id: tx.id, time: tx.time, body, ref: tx.ref })
+      unsaved.chars += body.length
     })
-    unsaved.blocks.push(blockRow(block, this.chain.last.hash, this.nextSeq, JSON.stringify(this.chain.setInForce), signatures))
-    this.nextSeq += block.txs.length
+    unsaved.blocks.push(blockRow(header, executed.txs.length, this.chain.last.hash, this.nextSeq, JSON.stringify(this.chain.setInForce), signatures))
+    this.nextSeq += executed.txs.length
   }
 
   /** Blocks followed but not saved yet. */
   get unsavedBlocks(): number {
     return this.unsaved.blocks.length
+  }
+
+  /** Whether the blocks followed but not saved make a page to save now (see pageBlocksMax). */
+  get pageFull(): boolean {
+    return this.unsaved.blocks.length >= pageBlocksMax || this.unsaved.chars >= pageTxCharsMax
   }
 
   private unsaved = emptyUnsaved()
@@ -194,22 +254,25 @@ interface Unsaved {
   readonly txs: StoredTx[]
   readonly touched: Touched
   readonly blocks: StoredBlock[]
+  /** Characters of the transactions' texts. */
+  chars: number
 }
 
-const emptyUnsaved = (): Unsaved => ({ txs: [], touched: emptyTouched(), blocks: [] })
+const emptyUnsaved = (): Unsaved => ({ txs: [], touched: emptyTouched(), blocks: [], chars: 0 })
 
 const blockRow = (
-  block: Block,
+  header: BlockHeader,
+  txCount: number,
   hash: string,
   firstSeq: number,
   validatorsNext: string,
   signatures: readonly BlockSignature[] | undefined,
 ): StoredBlock => ({
-  height: block.header.height,
+  height: header.height,
   hash,
-  header: JSON.stringify(block.header),
+  header: JSON.stringify(header),
   firstSeq,
-  txCount: block.txs.length,
+  txCount,
   validatorsNext,
   signatures: signatures === undefined ? undefined : JSON.stringify(signatures),
 })

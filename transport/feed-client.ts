@@ -17,8 +17,11 @@ export interface FeedClientOptions {
   readonly engine: string
   /** The query of each connection (`from`, and `validator` for a validator), asked anew at each. */
   readonly query: () => Record<string, string>
-  /** Handles one frame; the socket is given to answer on. */
-  readonly frame: (message: Record<string, unknown>, socket: WebSocket) => Promise<void>
+  /**
+   * Handles one frame; the socket is given to answer on, and the frame's text (a block's
+   * transactions are compared with what the engine makes as text, not serialized again).
+   */
+  readonly frame: (message: Record<string, unknown>, socket: WebSocket, text: string) => Promise<void>
   /**
    * Answers a challenge with the `auth` frame, or says why it will not (the connection then ends);
    * absent for a follower without a key.
@@ -72,11 +75,11 @@ export class FeedClient {
       let loggedIn = false
       let queuedBytes = 0
       let chain = Promise.resolve()
-      const handle = async (message: Record<string, unknown>): Promise<void> => {
+      const handle = async (message: Record<string, unknown>, text: string): Promise<void> => {
         if (socket.readyState !== WebSocket.OPEN) return
         if (message["type"] !== "challenge") {
           received = true
-          return this.options.frame(message, socket)
+          return this.options.frame(message, socket, text)
         }
         const answer = loggedIn ? "the engine sent a second challenge on one connection" : this.answer(message)
         loggedIn = true
@@ -90,16 +93,17 @@ export class FeedClient {
         const bytes = Array.isArray(data) ? data.reduce((sum, part) => sum + part.length, 0) : data instanceof ArrayBuffer ? data.byteLength : data.length
         queuedBytes += bytes
         if (queuedBytes > queuedBytesMax) return socket.terminate()
+        const text = String(data)
         let message: unknown
         try {
-          message = JSON.parse(String(data))
+          message = JSON.parse(text)
         } catch {
           this.options.log(`the engine sent a frame that is not JSON; reconnecting`)
           return socket.terminate()
         }
         if (typeof message !== "object" || message === null || Array.isArray(message)) return socket.terminate()
         chain = chain
-          .then(() => handle(message as Record<string, unknown>))
+          .then(() => handle(message as Record<string, unknown>, text))
           .catch((error: unknown) => {
             this.options.log(`stopping this connection: ${error instanceof Error ? error.message : String(error)}`)
             socket.terminate()

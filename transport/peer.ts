@@ -23,8 +23,10 @@ import {
   chainFromGenesisBlock,
   checkSignatures,
   decodeBlock,
+  decodeReceivedBlock,
   faultText,
   headerHash,
+  receivedFault,
   type Block,
   type BlockFault,
 } from "../engine/block.js"
@@ -50,8 +52,7 @@ export interface PeerFlags {
 }
 
 export const violationExitCode = 3
-/** A peer stores at most this many checked blocks in one commit, and waits at most this long. */
-const unsavedBlocksMax = 500
+/** A peer stores what it checked a page at a time (Replica.pageFull), or once no block came for this long. */
 const flushDelayMs = 50
 
 /** A violation: what is wrong, and the evidence to print. */
@@ -64,7 +65,7 @@ export class Violation extends Error {
   }
 }
 
-const summary = (block: Block, hash: string) => ({ height: block.header.height, hash, header: block.header, signatures: block.signatures })
+const summary = (block: Pick<Block, "header" | "signatures">, hash: string) => ({ height: block.header.height, hash, header: block.header, signatures: block.signatures })
 
 class PeerProgram {
   private replica: Replica | undefined
@@ -90,37 +91,48 @@ class PeerProgram {
 
   query = (): Record<string, string> => ({ from: String(this.height + 1) })
 
-  frame = async (message: Record<string, unknown>): Promise<void> => {
+  frame = async (message: Record<string, unknown>, _socket: unknown, text?: string): Promise<void> => {
     if (this.violation !== undefined || message["type"] !== "block") return
-    const decoded = decodeBlock(message["block"])
-    if ("code" in decoded) return this.stop(decoded, { received: message["block"] })
-    const { block, rawTxs } = decoded
-    const hash = headerHash(block.header)
-    const height = block.header.height
-    if (this.replica === undefined) {
-      if (height !== 0) return this.stop({ code: "height", message: `the feed began at height ${height}, not 0` }, { received: summary(block, hash) })
-      const chain = chainFromGenesisBlock(block, rawTxs, this.genesisHash)
-      const fault = "code" in chain ? chain : checkSignatures(hash, block.signatures, chain.setInForce)
-      if (fault !== undefined) return this.stop(fault, { received: summary(block, hash) })
-      const created = await Effect.runPromise(Replica.create(this.store, block, rawTxs, block.signatures, this.genesisHash))
-      if ("code" in created) return this.stop(created, { received: summary(block, hash) })
-      this.replica = created
-      return
-    }
+    const received = decodeReceivedBlock(message["block"], text)
+    if ("code" in received) return this.refuse(message["block"])
     const replica = this.replica
-    if (height <= replica.height) return this.again(block, rawTxs, hash)
+    const height = received.header.height
+    if (replica === undefined || height <= replica.height) return this.decoded(message["block"])
+    const hash = headerHash(received.header)
     const last = replica.chain.last
     const fault =
       height > replica.height + 1
-        ? { code: "height" as const, message: `expected height ${replica.height + 1}, got ${height}` }
-        : ((await Effect.runPromise(replica.check(block, rawTxs))) ?? checkSignatures(hash, block.signatures, replica.chain.setInForce))
+        ? receivedFault(received, { code: "height", message: `expected height ${replica.height + 1}, got ${height}` })
+        : await Effect.runPromise(replica.followFinal(received))
     if (fault !== undefined) {
-      return this.stop(fault, { received: summary(block, hash), previous: { height: last.header.height, hash: last.hash, header: last.header } })
+      return this.stop(fault, { received: summary(received, hash), previous: { height: last.header.height, hash: last.hash, header: last.header } })
     }
     // Saved a page at a time while catching up; the last blocks of a burst are saved by `flush`.
-    replica.follow(block, rawTxs, block.signatures)
-    if (replica.unsavedBlocks >= unsavedBlocksMax) await Effect.runPromise(replica.save)
+    if (replica.pageFull) await Effect.runPromise(replica.save)
     else this.flushSoon(replica)
+  }
+
+  /** Stops on a block `decodeBlock` refuses. */
+  private refuse(raw: unknown): void {
+    const decoded = decodeBlock(raw)
+    this.stop("code" in decoded ? decoded : { code: "malformed", message: "the block is not one" }, { received: raw })
+  }
+
+  /** Block 0, or a block at a height held already: decoded whole, transactions included. */
+  private async decoded(raw: unknown): Promise<void> {
+    const decoded = decodeBlock(raw)
+    if ("code" in decoded) return this.stop(decoded, { received: raw })
+    const { block, rawTxs } = decoded
+    const hash = headerHash(block.header)
+    const height = block.header.height
+    if (this.replica !== undefined) return this.again(block, rawTxs, hash)
+    if (height !== 0) return this.stop({ code: "height", message: `the feed began at height ${height}, not 0` }, { received: summary(block, hash) })
+    const chain = chainFromGenesisBlock(block, rawTxs, this.genesisHash)
+    const fault = "code" in chain ? chain : checkSignatures(hash, block.signatures, chain.setInForce)
+    if (fault !== undefined) return this.stop(fault, { received: summary(block, hash) })
+    const created = await Effect.runPromise(Replica.create(this.store, block, rawTxs, block.signatures, this.genesisHash))
+    if ("code" in created) return this.stop(created, { received: summary(block, hash) })
+    this.replica = created
   }
 
   private flushTimer: NodeJS.Timeout | undefined

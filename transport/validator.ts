@@ -14,6 +14,10 @@
  * another block 0 is refused at start, and any other block 0 is rejected. Nothing about which
  * federation to follow is learnt from the engine.
  *
+ * Final blocks it catches up on (it was away, or it just joined) are checked and followed in one
+ * re-execution each and stored a page at a time, as a peer does; everything followed is stored
+ * before it answers a proposal or looks up a block it holds.
+ *
  * A proposal whose header time is more than proposalAheadMsMax ahead of the validator's clock is
  * rejected (`time`): once final it would hold every later block's time there. Final blocks caught up
  * on are not judged by the clock: they are the federation's history, signed by its threshold.
@@ -27,11 +31,13 @@ import {
   chainFromGenesisBlock,
   checkSignatures,
   decodeBlock,
+  decodeReceivedBlock,
   faultText,
   headerHash,
   signBlock,
   type Block,
   type BlockFault,
+  type ReceivedBlock,
 } from "../engine/block.js"
 import { isHex32, signFeedLogin } from "../engine/feed-login.js"
 import { proposalAheadMsMax } from "../engine/limits.js"
@@ -51,6 +57,9 @@ export interface ValidatorFlags {
 }
 
 type Answer = { readonly vote: true } | { readonly vote: false; readonly fault: BlockFault } | { readonly vote: "none" }
+
+/** Final blocks caught up on are stored a page at a time (Replica.pageFull), or once none came for this long. */
+const flushDelayMs = 50
 
 class ValidatorProgram {
   private replica: Replica | undefined
@@ -93,12 +102,20 @@ class ValidatorProgram {
     return { type: "auth", validator: this.key.validator, signature }
   }
 
-  frame = async (message: Record<string, unknown>, socket: WebSocket): Promise<void> => {
+  frame = async (message: Record<string, unknown>, socket: WebSocket, text?: string): Promise<void> => {
     if (message["type"] !== "proposal" && message["type"] !== "block") return
     const final = message["type"] === "block"
     const height = heightOf(message["block"])
+    const next = final ? this.nextFinal(message["block"], text) : undefined
+    if (next !== undefined) return this.answer(socket, height, final, await this.catchUp(next))
+    // Whatever is voted on, or looked up, is in storage first.
+    if (!(await this.flushNow())) return
     const decoded = decodeBlock(message["block"])
     const answer = "code" in decoded ? { vote: false as const, fault: decoded } : await this.judge(decoded.block, decoded.rawTxs, final)
+    return this.answer(socket, height, final, answer, decoded)
+  }
+
+  private answer(socket: WebSocket, height: number | null, final: boolean, answer: Answer, decoded?: { readonly block: Block } | BlockFault): void {
     if (answer.vote === "none") return
     if (answer.vote) {
       const hash = headerHash((decoded as { block: Block }).block.header)
@@ -112,6 +129,58 @@ class ValidatorProgram {
     socket.send(JSON.stringify({ type: "reject", height, reason: faultText(answer.fault) }))
     // A final block this replica cannot follow leaves nothing to do but to say so and wait.
     if (final) throw new Error(`the engine's final block ${height} does not follow this replica`)
+  }
+
+  /** A final block at the height after the replica's: it is caught up on in one re-execution. */
+  private nextFinal(raw: unknown, text: string | undefined): ReceivedBlock | undefined {
+    if (this.replica === undefined) return undefined
+    const received = decodeReceivedBlock(raw, text)
+    return "code" in received || received.header.height !== this.replica.height + 1 ? undefined : received
+  }
+
+  /**
+   * Follows a final block caught up on, checked and re-executed once, and stores it with the next
+   * page (Replica.pageFull) or before anything else is answered: a validator votes only for blocks
+   * it holds in storage after every block before them.
+   */
+  private async catchUp(received: ReceivedBlock): Promise<Answer> {
+    const replica = this.replica
+    if (replica === undefined) return { vote: "none" }
+    const fault = await Effect.runPromise(replica.followFinal(received))
+    if (fault !== undefined) return { vote: false, fault }
+    if (replica.pageFull) await this.flushNow()
+    else this.flushSoon(replica)
+    return { vote: "none" }
+  }
+
+  private flushTimer: NodeJS.Timeout | undefined
+  private saving: Promise<boolean> = Promise.resolve(true)
+
+  private flushSoon(replica: Replica): void {
+    if (this.flushTimer !== undefined) return
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      this.saving = this.saved(replica)
+    }, flushDelayMs)
+  }
+
+  /** Stores every block followed and not stored yet; false when storage failed (the validator then stops). */
+  async flushNow(): Promise<boolean> {
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    if (!(await this.saving)) return false
+    return this.replica === undefined ? true : this.saved(this.replica)
+  }
+
+  private saved(replica: Replica): Promise<boolean> {
+    return Effect.runPromise(replica.save).then(
+      () => true,
+      (error: unknown) => {
+        // Memory is ahead of storage: never vote, stop; a restart resumes from what storage holds.
+        this.fatal(error)
+        return false
+      },
+    )
   }
 
   /** A proposal dated too far ahead of this validator's clock; see the module's comment. */
@@ -193,5 +262,6 @@ export const runValidator = (flags: ValidatorFlags) =>
     const status = setInterval(() => log(program.status), 10_000)
     yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(status), client.stop())))
     yield* Effect.promise(() => client.run())
+    yield* Effect.promise(() => program.flushNow())
     return stopped.failed === true ? 1 : 0
   }).pipe(Effect.scoped, Effect.provide(pgliteLedger(join(flags.dataDir, "pglite"))))

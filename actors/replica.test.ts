@@ -1,0 +1,134 @@
+/**
+ * A replica on its own PGlite, following final blocks from the feed in one re-execution each
+ * (`Replica.followFinal`) and storing them a page at a time (`save`): what it follows is in memory
+ * until saved, what it saved it holds after a restart, and a block replaying a transaction the
+ * ledger holds, saved or only followed, is refused and leaves the replica as it was.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import {
+  blockJson,
+  decodeBlock,
+  decodeReceivedBlock,
+  genesisHeader,
+  headerHash,
+  signBlock,
+  txRootOfTexts,
+  type BlockHeader,
+  type ReceivedBlock,
+} from "../engine/block.js"
+import { keyFromSeed, validatorId } from "../engine/ed25519.js"
+import { decodeGenesis, genesisTransaction, ledgerFromGenesis } from "../engine/genesis.js"
+import type { TimeMs, ValidatorId } from "../engine/names.js"
+import type { JsonValue } from "../engine/state.js"
+import { transactionJson } from "../engine/transaction.js"
+import { Ledger } from "../storage/ledger.js"
+import { pgliteLedger } from "../storage/pglite.js"
+import { genesisDocument, Session, t0 } from "../test/federation.js"
+import { Replica } from "./replica.js"
+
+const key = keyFromSeed(new Uint8Array(32).fill(7))
+if (key === undefined) throw new Error("a 32-byte seed makes a key")
+const validator = validatorId(key.publicKeyRaw) as ValidatorId
+const document = { ...genesisDocument, validators: { keys: [validator], threshold: 1 } } as unknown as JsonValue
+const genesis = (() => {
+  const decoded = decodeGenesis(document)
+  if (!decoded.ok) throw new Error(decoded.message)
+  return decoded.value
+})()
+const genesisTx = genesisTransaction(document, t0 as TimeMs)
+const header0 = genesisHeader(genesis, genesisTx, validator)
+const t1 = t0 + 1_000
+const t2 = t0 + 2_000
+
+/** The node's side: its engine, and the blocks it seals and signs as the feed's frames. */
+const node = new Session(ledgerFromGenesis(genesis), t1)
+const texts = (commands: ReadonlyArray<Record<string, unknown>>): string[] =>
+  commands.map((command) => {
+    const outcome = node.must(command)
+    if (!outcome.ok || outcome.tx === null) throw new Error(`${String(command["kind"])} made no transaction`)
+    return transactionJson(outcome.tx)
+  })
+
+const frame = (prev: BlockHeader, txTexts: readonly string[], time: number): { header: BlockHeader; text: string } => {
+  const header: BlockHeader = { ...prev, height: prev.height + 1, prev: headerHash(prev), time: time as TimeMs, txRoot: txRootOfTexts(txTexts), txCount: txTexts.length }
+  const signatures = [signBlock(key, validator, headerHash(header))]
+  return { header, text: `{"type":"block","block":${blockJson(header, txTexts, signatures)}}` }
+}
+
+const block1Texts = texts([
+  { kind: "refill", wallet: "card:04a1b2c3", amount: 1_000, ref: "pi_1" },
+  { kind: "topup", place: "raffinerie", reader: "desk-1", card: "04a1b2c3", amount: 20, asset: "raf-eur", request: "t1" },
+])
+const block1 = frame(header0, block1Texts, t1)
+node.now = t2
+const block2 = frame(block1.header, texts([{ kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 300, request: "s1" }]), t2)
+/** Block 2 with block 1's top-up again (same id, command and time), validly signed. */
+const replaying = frame(block1.header, [...texts([{ kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 5, request: "s2" }]), block1Texts[1] as string], t2)
+
+const received = (text: string): ReceivedBlock => {
+  const decoded = decodeReceivedBlock((JSON.parse(text) as { block: unknown }).block, text)
+  if ("code" in decoded) throw new Error(decoded.message)
+  return decoded
+}
+
+const created = (store: Ledger["Type"]) =>
+  Effect.gen(function* () {
+    const zero = decodeBlock(JSON.parse(blockJson(header0, [transactionJson(genesisTx)], [signBlock(key, validator, headerHash(header0))])))
+    if ("code" in zero) throw new Error(zero.message)
+    const replica = yield* Replica.create(store, zero.block, zero.rawTxs, zero.block.signatures)
+    if ("code" in replica) throw new Error(replica.message)
+    return replica
+  })
+
+const root = mkdtempSync(join(tmpdir(), "gesell-replica-"))
+afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+const balance = (replica: Replica, wallet: string, asset: string): number =>
+  replica.chain.state.wallets.get(wallet as never)?.balances.get(asset as never) ?? 0
+
+describe("a replica following final blocks from the feed", () => {
+  it.live("follows them in memory, stores them a page at a time, and holds them after a restart", () =>
+    Effect.gen(function* () {
+      const dataDir = join(root, "pages")
+      yield* Effect.gen(function* () {
+        const store = yield* Ledger
+        const replica = yield* created(store)
+        expect(yield* replica.followFinal(received(block1.text))).toBeUndefined()
+        expect(yield* replica.followFinal(received(block2.text))).toBeUndefined()
+        expect(replica.height).toBe(2)
+        // Two small blocks make no page: nothing of them is in storage until the save.
+        expect(replica.unsavedBlocks).toBe(2)
+        expect(replica.pageFull).toBe(false)
+        expect((yield* store.blockTip).sealed?.height).toBe(0)
+        yield* replica.save
+        expect(replica.saved).toEqual({ height: 2, lastSeq: 3 })
+        expect(replica.unsavedBlocks).toBe(0)
+      }).pipe(Effect.scoped, Effect.provide(pgliteLedger(dataDir)))
+      const reopened = yield* Ledger.pipe(Effect.flatMap(Replica.open), Effect.scoped, Effect.provide(pgliteLedger(dataDir)))
+      expect(reopened?.height).toBe(2)
+      expect(reopened?.chain.last.hash).toBe(headerHash(block2.header))
+      // The sale of 300 took the 20 topped up in raf-eur first, then 280 of the 1,000 fed refilled.
+      expect(reopened === undefined ? undefined : [balance(reopened, "card:04a1b2c3", "raf-eur"), balance(reopened, "card:04a1b2c3", "fed")]).toEqual([0, 720])
+    }), 120_000)
+
+  it.live("refuses a block replaying a transaction it followed, saved or not, and is left as it was", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      const replica = yield* created(store)
+      expect(yield* replica.followFinal(received(block1.text))).toBeUndefined()
+      const before = { height: replica.height, fed: balance(replica, "card:04a1b2c3", "fed"), eur: balance(replica, "card:04a1b2c3", "raf-eur") }
+      const inMemory = yield* replica.followFinal(received(replaying.text))
+      expect(inMemory).toEqual({ code: "reexecution", message: "transaction tx-2 is already in the ledger" })
+      yield* replica.save
+      const inStorage = yield* replica.followFinal(received(replaying.text))
+      expect(inStorage).toEqual(inMemory)
+      expect({ height: replica.height, fed: balance(replica, "card:04a1b2c3", "fed"), eur: balance(replica, "card:04a1b2c3", "raf-eur") }).toEqual(before)
+      // The honest block 2 still follows.
+      expect(yield* replica.followFinal(received(block2.text))).toBeUndefined()
+      expect(replica.height).toBe(2)
+    }).pipe(Effect.scoped, Effect.provide(pgliteLedger(join(root, "replay")))), 120_000)
+})
