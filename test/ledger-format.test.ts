@@ -54,6 +54,8 @@ const root = mkdtempSync(join(tmpdir(), "gesell-ledger-format-"))
 afterAll(() => rmSync(root, { recursive: true, force: true }), 60_000)
 
 /** A feed no one serves: the commands must stop before they try it. */
+/** A well-formed pin, so that the replicas get past their arguments to the data dir (its format is checked before block 0 is). */
+const pinned = "ab".repeat(32)
 const engine = "ws://127.0.0.1:9/v1/federation"
 
 describe("a data dir holding a ledger of format 1", () => {
@@ -67,8 +69,8 @@ describe("a data dir holding a ledger of format 1", () => {
     expect((await runCli(["keygen", "--out", key])).code).toBe(0)
     for (const args of [
       ["start", "--data-dir", dataDir, "--port", "0"],
-      ["validator", "--engine", engine, "--key", key, "--data-dir", dataDir],
-      ["peer", "--engine", engine, "--data-dir", dataDir, "--port", "0"],
+      ["validator", "--engine", engine, "--key", key, "--data-dir", dataDir, "--genesis-hash", pinned],
+      ["peer", "--engine", engine, "--data-dir", dataDir, "--genesis-hash", pinned, "--port", "0"],
     ]) {
       const { code, output } = await runStopping(args, { GESELL_ADMIN_TOKEN: "a-test-admin-token-of-32-characters-or-more" })
       expect(output, args[0]).toBe(refusal)
