@@ -74,6 +74,26 @@ describe("npm run bench", () => {
     expect((result["memory"] as { bytesPerWallet: number }).bytesPerWallet).toBeGreaterThan(0)
   }, benchTimeoutMs + 30_000)
 
+  it("runs the verify scenario end to end (a tiny ledger): a peer and a validator catch up, their rates and ratios to flat out are printed and kept", async () => {
+    if (!existsSync(runPath)) throw new Error(`${runPath} is missing: run npm run build first`)
+    const results = await mkdtemp(join(tmpdir(), "gesell-bench-results-"))
+    dirs.push(results)
+    const args = ["--workers", "1", "--connections", "2", "--seconds", "1", "--cards", "300", "--storage", "pglite", "--scenario", "verify", "--transactions", "2000"]
+    const run = await runBench([...args, "--results", results])
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0)
+    const result = JSON.parse(await readFile(join(results, "latest.json"), "utf8")) as Record<string, unknown>
+    const verify = result["verify"] as { transactions: number; peer: Record<string, number>; validator: Record<string, number> }
+    expect(verify.transactions).toBeGreaterThanOrEqual(2000)
+    // The validator catches up on two transactions more: its own addition to the set, and the top-up whose block only its vote makes final.
+    expect(verify.validator["transactions"]).toBe(verify.transactions + 2)
+    for (const figure of [verify.peer["transactionsPerSecond"], verify.validator["transactionsPerSecond"], result["peerVerifyRatio"], result["validatorVerifyRatio"]]) {
+      expect(typeof figure === "number" && Number.isFinite(figure) && figure > 0, `a verify figure is ${String(figure)}`).toBe(true)
+    }
+    expect(run.stdout).toMatch(/^verify: peer +[\d,]+ tx\/s/m)
+    expect(run.stdout).toMatch(/^verify: validator +[\d,]+ tx\/s/m)
+    expect(run.stdout).toMatch(/peer ÷ flat out: \d+\.\d+ +validator ÷ flat out: \d+\.\d+/)
+  }, benchTimeoutMs + 30_000)
+
   it("runs end to end on PGlite (the baselines and flat out, a tiny load)", async () => {
     const { result } = await benchEndToEnd(["--storage", "pglite", "--scenario", "transport,storage,naive,flat-out"])
     expect(result["storage"]).toBe("pglite")

@@ -18,6 +18,7 @@ export const scenarioNames = [
   "rate-5000",
   "rate-20000",
   "memory",
+  "verify",
 ] as const
 /** A fixed rate of any number of taps/s is a scenario too: `rate-<R>`. */
 export type ScenarioName = (typeof scenarioNames)[number] | `rate-${number}`
@@ -38,6 +39,8 @@ export interface BenchOptions {
   readonly rate: number | undefined
   /** Wallets built for the memory scenario. */
   readonly wallets: number
+  /** Transactions of the ledger the verify scenario's peer and validator catch up on. */
+  readonly verifyTransactions: number
   /** Where the JSON results go. */
   readonly resultsDir: string
   /** The whole run is stopped (and everything it started) past this. */
@@ -45,7 +48,7 @@ export interface BenchOptions {
 }
 
 export const usage = `npm run bench -- [--quick] [--storage postgres|pglite] [--scenario NAME[,NAME…]]
-  [--connections N] [--workers W] [--cards M] [--seconds S] [--rate R] [--wallets N] [--results DIR]
+  [--connections N] [--workers W] [--cards M] [--seconds S] [--rate R] [--wallets N] [--transactions N] [--results DIR]
 scenarios: ${scenarioNames.join(", ")} (default: all; with --quick: ${quickScenarios.join(", ")})`
 
 const integer = (text: string | undefined, name: string, min: number, max: number): number | undefined => {
@@ -88,6 +91,7 @@ export const parseOptions = (args: readonly string[]): BenchOptions => {
       seconds: { type: "string" },
       rate: { type: "string" },
       wallets: { type: "string" },
+      transactions: { type: "string" },
       results: { type: "string" },
     },
   })
@@ -96,6 +100,9 @@ export const parseOptions = (args: readonly string[]): BenchOptions => {
   const rate = integer(values.rate, "rate", 1, 1_000_000)
   const seconds = positive(values.seconds, "seconds", 600) ?? (quick ? 4 : 10)
   const scenarios = scenariosOf(values.scenario, quick, rate)
+  const verifyTransactions = integer(values.transactions, "transactions", 1, 10_000_000) ?? (quick ? 100_000 : 1_000_000)
+  // The verify scenario taps until its ledger is full (some 20,000 taps/s), then two followers catch up on it.
+  const verifySeconds = scenarios.includes("verify") ? 120 + verifyTransactions / 2_500 : 0
   return {
     quick,
     storage: values.storage,
@@ -107,8 +114,9 @@ export const parseOptions = (args: readonly string[]): BenchOptions => {
     warmupSeconds: Math.min(quick ? 1 : 2, seconds / 2),
     rate,
     wallets: integer(values.wallets, "wallets", 1, 5_000_000) ?? 1_000_000,
+    verifyTransactions,
     resultsDir: values.results ?? new URL(import.meta.url.includes("/dist/") ? "../../bench/results/" : "./results/", import.meta.url).pathname,
     // A generous bound on the whole run: start-ups, seeding, and each phase with its warm-up and drain.
-    deadlineSeconds: 180 + scenarios.length * (seconds + 30),
+    deadlineSeconds: 180 + scenarios.length * (seconds + 30) + verifySeconds,
   }
 }

@@ -30,6 +30,7 @@ import type { StorageFigures } from "./storage-ceiling.js"
 import { openStorage } from "./storage-under-test.js"
 import { Teardown } from "./teardown.js"
 import type { StateMemory } from "./state-memory.js"
+import { verifyFigures, type CatchUpFigures, type VerifyFigures } from "./verify.js"
 import { WorkerPool } from "./workers.js"
 
 interface Outcome {
@@ -38,6 +39,7 @@ interface Outcome {
   naive?: NaiveFigures
   naiveNoPlaceCredit?: NaiveFigures
   memory?: StateMemory
+  verify?: VerifyFigures
   readonly scenarios: Record<string, LoadFigures>
   readonly rows: Row[]
 }
@@ -83,6 +85,19 @@ const memoryRow = (figures: StateMemory): Row => ({
     `${Math.round(figures.bytesPerRequest)} per remembered request (${figures.requests.toLocaleString("en-US")}); engine heap after gc`,
 })
 
+const catchUpRow = (label: string, figures: CatchUpFigures): Row => ({
+  label,
+  rate: figures.transactionsPerSecond,
+  unit: "tx/s",
+  latency: undefined,
+  appCpuMsPer1000: figures.followerCpuMsPer1000,
+  postgresCpuMsPer1000: figures.postgresCpuMsPer1000,
+  peakMemoryBytes: undefined,
+  note:
+    `${figures.transactions.toLocaleString("en-US")} transactions in ${figures.blocks.toLocaleString("en-US")} blocks, ${figures.seconds.toFixed(1)} s; ` +
+    `${figures.flatOutRatio.toFixed(2)} × flat out; the node's CPU serving the feed: ${figures.nodeCpuMsPer1000?.toFixed(1) ?? "n/a"} ms/1k`,
+})
+
 /** Runs one scenario and shows its row. */
 const runScenario = async (session: Session, outcome: Outcome, name: ScenarioName): Promise<void> => {
   if (name === "transport") {
@@ -95,6 +110,12 @@ const runScenario = async (session: Session, outcome: Outcome, name: ScenarioNam
     return show(outcome, naiveRow("naive, no place credit", (outcome.naiveNoPlaceCredit = await naiveFigures(session, false))))
   }
   if (name === "memory") return show(outcome, memoryRow((outcome.memory = await stateMemory(session))))
+  if (name === "verify") {
+    const verify = (outcome.verify = await verifyFigures(session))
+    show(outcome, loadRow("verify: flat out", "taps/s", verify.flatOut, "(the node whose ledger the followers check)"))
+    show(outcome, catchUpRow("verify: peer", verify.peer))
+    return show(outcome, catchUpRow("verify: validator", verify.validator))
+  }
   const load = gesellLoadOf(name)
   if (load === undefined) throw new Error(`unknown scenario ${name}`)
   const figures = await gesellFigures(session, name, load)
@@ -118,6 +139,11 @@ const legendOf = (session: Session): string[] => [
     (session.storage.kind === "pglite" ? " (with PGlite inside it). pg CPU: n/a on PGlite, which runs inside the node" : ""),
   "flat out: 64 requests in flight per connection; rate-R: open loop, latency from each tap's scheduled time; tap ceiling = 1 / (1/transport + rows per tap/storage)",
   "each gesell scenario runs on a new node and database, seeded alike; beyond-cache: flat out on a node that has forgotten requests of the last 24 h from memory (its request cache set to a quarter of the seeding)",
+  ...(session.options.scenarios.includes("verify")
+    ? [
+        `verify: a node tapped flat out until its ledger holds ${session.options.verifyTransactions.toLocaleString("en-US")} transactions, then a new gesell peer, then a gesell validator joining the set, each timed from its start until it holds the node's last final block (the validator: until its vote makes the next one final); app CPU: the follower with its PGlite, pg CPU: the node's PostgreSQL reading the feed's blocks`,
+      ]
+    : []),
 ]
 
 const resultOf = (session: Session, outcome: Outcome, startedAt: Date, tapCeiling: number | undefined) => {
@@ -142,8 +168,15 @@ const resultOf = (session: Session, outcome: Outcome, startedAt: Date, tapCeilin
     },
     scenarios: Object.fromEntries(Object.entries(outcome.scenarios).map(([name, figures]) => [name, { tapsPerSecond: figures.perSecond, ...figures }])),
     memory: outcome.memory,
+    peerVerifyRatio: outcome.verify?.peer.flatOutRatio,
+    validatorVerifyRatio: outcome.verify?.validator.flatOutRatio,
+    verify: outcome.verify,
   }
 }
+
+const verifyLine = (verify: VerifyFigures): string =>
+  `verify: ${verify.transactions.toLocaleString("en-US")} transactions; peer ÷ flat out: ${verify.peer.flatOutRatio.toFixed(2)}    ` +
+  `validator ÷ flat out: ${verify.validator.flatOutRatio.toFixed(2)} (catch-up from block 0, storage included, against the node's flat-out taps/s)`
 
 const runAll = async (options: BenchOptions, teardown: Teardown): Promise<void> => {
   const started = performance.now()
@@ -163,6 +196,7 @@ const runAll = async (options: BenchOptions, teardown: Teardown): Promise<void> 
   const result = resultOf(session, outcome, startedAt, tapCeiling)
   console.log("")
   console.log(formatTable([...ceilingRow, ...outcome.rows], result, legendOf(session)))
+  if (outcome.verify !== undefined) console.log(verifyLine(outcome.verify))
   const path = await writeResult(options.resultsDir, startedAt, { ...result, seconds: (performance.now() - started) / 1000 })
   console.log(`\nresult: ${path} (and latest.json); ${((performance.now() - started) / 1000).toFixed(0)} s`)
 }

@@ -56,6 +56,9 @@ const phaseOrder = (session: Session, url: string, group: ReaderGroup, pace: Pac
 
 const pipelined: Pace = { kind: "pipelined", inflightMax }
 
+/** A flat-out phase of the spread readers on `url`, sized by the run's options. */
+export const pipelinedOrder = (session: Session, url: string): PhaseOrder => phaseOrder(session, url, "spread", pipelined, undefined)
+
 /** A row of the table from a load phase's figures. */
 export const loadRow = (label: string, unit: string, figures: LoadFigures, note = ""): Row => {
   const errors = Object.entries(figures.errors).map(([code, count]) => `${code} ${count}`)
@@ -131,7 +134,7 @@ const nodeSpec = async (session: Session, env: Record<string, string>) => ({
  * requests forgotten from memory within the retention window, as a node does after 500,000 taps
  * in a day (GESELL_REQUEST_CACHE_MAX's default).
  */
-const seededNode = async (session: Session, beyondCache: boolean): Promise<BenchNode> => {
+export const seededNode = async (session: Session, beyondCache: boolean): Promise<BenchNode> => {
   const { options } = session
   const env: Record<string, string> = beyondCache ? { GESELL_REQUEST_CACHE_MAX: String(Math.max(1, Math.floor(options.cards / 4))) } : {}
   progress(`  starting a node (${options.cards.toLocaleString("en-US")} cards)`)
