@@ -213,6 +213,20 @@ const commits = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       expect(yield* store.transactions(4, 10)).toEqual([])
       expect(yield* store.transactions(0, 0)).toEqual([])
     }).pipe(Effect.provide(layer())))
+
+  it.live("knownTxIds names the ids the ledger holds among those asked, and no other", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* initialize(store)
+      const txs = [1, 2, 3].map((seq) => ({ ...sale(seq, "04a1b2c3"), id: `tx-${seq}` }))
+      yield* store.commit({ txs, replies: [], wallets: [], cards: [] })
+      expect(yield* store.knownTxIds([])).toEqual([])
+      expect(yield* store.knownTxIds(["tx-9", "tx-10"])).toEqual([])
+      const asked = ["tx-0", "tx-3", "genesis", "tx-1", "tx-4", "TX-2"]
+      expect([...(yield* store.knownTxIds(asked))].sort()).toEqual(["genesis", "tx-1", "tx-3"])
+      const many = Array.from({ length: 5_000 }, (_, index) => `absent-${index}`)
+      expect(yield* store.knownTxIds([...many, "tx-2"])).toEqual(["tx-2"])
+    }).pipe(Effect.provide(layer())))
 }
 
 const requests = (layer: () => Layer.Layer<Ledger, StorageError>) => {

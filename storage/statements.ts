@@ -191,8 +191,13 @@ export const readBlockTip = (pool: Sql) => pool`
   select ${pool.unsafe(blockColumns)}, (select coalesce(max(height), -1) from block where final) as final_height
   from block order by height desc limit 1`
 
+/**
+ * The ids among `ids` that the ledger holds. The ids go as one JSON text, as commits' rows do:
+ * postgres.js escapes each element of a text array in JavaScript, which cost a follower about 3 µs
+ * per transaction it checked.
+ */
 export const readKnownTxIds = (pool: Sql, ids: readonly string[]) => pool`
-  select id from tx where id = any(${pool.array(ids as string[])}::text[])`
+  select id from tx where id in (select json_array_elements_text(${JSON.stringify(ids)}::text::json))`
 
 /**
  * The newest reply of a request id (an id may have been used again after the idempotency window),
