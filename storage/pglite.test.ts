@@ -4,7 +4,7 @@
  * served on a Unix socket in a directory private to the node's user, never on a TCP port.
  */
 import { spawn } from "node:child_process"
-import { cpSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -121,20 +121,5 @@ describe("PGlite's socket", () => {
         }),
       )
       expect(message).toContain("another process serves this PGlite data dir")
-    }), 60_000)
-
-  it.live("runs PGlite in a thread of its own, and a data dir it cannot open is a StorageError, not a crash", () =>
-    Effect.gen(function* () {
-      const ports = () => process.getActiveResourcesInfo().filter((kind) => kind === "MessagePort").length
-      const before = ports()
-      const { checked } = yield* served(copyOfTemplate("threaded"), ports)
-      expect(checked, "the thread's message port").toBe(before + 1)
-      expect(ports(), "the thread is gone at close").toBe(before)
-      const blocked = join(root, "not-a-directory")
-      writeFileSync(blocked, "a file where the data dir should be")
-      const error = yield* Effect.flip(Effect.scoped(servePglite(blocked)))
-      expect(error._tag).toBe("StorageError")
-      expect(error.message.length).toBeGreaterThan(0)
-      expect(existsSync(`${blocked}-socket`), "the socket's directory is removed").toBe(false)
     }), 60_000)
 })

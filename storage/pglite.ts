@@ -8,11 +8,11 @@
  * other local user can reach the database.
  */
 import { lstat, chmod, mkdir, mkdtemp, rm } from "node:fs/promises"
-import { createRequire } from "node:module"
 import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { basename, dirname, join, resolve } from "node:path"
-import { Worker } from "node:worker_threads"
+import { PGlite } from "@electric-sql/pglite"
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { Effect, Layer, type Scope } from "effect"
 import { Ledger, StorageError } from "./ledger.js"
 import { makeSessionLedger, type PostgresTarget } from "./postgres.js"
@@ -93,102 +93,26 @@ const socketDirectory = (dataDir: string): Effect.Effect<PgliteSocket, StorageEr
   )
 }
 
-/**
- * PGlite runs in a thread of its own: Postgres compiled to WASM is as much CPU as the engine, and on
- * the event loop it took turns with it (a peer catching up spent two thirds of its time there).
- * The thread opens the database and serves it on the socket; postgres.js talks to it as before. The
- * thread's code is CommonJS evaluated from this text, requiring PGlite by absolute path, so that it
- * runs the same from the sources and from the build.
- */
-const threadCode = `
-const { parentPort, workerData } = require("node:worker_threads")
-const { mkdirSync } = require("node:fs")
-const { PGlite } = require(workerData.pglite)
-const { PGLiteSocketServer } = require(workerData.socket)
-let db, server
-const closeAll = async () => {
-  try { if (server) await server.stop() } catch {}
-  try { if (db) await db.close() } catch {}
-}
-parentPort.on("message", async (message) => {
-  if (message !== "stop") return
-  await closeAll()
-  parentPort.postMessage({ type: "stopped" })
-  parentPort.close()
-})
-;(async () => {
-  mkdirSync(workerData.dataDir, { recursive: true })
-  db = await PGlite.create(workerData.dataDir)
-  server = new PGLiteSocketServer({ db, path: workerData.socketPath, maxConnections: workerData.maxConnections })
-  await server.start()
-  parentPort.postMessage({ type: "ready" })
-})().catch(async (error) => {
-  await closeAll()
-  parentPort.postMessage({ type: "failed", message: error instanceof Error ? error.message : String(error) })
-  parentPort.close()
-})
-`
-
-const packagePath = createRequire(import.meta.url)
-
-/** How long a stopping thread may take to close the database before it is terminated. */
-const threadStopMs = 30_000
-
-/**
- * Opens PGlite on `dataDir` in its thread and serves it on `socket`; stops both when the scope
- * closes. The database going away under a running ledger (the thread failing) ends the process
- * with a line saying so, as PGlite failing on the event loop did: nothing committed is lost, and a
- * restart opens it again.
- */
-const serveInThread = (dataDir: string, socket: PgliteSocket) =>
+const openDatabase = (dataDir: string) =>
   Effect.acquireRelease(
-    Effect.async<Worker, StorageError>((resume) => {
-      const worker = new Worker(threadCode, {
-        eval: true,
-        workerData: {
-          pglite: packagePath.resolve("@electric-sql/pglite"),
-          socket: packagePath.resolve("@electric-sql/pglite-socket"),
-          dataDir: resolve(dataDir),
-          socketPath: socket.socketPath,
-          maxConnections: socketConnectionsMax,
-        },
-      })
-      let ready = false
-      let refused = false
-      const failed = (message: string) => {
-        if (ready) {
-          process.stderr.write(`gesell: PGlite stopped: ${message}\n`)
-          process.exit(70)
-        }
-        if (refused) return
-        refused = true
-        resume(Effect.fail(new StorageError({ operation: "open PGlite", message })))
-      }
-      worker.on("message", (message: { type: string; message?: string }) => {
-        if (message.type === "ready") {
-          ready = true
-          resume(Effect.succeed(worker))
-        } else if (message.type === "failed") failed(message.message ?? "PGlite failed to start")
-      })
-      worker.on("error", (error) => failed(error.message))
-      worker.on("exit", (code) => {
-        if (!stopping.has(worker)) failed(`its thread exited (${code})`)
-      })
+    Effect.tryPromise({
+      try: () => mkdir(dataDir, { recursive: true }).then(() => PGlite.create(dataDir)),
+      catch: failure("open PGlite"),
     }),
-    (worker) =>
-      Effect.promise(
-        () =>
-          new Promise<void>((done) => {
-            stopping.add(worker)
-            const timer = setTimeout(() => void worker.terminate().then(() => done()), threadStopMs)
-            worker.once("exit", () => (clearTimeout(timer), done()))
-            worker.postMessage("stop")
-          }),
-      ),
+    (db) => Effect.tryPromise(() => db.close()).pipe(Effect.ignore),
   )
 
-/** Threads being stopped on purpose, whose exit is no failure. */
-const stopping = new WeakSet<Worker>()
+const serveDatabase = (db: PGlite, socket: PgliteSocket) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => {
+        const server = new PGLiteSocketServer({ db, path: socket.socketPath, maxConnections: socketConnectionsMax })
+        return server.start().then(() => server)
+      },
+      catch: failure("serve PGlite"),
+    }),
+    (server) => Effect.tryPromise(() => server.stop()).pipe(Effect.ignore),
+  )
 
 /**
  * Starts PGlite on `dataDir` (created if missing) and serves it on a Unix socket in a private
@@ -198,7 +122,8 @@ const stopping = new WeakSet<Worker>()
 export const servePglite = (dataDir: string): Effect.Effect<PgliteSocket & PostgresTarget, StorageError, Scope.Scope> =>
   Effect.gen(function* () {
     const socket = yield* socketDirectory(dataDir)
-    yield* serveInThread(dataDir, socket)
+    const db = yield* openDatabase(dataDir)
+    yield* serveDatabase(db, socket)
     // The URL names the user and the database; the host is the socket.
     return { ...socket, url: "postgres://postgres@localhost/postgres" }
   })
