@@ -663,7 +663,7 @@ const floodCommitTxs = 50
  * side on their own pool while each commit waits for its flush to disk).
  */
 const readFlood = (layer: () => Layer.Layer<Ledger, StorageError>, floodReads: number) =>
-  it.live("commits go ahead of a flood of reads: every one completes while reads still wait", () =>
+  it.live("commits go ahead of a flood of reads: the first completes while reads still wait, and then every read and commit completes", () =>
     Effect.gen(function* () {
       const store = yield* Ledger
       yield* chained(store)
@@ -676,11 +676,15 @@ const readFlood = (layer: () => Layer.Layer<Ledger, StorageError>, floodReads: n
       const flood = yield* Effect.fork(Effect.forEach(Array.from({ length: floodReads }), () => read, { concurrency: "unbounded", discard: true }))
       // Every read is queued (each fiber runs until it waits for the database) before the first commit.
       while (readsStarted < floodReads) yield* Effect.yieldNow()
+      let readsDoneAtFirstCommit = -1
       for (let commit = 0; commit < floodCommits; commit++) {
         const firstSeq = chainTxs.length + 1 + commit * floodCommitTxs
         yield* store.commit(salesBatch(firstSeq, floodCommitTxs, firstSeq))
+        if (commit === 0) readsDoneAtFirstCommit = readsDone
       }
-      expect(readsDone, "reads done when the last commit completed").toBeLessThan(floodReads)
+      // The first commit, not the last: on a loaded machine the reads of a real server's own pool
+      // may all be done while later commits wait for their flush to disk, which starves nothing.
+      expect(readsDoneAtFirstCommit, "reads done when the first commit completed").toBeLessThan(floodReads)
       yield* Fiber.join(flood)
       expect(readsDone).toBe(floodReads)
       expect((yield* store.load(0)).lastSeq).toBe(chainTxs.length + floodCommits * floodCommitTxs)
