@@ -108,7 +108,8 @@ class PeerProgram {
       return this.stop(fault, { received: summary(received, hash), previous: { height: last.header.height, hash: last.hash, header: last.header } })
     }
     // Saved a page at a time while catching up; the last blocks of a burst are saved by `flush`.
-    if (replica.pageFull) await Effect.runPromise(replica.save)
+    // A save that fails stops the peer, whichever path saves (see onSaveFailed).
+    if (replica.pageFull) await Effect.runPromise(replica.save).catch((error: unknown) => this.onSaveFailed(error))
     else this.flushSoon(replica)
   }
 
