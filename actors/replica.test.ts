@@ -131,4 +131,26 @@ describe("a replica following final blocks from the feed", () => {
       expect(yield* replica.followFinal(received(block2.text))).toBeUndefined()
       expect(replica.height).toBe(2)
     }).pipe(Effect.scoped, Effect.provide(pgliteLedger(join(root, "replay")))), 120_000)
+
+  it.live("stopped between storing the genesis and block 0, opens as no replica and creates itself again from block 0; another genesis is refused", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      // What a replica killed between the two commits of Replica.create leaves.
+      yield* store.initialize(document, { seq: 0, id: genesisTx.id, time: genesisTx.time, body: transactionJson(genesisTx) })
+      expect(yield* Replica.open(store)).toBeUndefined()
+      const replica = yield* created(store)
+      expect(yield* replica.followFinal(received(block1.text))).toBeUndefined()
+      yield* replica.save
+      expect((yield* Replica.open(store))?.height).toBe(1)
+      const other = yield* Ledger.pipe(
+        Effect.flatMap((fresh) =>
+          fresh.initialize(document, { seq: 0, id: genesisTx.id, time: genesisTx.time, body: transactionJson({ ...genesisTx, time: (t0 + 1) as TimeMs }) }).pipe(
+            Effect.zipRight(Effect.flip(created(fresh))),
+          ),
+        ),
+        Effect.scoped,
+        Effect.provide(pgliteLedger(join(root, "other-genesis"))),
+      )
+      expect((other as Error).message).toBe("this storage holds another genesis than the block 0 received")
+    }).pipe(Effect.scoped, Effect.provide(pgliteLedger(join(root, "interrupted")))), 120_000)
 })

@@ -70,7 +70,13 @@ export class Replica {
       const now = yield* Clock.currentTimeMillis
       const snapshot = yield* store.load(now, 0)
       const tip = yield* store.blockTip
-      if (tip.sealed === undefined) return yield* Effect.fail(new Error("this storage holds a ledger but no block: it is not a replica"))
+      if (tip.sealed === undefined) {
+        // Block 0 is stored in a commit after the ledger's initialization (Replica.create): a
+        // replica stopped between the two holds the genesis alone, and creates itself again from
+        // block 0, which the feed sends first.
+        if (snapshot.lastSeq === 0) return undefined
+        return yield* Effect.fail(new Error("this storage holds a ledger but no block: it is not a replica"))
+      }
       const state = stateFromSnapshot(snapshot)
       const setInForce = validatorSetOf(JSON.parse(tip.sealed.validatorsNext))
       if (setInForce === undefined) return yield* Effect.fail(new Error("the last stored block names no valid validator set"))
@@ -104,7 +110,12 @@ export class Replica {
       if (tx === undefined || genesisTx === undefined) return yield* Effect.dieMessage("a checked block 0 has its transaction")
       const set = chain.setInForce
       const stored: StoredTx = { seq: 0, id: tx.id, time: tx.time, body: canonicalText(genesisTx) }
-      yield* store.initialize(tx.memo as JsonValue, stored)
+      const { created } = yield* store.initialize(tx.memo as JsonValue, stored)
+      if (!created) {
+        // A creation stopped before block 0 was stored (see open): the genesis held must be this one.
+        const [held] = yield* store.transactions(0, 1)
+        if (held?.body !== stored.body) return yield* Effect.fail(new Error("this storage holds another genesis than the block 0 received"))
+      }
       yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [blockRow(block.header, block.txs.length, chain.last.hash, 0, JSON.stringify(set), signatures)] })
       const replica = new Replica(store, chain, 1)
       replica.saved = { height: 0, lastSeq: 0 }
