@@ -84,6 +84,9 @@ const created = (store: Ledger["Type"]) =>
     return replica
   })
 
+/** The genesis transaction's row, as Replica.create stores it before block 0. */
+const genesisRow = (tx: typeof genesisTx) => ({ seq: 0, id: tx.id, time: tx.time, body: transactionJson(tx) })
+
 const root = mkdtempSync(join(tmpdir(), "gesell-replica-"))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
 
@@ -136,7 +139,7 @@ describe("a replica following final blocks from the feed", () => {
     Effect.gen(function* () {
       const store = yield* Ledger
       // What a replica killed between the two commits of Replica.create leaves.
-      yield* store.initialize(document, { seq: 0, id: genesisTx.id, time: genesisTx.time, body: transactionJson(genesisTx) })
+      yield* store.initialize(document, genesisRow(genesisTx))
       expect(yield* Replica.open(store)).toBeUndefined()
       const replica = yield* created(store)
       expect(yield* replica.followFinal(received(block1.text))).toBeUndefined()
@@ -144,7 +147,7 @@ describe("a replica following final blocks from the feed", () => {
       expect((yield* Replica.open(store))?.height).toBe(1)
       const other = yield* Ledger.pipe(
         Effect.flatMap((fresh) =>
-          fresh.initialize(document, { seq: 0, id: genesisTx.id, time: genesisTx.time, body: transactionJson({ ...genesisTx, time: (t0 + 1) as TimeMs }) }).pipe(
+          fresh.initialize(document, genesisRow({ ...genesisTx, time: (t0 + 1) as TimeMs })).pipe(
             Effect.zipRight(Effect.flip(created(fresh))),
           ),
         ),

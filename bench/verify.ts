@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { rm } from "node:fs/promises"
 import { performance } from "node:perf_hooks"
-import { testKey, writeKeyFile } from "../test/federation-process.js"
+import { genesisHashOf, testKey, writeKeyFile } from "../test/federation-process.js"
 import { admin, cliPath, freshDataDir, nodeRuntimeFlags, ReaderClient, type NodeProcess } from "../test/node-process.js"
 import { benchAsset, cardUid, deskReader, tokenOf } from "./federation.js"
 import { measureLoad, type LoadFigures } from "./measure.js"
@@ -210,16 +210,10 @@ const startFollower = async (session: Session, args: readonly string[], ready: R
   return { follower, match }
 }
 
-const genesisHashOf = (node: NodeProcess): string => {
-  const hash = /^Genesis hash \(block 0\): ([0-9a-f]{64})$/m.exec(node.output())?.[1]
-  if (hash === undefined) throw new Error("the node printed no genesis hash")
-  return hash
-}
-
 const peerCatchUp = async (session: Session, node: NodeProcess, tip: Health, flatOut: number): Promise<CatchUpFigures> => {
   progress(`  verify: a peer catching up on ${tip.transactions.toLocaleString("en-US")} transactions`)
   const dataDir = freshDataDir()
-  const args = ["peer", "--engine", node.http, "--data-dir", dataDir, "--genesis-hash", genesisHashOf(node), "--port", "0"]
+  const args = ["peer", "--engine", node.http, "--data-dir", dataDir, "--genesis-hash", await genesisHashOf(node), "--port", "0"]
   const { follower: peer, match } = await startFollower(session, args, /serving (http:\/\/127\.0\.0\.1:\d+)\/v1\/blocks/)
   const http = match[1] as string
   try {
@@ -251,7 +245,7 @@ const validatorCatchUp = async (session: Session, node: NodeProcess, flatOut: nu
   progress(`  verify: a validator catching up on ${transactions.toLocaleString("en-US")} transactions, then voting`)
   const dataDir = freshDataDir()
   const key = writeKeyFile(joiningKey.seed, dataDir)
-  const args = ["validator", "--engine", node.http, "--key", key.file, "--data-dir", dataDir, "--genesis-hash", genesisHashOf(node)]
+  const args = ["validator", "--engine", node.http, "--key", key.file, "--data-dir", dataDir, "--genesis-hash", await genesisHashOf(node)]
   const { follower: validator } = await startFollower(session, args, /^Validator \S+ following /m)
   try {
     const timed = await timeCatchUp(session, node, validator, "validator", transactions, async () => (await healthOf(node.http)).height >= target)

@@ -53,9 +53,9 @@ const runStopping = (args: readonly string[], env: Record<string, string>): Prom
 const root = mkdtempSync(join(tmpdir(), "gesell-ledger-format-"))
 afterAll(() => rmSync(root, { recursive: true, force: true }), 60_000)
 
-/** A feed no one serves: the commands must stop before they try it. */
 /** A well-formed pin, so that the replicas get past their arguments to the data dir (its format is checked before block 0 is). */
 const pinned = "ab".repeat(32)
+/** A feed no one serves: the commands must stop before they try it. */
 const engine = "ws://127.0.0.1:9/v1/federation"
 
 describe("a data dir holding a ledger of format 1", () => {
