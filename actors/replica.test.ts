@@ -2,7 +2,8 @@
  * A replica on its own PGlite, following final blocks from the feed in one re-execution each
  * (`Replica.followFinal`) and storing them a page at a time (`save`): what it follows is in memory
  * until saved, what it saved it holds after a restart, and a block replaying a transaction the
- * ledger holds, saved or only followed, is refused and leaves the replica as it was.
+ * ledger holds is refused: at once when the transaction was only followed, with its page's save when
+ * it is stored (nothing of the page is stored then).
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -28,7 +29,7 @@ import { transactionJson } from "../engine/transaction.js"
 import { Ledger } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
 import { genesisDocument, Session, t0 } from "../test/federation.js"
-import { Replica } from "./replica.js"
+import { Replica, ReplayInStorage } from "./replica.js"
 
 const key = keyFromSeed(new Uint8Array(32).fill(7))
 if (key === undefined) throw new Error("a 32-byte seed makes a key")
@@ -68,6 +69,8 @@ node.now = t2
 const block2 = frame(block1.header, texts([{ kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 300, request: "s1" }]), t2)
 /** Block 2 with block 1's top-up again (same id, command and time), validly signed. */
 const replaying = frame(block1.header, [...texts([{ kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 5, request: "s2" }]), block1Texts[1] as string], t2)
+/** Block 2 made of block 1's top-up again alone: re-executed on block 1, it makes the same bytes. */
+const replayingAlone = frame(block1.header, [block1Texts[1] as string], t2)
 
 const received = (text: string): ReceivedBlock => {
   const decoded = decodeReceivedBlock((JSON.parse(text) as { block: unknown }).block, text)
@@ -118,7 +121,7 @@ describe("a replica following final blocks from the feed", () => {
       expect(reopened === undefined ? undefined : [balance(reopened, "card:04a1b2c3", "raf-eur"), balance(reopened, "card:04a1b2c3", "fed")]).toEqual([0, 720])
     }), 120_000)
 
-  it.live("refuses a block replaying a transaction it followed, saved or not, and is left as it was", () =>
+  it.live("refuses a block replaying a transaction it followed and is left as it was; one replaying a stored transaction fails its page's save, storing nothing of it", () =>
     Effect.gen(function* () {
       const store = yield* Ledger
       const replica = yield* created(store)
@@ -126,13 +129,32 @@ describe("a replica following final blocks from the feed", () => {
       const before = { height: replica.height, fed: balance(replica, "card:04a1b2c3", "fed"), eur: balance(replica, "card:04a1b2c3", "raf-eur") }
       const inMemory = yield* replica.followFinal(received(replaying.text))
       expect(inMemory).toEqual({ code: "reexecution", message: "transaction tx-2 is already in the ledger" })
-      yield* replica.save
-      const inStorage = yield* replica.followFinal(received(replaying.text))
-      expect(inStorage).toEqual(inMemory)
       expect({ height: replica.height, fed: balance(replica, "card:04a1b2c3", "fed"), eur: balance(replica, "card:04a1b2c3", "raf-eur") }).toEqual(before)
-      // The honest block 2 still follows.
-      expect(yield* replica.followFinal(received(block2.text))).toBeUndefined()
-      expect(replica.height).toBe(2)
+      yield* replica.save
+      // Refused by re-execution (the sale's legs are the node's after block 2), the block is looked up
+      // in storage, and named as the replay it is.
+      expect(yield* replica.followFinal(received(replaying.text))).toEqual(inMemory)
+      // A proposal is checked against storage before it is voted on.
+      const decoded = decodeBlock((JSON.parse(replayingAlone.text) as { block: unknown }).block)
+      if ("code" in decoded) throw new Error(decoded.message)
+      expect(yield* replica.check(decoded.block, decoded.rawTxs)).toEqual(inMemory)
+      // A final block that re-executes is checked against storage with its page, when the page is saved.
+      expect(yield* replica.followFinal(received(replayingAlone.text))).toBeUndefined()
+      expect(yield* Effect.exit(replica.save)).toMatchObject({ _tag: "Failure" })
+      const failure = replica.failed
+      expect(failure).toBeInstanceOf(ReplayInStorage)
+      expect((failure as ReplayInStorage).fault).toEqual(inMemory)
+      expect((failure as ReplayInStorage).received).toMatchObject({ height: 2, hash: headerHash(replayingAlone.header), header: replayingAlone.header })
+      expect((failure as ReplayInStorage).previous).toMatchObject({ height: 1, hash: headerHash(block1.header) })
+      expect((yield* store.blockTip).sealed?.height).toBe(1)
+      // Nothing is saved after it, even an honest block.
+      expect(yield* Effect.exit(replica.save)).toMatchObject({ _tag: "Failure" })
+      // Storage was left as it was: the replica reopened from it follows the honest block 2.
+      const reopened = yield* Replica.open(store)
+      expect(reopened?.height).toBe(1)
+      expect(reopened === undefined ? "none" : yield* reopened.followFinal(received(block2.text))).toBeUndefined()
+      yield* reopened?.save ?? Effect.void
+      expect((yield* store.blockTip).sealed?.height).toBe(2)
     }).pipe(Effect.scoped, Effect.provide(pgliteLedger(join(root, "replay")))), 120_000)
 
   it.live("stopped between storing the genesis and block 0, opens as no replica and creates itself again from block 0; another genesis is refused", () =>

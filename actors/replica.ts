@@ -39,11 +39,40 @@ const canonicalText = (value: unknown): string => {
  * Blocks followed in a row (a peer, a validator catching up) are stored a page at a time: one commit
  * per page rather than per block, and the wallets a page touches written once. A page ends at this
  * many blocks or characters of transactions. The bound in characters keeps a commit's statement a
- * few MiB: PGlite's socket server copies the part of a statement received so far on each chunk that
- * arrives, so that a statement's cost there grows with the square of its size.
+ * few MiB, and so the memory of the pages in flight (`savePage`).
  */
 const pageBlocksMax = 500
 const pageTxCharsMax = 2 * 1024 * 1024
+
+/**
+ * A block the feed gave as final that holds a transaction storage holds already, found when its page
+ * was about to be saved (followed final blocks are checked against storage a page at a time, see
+ * `followFinal`): nothing of the page is stored, and the replica saves nothing more.
+ */
+export class ReplayInStorage extends Error {
+  constructor(
+    readonly fault: BlockFault,
+    /** The block holding the transaction, and the block before it, as the replica holds them. */
+    readonly received: BlockSummary,
+    readonly previous: BlockSummary | undefined,
+  ) {
+    super(`block ${received.height}: ${fault.code}: ${fault.message}`)
+  }
+}
+
+export interface BlockSummary {
+  readonly height: number
+  readonly hash: string
+  readonly header: unknown
+  readonly signatures: unknown
+}
+
+const summaryOf = (row: StoredBlock): BlockSummary => ({
+  height: row.height,
+  hash: row.hash,
+  header: JSON.parse(row.header),
+  signatures: row.signatures === undefined ? undefined : JSON.parse(row.signatures),
+})
 
 export class Replica {
   private constructor(
@@ -87,6 +116,7 @@ export class Replica {
       const chain: Chain = { state, last: { header, hash: tip.sealed.hash }, setInForce, lastTxTimeMs: lastTx?.time ?? 0 }
       const replica = new Replica(store, chain, snapshot.lastSeq + 1)
       replica.saved = { height: header.height, lastSeq: snapshot.lastSeq }
+      replica.lastSavedBlock = tip.sealed
       return replica
     })
   }
@@ -116,9 +146,11 @@ export class Replica {
         const [held] = yield* store.transactions(0, 1)
         if (held?.body !== stored.body) return yield* Effect.fail(new Error("this storage holds another genesis than the block 0 received"))
       }
-      yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [blockRow(block.header, block.txs.length, chain.last.hash, 0, JSON.stringify(set), signatures)] })
+      const row = blockRow(block.header, block.txs.length, chain.last.hash, 0, JSON.stringify(set), signatures)
+      yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], blocks: [row] })
       const replica = new Replica(store, chain, 1)
       replica.saved = { height: 0, lastSeq: 0 }
+      replica.lastSavedBlock = row
       return replica
     })
   }
@@ -131,14 +163,16 @@ export class Replica {
   check(block: Block, rawTxs: readonly unknown[]): Effect.Effect<BlockFault | undefined, unknown> {
     const fault = checkBlock(this.chain, block, rawTxs)
     if (fault !== undefined) return Effect.succeed(fault)
-    return this.replayFault(block.txs.map((tx) => tx.id))
+    const ids = block.txs.map((tx) => tx.id)
+    const held = this.unsavedReplay(ids)
+    if (held !== undefined) return Effect.succeed(held)
+    return this.store.knownTxIds(ids).pipe(Effect.map(([known]) => (known === undefined ? undefined : replayed(known))))
   }
 
-  /** A transaction of these ids the ledger holds already: in storage, or followed and not saved yet. */
-  private replayFault(ids: readonly string[]): Effect.Effect<BlockFault | undefined, unknown> {
+  /** A transaction of these ids followed and not saved yet, or in a save under way. */
+  private unsavedReplay(ids: readonly string[]): BlockFault | undefined {
     const held = ids.find((id) => this.unsavedIds.has(id) || this.isSaving(id))
-    if (held !== undefined) return Effect.succeed(replayed(held))
-    return this.store.knownTxIds(ids).pipe(Effect.map(([known]) => (known === undefined ? undefined : replayed(known))))
+    return held === undefined ? undefined : replayed(held)
   }
 
   private isSaving(id: string): boolean {
@@ -148,24 +182,31 @@ export class Replica {
 
   /**
    * Checks and follows a final block in one re-execution, in memory (`save` stores it): its header
-   * and signatures first, then that none of its transactions is in the ledger already, then every
+   * and signatures first, then that none of its transactions was followed already, then every
    * command re-executed. On a fault the replica is left as it was. A peer, and a validator catching
    * up, follow final blocks this way: a block they only follow needs no separate check.
+   *
+   * That no transaction is one storage holds already is checked once per page, by the page's save
+   * (the ledger's unique index on ids refuses the commit whole): a lookup per block would wait for
+   * the save under way and keep the follower from checking while storage writes. A replay found
+   * there is a ReplayInStorage: the page is not
+   * stored, nor anything after it. Final blocks are signed history: nothing is voted on them, so a
+   * violation found a page later costs nothing but a stop. A block refused by re-execution is looked
+   * up in storage at once, so that a replay is named as such whichever check finds it first.
    */
   followFinal(received: ReceivedBlock): Effect.Effect<BlockFault | undefined, unknown> {
     return Effect.suspend(() => {
       const early = receivedBlockFault(this.chain, received)
       if (early !== undefined) return Effect.succeed(receivedFault(received, early))
       const ids = received.rawTxs.flatMap((raw) => (isRecord(raw) && typeof raw["id"] === "string" ? [raw["id"]] : []))
-      return this.replayFault(ids).pipe(
-        Effect.map((replay) => {
-          if (replay !== undefined) return receivedFault(received, replay)
-          const executed = followReceivedBlock(this.chain, received)
-          if ("code" in executed) return receivedFault(received, executed)
-          this.record(received.header, executed, received.signatures)
-          return undefined
-        }),
-      )
+      const replay = this.unsavedReplay(ids)
+      if (replay !== undefined) return Effect.succeed(receivedFault(received, replay))
+      const executed = followReceivedBlock(this.chain, received)
+      if ("code" in executed) {
+        return this.store.knownTxIds(ids).pipe(Effect.map(([known]) => receivedFault(received, known === undefined ? executed : replayed(known))))
+      }
+      this.record(received.header, executed, received.signatures)
+      return Effect.succeed(undefined)
     })
   }
 
@@ -227,26 +268,91 @@ export class Replica {
   }
 
   private unsaved = emptyUnsaved()
+  /** The chain of saves, one after the other in order; it never rejects (a failure is kept in `failure`). */
   private saving: Promise<void> = Promise.resolve()
+  /** Why a save failed: nothing is saved after it, and every later save fails with it. */
+  private failure: unknown = undefined
+  /** The last block in storage, that a page's first block follows. */
+  private lastSavedBlock: StoredBlock | undefined = undefined
 
-  /** Stores what was followed since the last save; saves run one after the other, in order. */
+  /** Whether a save failed, finding a replay (a ReplayInStorage) or for storage: the replica saves nothing more. */
+  get failed(): unknown {
+    return this.failure
+  }
+
+  /** Stores what was followed since the last save, and resolves once it and every save before it are stored. */
   readonly save: Effect.Effect<void> = Effect.suspend(() => {
+    this.startSave()
+    return this.afterSaves(this.saving)
+  })
+
+  /**
+   * For a follower: once the blocks followed make a page (`pageFull`), starts saving it and goes on
+   * as soon as the page before is stored, so that the next page is checked while this one is
+   * written. At most two pages wait in memory: the one being stored and the one being followed.
+   */
+  readonly savePage: Effect.Effect<void> = Effect.suspend(() => {
+    if (!this.pageFull) return this.afterSaves(Promise.resolve())
+    const before = this.saving
+    this.startSave()
+    return this.afterSaves(before)
+  })
+
+  private afterSaves(saves: Promise<void>): Effect.Effect<void> {
+    return Effect.promise(() =>
+      saves.then(() => {
+        if (this.failure !== undefined) throw this.failure
+      }),
+    )
+  }
+
+  /** Takes what was followed since the last save and chains its commit after the saves under way. */
+  private startSave(): void {
     const unsaved = this.unsaved
-    if (unsaved.blocks.length === 0) return Effect.promise(() => this.saving)
+    if (unsaved.blocks.length === 0) return
     this.unsaved = emptyUnsaved()
     const ids = this.unsavedIds
     this.unsavedIds = new Set()
     this.savingIds.add(ids)
+    // The rows are the state's values now, after the last block of the page: taken before any
+    // further block is followed.
     const state = this.chain.state
-    const commit = this.store.commit({ txs: unsaved.txs, replies: [], ...touchedRows(state, unsaved.touched), blocks: unsaved.blocks })
-    const previous = this.saving
+    const rows = { txs: unsaved.txs, replies: [], ...touchedRows(state, unsaved.touched), blocks: unsaved.blocks }
+    // The ledger's unique index on transaction ids refuses a page replaying a stored one, whole: only
+    // then are the ids looked up, to name it. One statement per page, not two.
+    const stored = this.store.commit(rows).pipe(
+      Effect.catchAll((error) =>
+        this.store.knownTxIds([...ids]).pipe(
+          Effect.flatMap(([known]) => Effect.fail(known === undefined ? error : this.replayIn(unsaved, known))),
+        ),
+      ),
+    )
     const last = unsaved.blocks[unsaved.blocks.length - 1]
-    this.saving = previous.then(() => Effect.runPromise(Effect.orDie(commit))).then(() => {
-      if (last !== undefined) this.saved = { height: last.height, lastSeq: last.firstSeq + last.txCount - 1 }
-      this.savingIds.delete(ids)
+    this.saving = this.saving.then(async () => {
+      if (this.failure !== undefined) return
+      try {
+        const result = await Effect.runPromise(Effect.either(stored))
+        if (result._tag === "Left") throw result.left
+        if (last !== undefined) {
+          this.saved = { height: last.height, lastSeq: last.firstSeq + last.txCount - 1 }
+          this.lastSavedBlock = last
+        }
+      } catch (error) {
+        this.failure = error
+      } finally {
+        this.savingIds.delete(ids)
+      }
     })
-    return Effect.promise(() => this.saving)
-  })
+  }
+
+  /** The replay of transaction `id` found in storage, with the page's block that holds it and the block before. */
+  private replayIn(unsaved: Unsaved, id: string): ReplayInStorage {
+    const seq = unsaved.txs.find((tx) => tx.id === id)?.seq ?? -1
+    const index = unsaved.blocks.findIndex((block) => seq >= block.firstSeq && seq < block.firstSeq + block.txCount)
+    const block = unsaved.blocks[index] as StoredBlock
+    const previous = index > 0 ? unsaved.blocks[index - 1] : this.lastSavedBlock
+    return new ReplayInStorage(replayed(id), summaryOf(block), previous === undefined ? undefined : summaryOf(previous))
+  }
 
   /** Records the signatures that made a stored block final. */
   markFinal(height: number, signatures: readonly BlockSignature[]): Effect.Effect<void, unknown> {

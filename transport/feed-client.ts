@@ -41,6 +41,8 @@ const queuedBytesMax = 256 * 1024 * 1024
 /** The largest frame taken: a block of blockTxMax transactions of a few hundred bytes each, with room. */
 const frameBytesMax = 64 * 1024 * 1024
 
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
 export const feedUrl = (engine: string, query: Record<string, string>): string => {
   const url = new URL("/v1/federation", engine.replace(/^http/, "ws"))
   for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value)
@@ -111,6 +113,10 @@ export class FeedClient {
         if (queuedBytes > queuedBytesPause) socket.pause()
         chain = chain
           .then(() => handle(String(data)))
+          // A turn of the event loop between frames: frames queued are otherwise handled one after
+          // the other in microtasks, and nothing else runs meanwhile: not the socket writes that
+          // carry a follower's page to its storage, whose thread then waits for them.
+          .then(turn)
           .catch((error: unknown) => {
             this.options.log(`stopping this connection: ${error instanceof Error ? error.message : String(error)}`)
             socket.terminate()

@@ -18,7 +18,7 @@ import { HttpApiBuilder, OpenApi, type HttpApiGroup } from "@effect/platform"
 import { join } from "node:path"
 import { mkdirSync } from "node:fs"
 import { Console, Effect, Layer } from "effect"
-import { Replica } from "../actors/replica.js"
+import { Replica, ReplayInStorage } from "../actors/replica.js"
 import {
   chainFromGenesisBlock,
   checkSignatures,
@@ -107,10 +107,23 @@ class PeerProgram {
     if (fault !== undefined) {
       return this.stop(fault, { received: summary(received, hash), previous: { height: last.header.height, hash: last.hash, header: last.header } })
     }
-    // Saved a page at a time while catching up; the last blocks of a burst are saved by `flush`.
-    // A save that fails stops the peer, whichever path saves (see onSaveFailed).
-    if (replica.pageFull) await Effect.runPromise(replica.save).catch((error: unknown) => this.onSaveFailed(error))
+    // Saved a page at a time while catching up, the next page checked while one is stored; the last
+    // blocks of a burst are saved by `flushSoon`. A save that fails stops the peer, whichever path saves.
+    if (replica.pageFull) await Effect.runPromise(replica.savePage).catch(this.saveFailed)
     else this.flushSoon(replica)
+  }
+
+  /**
+   * A save failed: a block holding a transaction the replica had stored already is a violation (the
+   * check against storage runs once per page, see Replica.followFinal); anything else is storage's.
+   */
+  private saveFailed = (error: unknown): void => {
+    const failure = this.replica?.failed
+    if (failure instanceof ReplayInStorage) {
+      if (this.violation === undefined) this.stop(failure.fault, { received: failure.received, previous: failure.previous })
+      return
+    }
+    this.onSaveFailed(error)
   }
 
   /** Stops on a block `decodeBlock` refuses. */
@@ -142,7 +155,7 @@ class PeerProgram {
     if (this.flushTimer !== undefined) return
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined
-      this.saving = Effect.runPromise(replica.save).catch((error: unknown) => this.onSaveFailed(error))
+      this.saving = Effect.runPromise(replica.save).catch(this.saveFailed)
     }, flushDelayMs)
   }
 
@@ -153,7 +166,7 @@ class PeerProgram {
     clearTimeout(this.flushTimer)
     this.flushTimer = undefined
     await this.saving
-    if (this.replica !== undefined) await Effect.runPromise(this.replica.save).catch((error: unknown) => this.onSaveFailed(error))
+    if (this.replica !== undefined) await Effect.runPromise(this.replica.save).catch(this.saveFailed)
   }
 
   /**

@@ -148,7 +148,8 @@ class ValidatorProgram {
     if (replica === undefined) return { vote: "none" }
     const fault = await Effect.runPromise(replica.followFinal(received))
     if (fault !== undefined) return { vote: false, fault }
-    if (replica.pageFull) await this.flushNow()
+    // The next page is checked while this one is stored (Replica.savePage).
+    if (replica.pageFull) await this.savedBy(replica.savePage)
     else this.flushSoon(replica)
     return { vote: "none" }
   }
@@ -173,11 +174,16 @@ class ValidatorProgram {
   }
 
   private saved(replica: Replica): Promise<boolean> {
-    return Effect.runPromise(replica.save).then(
+    return this.savedBy(replica.save)
+  }
+
+  private savedBy(save: Effect.Effect<void>): Promise<boolean> {
+    return Effect.runPromise(save).then(
       () => true,
-      (error: unknown) => {
+      () => {
         // Memory is ahead of storage: never vote, stop; a restart resumes from what storage holds.
-        this.fatal(error)
+        // A final block holding a transaction stored already (ReplayInStorage) is said as such.
+        this.fatal(this.replica?.failed)
         return false
       },
     )
