@@ -4,10 +4,12 @@
  * served on a Unix socket in a directory private to the node's user, never on a TCP port.
  */
 import { spawn } from "node:child_process"
-import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
+import { cpSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { createHash } from "node:crypto"
+import postgres from "postgres"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { listeningTcpPorts } from "../test/listening-ports.js"
@@ -121,5 +123,39 @@ describe("PGlite's socket", () => {
         }),
       )
       expect(message).toContain("another process serves this PGlite data dir")
+    }), 60_000)
+
+  it.live("reaches the thread through a port that carries a statement of many MiB whole, answers SQL errors as errors, and serves the socket too", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const target = yield* servePglite(copyOfTemplate("port"))
+        const overPort = postgres(target.url, { socket: target.connect, max: 1, onnotice: () => undefined } as object)
+        const overSocket = postgres(target.url, { path: target.socketPath, max: 1, onnotice: () => undefined })
+        yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all([overPort.end(), overSocket.end()])))
+        const big = "x".repeat(12 * 1024 * 1024)
+        const [row] = yield* Effect.promise(() => overPort`select length(${big}::text) as n, md5(${big}::text) as digest`)
+        expect(row).toEqual({ n: big.length, digest: createHash("md5").update(big).digest("hex") })
+        const refused = yield* Effect.promise(() => overPort`select 1 / 0`.then(() => "answered", (error: Error) => error.message))
+        expect(refused).toContain("division by zero")
+        // The connection is still there after the error, and both clients see one database.
+        yield* Effect.promise(() => overPort`create table seen (n int); insert into seen values (7)`.simple())
+        expect(yield* Effect.promise(() => overSocket`select n from seen`)).toEqual([{ n: 7 }])
+      }),
+    ), 60_000)
+
+  it.live("runs PGlite in a thread of its own, and a data dir it cannot open is a StorageError, not a crash", () =>
+    Effect.gen(function* () {
+      const ports = () => process.getActiveResourcesInfo().filter((kind) => kind === "MessagePort").length
+      const before = ports()
+      const { checked } = yield* served(copyOfTemplate("threaded"), ports)
+      // The thread's port, and the ledger's connection to it.
+      expect(checked, "the thread's message ports").toBe(before + 2)
+      expect(ports(), "the thread is gone at close").toBe(before)
+      const blocked = join(root, "not-a-directory")
+      writeFileSync(blocked, "a file where the data dir should be")
+      const error = yield* Effect.flip(Effect.scoped(servePglite(blocked)))
+      expect(error._tag).toBe("StorageError")
+      expect(error.message.length).toBeGreaterThan(0)
+      expect(existsSync(`${blocked}-socket`), "the socket's directory is removed").toBe(false)
     }), 60_000)
 })

@@ -1,18 +1,22 @@
 /**
- * The embedded default: PGlite (Postgres compiled to WASM) with its data under a directory, served
- * by pglite-socket on a Unix socket, so that the node talks to it through the very same postgres.js
- * code as to a real server (`postgres.ts`). One SQL dialect, one code path.
+ * The embedded default: PGlite (Postgres compiled to WASM) with its data under a directory, run in
+ * a thread of its own, so that the node talks to it through the very same postgres.js code as to a
+ * real server (`postgres.ts`). One SQL dialect, one code path. The ledger's connection crosses to
+ * the thread through a MessagePort; the thread also serves the database on a Unix socket, for
+ * psql and the like to inspect it. PGlite is one Postgres session shared by every client: read
+ * there, and never leave a transaction open while the node runs.
  *
  * The socket has no password (PGlite has none to check), so only its directory guards the ledger:
  * it is private to the node's user (mode 0700), beside the data dir. No TCP port is opened, so no
  * other local user can reach the database.
  */
 import { lstat, chmod, mkdir, mkdtemp, rm } from "node:fs/promises"
+import { createRequire } from "node:module"
 import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { basename, dirname, join, resolve } from "node:path"
-import { PGlite } from "@electric-sql/pglite"
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
+import { EventEmitter } from "node:events"
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads"
 import { Effect, Layer, type Scope } from "effect"
 import { Ledger, StorageError } from "./ledger.js"
 import { makeSessionLedger, type PostgresTarget } from "./postgres.js"
@@ -93,26 +97,210 @@ const socketDirectory = (dataDir: string): Effect.Effect<PgliteSocket, StorageEr
   )
 }
 
-const openDatabase = (dataDir: string) =>
+/**
+ * PGlite runs in a thread of its own: Postgres compiled to WASM is as much CPU as the engine, and on
+ * the event loop it took turns with it (a peer catching up spent two thirds of its time there).
+ * The thread opens the database and serves it on the socket, for whoever inspects the ledger with
+ * psql. The ledger's own connection reaches it through a MessagePort instead (`portSocket`): a
+ * statement of a few MiB crossed the Unix socket a kernel buffer (about 200 KiB) per turn of the
+ * event loop, and the turns are few while the engine works, so that the thread waited for the
+ * statement while the engine waited for the commit, and the two never ran at once. A message
+ * crosses whole, at once.
+ *
+ * Over a port, the thread splits the bytes into protocol messages and hands each to PGlite's
+ * `execProtocolRawStream`, as pglite-socket does for a socket (it only takes net sockets), in
+ * `runExclusive` so as to take turns with the socket's queries. The thread's code is CommonJS
+ * evaluated from this text, requiring PGlite by absolute path, so that it runs the same from the
+ * sources and from the build.
+ */
+const threadCode = `
+const { parentPort, workerData } = require("node:worker_threads")
+const { mkdirSync } = require("node:fs")
+const { PGlite } = require(workerData.pglite)
+const { PGLiteSocketServer } = require(workerData.socket)
+let db, server
+const ports = new Set()
+const closeAll = async () => {
+  for (const port of ports) port.close()
+  try { if (server) await server.stop() } catch {}
+  try { if (db) await db.close() } catch {}
+}
+const sslRequest = 80877103
+const protocol3 = 196608
+// One connection over a port: bytes in as the client wrote them, answers out as PGlite streams them.
+const serve = (port) => {
+  ports.add(port)
+  const pending = []
+  let buffered = 0
+  let started = false
+  let turn = Promise.resolve()
+  const send = (bytes) => {
+    // A view into PGlite's memory: copied out, and the copy moved, not cloned.
+    const copy = new Uint8Array(bytes)
+    port.postMessage(copy, [copy.buffer])
+  }
+  // The next whole message (a startup message has no type byte), or undefined until it has arrived.
+  const next = () => {
+    // Before the startup message, a length and a code (8 bytes); after it, a type and a length (5).
+    const headBytes = started ? 5 : 8
+    if (buffered < headBytes) return undefined
+    if (pending[0].length < headBytes) pending.splice(0, pending.length, Buffer.concat(pending))
+    const head = pending[0]
+    // Before startup every message is a length then a code: SSL request, cancel request or startup.
+    const code = started ? undefined : head.readInt32BE(4)
+    const length = started ? 1 + head.readInt32BE(1) : head.readInt32BE(0)
+    if (buffered < length) return undefined
+    if (head.length < length) pending.splice(0, pending.length, Buffer.concat(pending))
+    const whole = pending[0]
+    const message = whole.subarray(0, length)
+    if (whole.length === length) pending.shift()
+    else pending[0] = whole.subarray(length)
+    buffered -= length
+    if (code === protocol3) started = true
+    return { message, code }
+  }
+  const drain = async () => {
+    for (let found = next(); found !== undefined; found = next()) {
+      if (found.code === sslRequest) { send(Buffer.from("N")); continue }
+      // A cancel request: PGlite has no backend to signal; the client expects no answer.
+      if (found.code !== undefined && found.code !== protocol3) continue
+      await db.runExclusive(() => db.execProtocolRawStream(new Uint8Array(found.message), { onRawData: send }))
+    }
+  }
+  port.on("message", (data) => {
+    pending.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+    buffered += data.byteLength
+    // A failure of PGlite itself (SQL errors are answers): the connection closes, as a socket would.
+    turn = turn.then(drain).catch(() => port.close())
+  })
+  port.on("close", () => ports.delete(port))
+}
+parentPort.on("message", async (message) => {
+  if (message && message.type === "connect") return serve(message.port)
+  if (message !== "stop") return
+  await closeAll()
+  parentPort.postMessage({ type: "stopped" })
+  parentPort.close()
+})
+;(async () => {
+  mkdirSync(workerData.dataDir, { recursive: true })
+  db = await PGlite.create(workerData.dataDir)
+  server = new PGLiteSocketServer({ db, path: workerData.socketPath, maxConnections: workerData.maxConnections })
+  await server.start()
+  parentPort.postMessage({ type: "ready" })
+})().catch(async (error) => {
+  await closeAll()
+  parentPort.postMessage({ type: "failed", message: error instanceof Error ? error.message : String(error) })
+  parentPort.close()
+})
+`
+
+/**
+ * A connection to PGlite's thread over a MessagePort, as postgres.js takes a socket of its own
+ * (`socket` option): it writes protocol bytes and reads the answers from 'data' events. Each write
+ * crosses as one message.
+ */
+class PortSocket extends EventEmitter {
+  readyState: "open" | "closed" = "open"
+
+  constructor(private readonly port: MessagePort) {
+    super()
+    port.on("message", (data: Uint8Array) => this.emit("data", Buffer.from(data.buffer, data.byteOffset, data.byteLength)))
+    port.on("close", () => {
+      this.readyState = "closed"
+      this.emit("close")
+    })
+  }
+
+  write(chunk: Uint8Array, callback?: (error?: Error) => void): boolean {
+    if (this.readyState !== "open") {
+      callback?.(new Error("the connection to PGlite's thread is closed"))
+      return false
+    }
+    // postgres.js's buffers may be views into a larger pool: copy the bytes, and move the copy.
+    const copy = new Uint8Array(chunk)
+    this.port.postMessage(copy, [copy.buffer])
+    if (callback !== undefined) queueMicrotask(() => callback())
+    return true
+  }
+
+  end(chunk?: Uint8Array): void {
+    if (chunk !== undefined) this.write(chunk)
+    this.destroy()
+  }
+
+  destroy(): void {
+    if (this.readyState === "open") this.port.close()
+  }
+}
+
+/** A new connection to the thread's database: a channel whose other end the thread serves. */
+const portSocket = (worker: Worker) => (): PortSocket => {
+  const { port1, port2 } = new MessageChannel()
+  worker.postMessage({ type: "connect", port: port2 }, [port2])
+  return new PortSocket(port1)
+}
+
+const packagePath = createRequire(import.meta.url)
+
+/** How long a stopping thread may take to close the database before it is terminated. */
+const threadStopMs = 30_000
+
+/**
+ * Opens PGlite on `dataDir` in its thread and serves it on `socket`; stops both when the scope
+ * closes. The database going away under a running ledger (the thread failing) ends the process
+ * with a line saying so, as PGlite failing on the event loop did: nothing committed is lost, and a
+ * restart opens it again.
+ */
+const serveInThread = (dataDir: string, socket: PgliteSocket) =>
   Effect.acquireRelease(
-    Effect.tryPromise({
-      try: () => mkdir(dataDir, { recursive: true }).then(() => PGlite.create(dataDir)),
-      catch: failure("open PGlite"),
+    Effect.async<Worker, StorageError>((resume) => {
+      const worker = new Worker(threadCode, {
+        eval: true,
+        workerData: {
+          pglite: packagePath.resolve("@electric-sql/pglite"),
+          socket: packagePath.resolve("@electric-sql/pglite-socket"),
+          dataDir: resolve(dataDir),
+          socketPath: socket.socketPath,
+          maxConnections: socketConnectionsMax,
+        },
+      })
+      let ready = false
+      let refused = false
+      const failed = (message: string) => {
+        if (ready) {
+          process.stderr.write(`gesell: PGlite stopped: ${message}\n`)
+          process.exit(70)
+        }
+        if (refused) return
+        refused = true
+        resume(Effect.fail(new StorageError({ operation: "open PGlite", message })))
+      }
+      worker.on("message", (message: { type: string; message?: string }) => {
+        if (message.type === "ready") {
+          ready = true
+          resume(Effect.succeed(worker))
+        } else if (message.type === "failed") failed(message.message ?? "PGlite failed to start")
+      })
+      worker.on("error", (error) => failed(error.message))
+      worker.on("exit", (code) => {
+        if (!stopping.has(worker)) failed(`its thread exited (${code})`)
+      })
     }),
-    (db) => Effect.tryPromise(() => db.close()).pipe(Effect.ignore),
+    (worker) =>
+      Effect.promise(
+        () =>
+          new Promise<void>((done) => {
+            stopping.add(worker)
+            const timer = setTimeout(() => void worker.terminate().then(() => done()), threadStopMs)
+            worker.once("exit", () => (clearTimeout(timer), done()))
+            worker.postMessage("stop")
+          }),
+      ),
   )
 
-const serveDatabase = (db: PGlite, socket: PgliteSocket) =>
-  Effect.acquireRelease(
-    Effect.tryPromise({
-      try: () => {
-        const server = new PGLiteSocketServer({ db, path: socket.socketPath, maxConnections: socketConnectionsMax })
-        return server.start().then(() => server)
-      },
-      catch: failure("serve PGlite"),
-    }),
-    (server) => Effect.tryPromise(() => server.stop()).pipe(Effect.ignore),
-  )
+/** Threads being stopped on purpose, whose exit is no failure. */
+const stopping = new WeakSet<Worker>()
 
 /**
  * Starts PGlite on `dataDir` (created if missing) and serves it on a Unix socket in a private
@@ -122,10 +310,10 @@ const serveDatabase = (db: PGlite, socket: PgliteSocket) =>
 export const servePglite = (dataDir: string): Effect.Effect<PgliteSocket & PostgresTarget, StorageError, Scope.Scope> =>
   Effect.gen(function* () {
     const socket = yield* socketDirectory(dataDir)
-    const db = yield* openDatabase(dataDir)
-    yield* serveDatabase(db, socket)
-    // The URL names the user and the database; the host is the socket.
-    return { ...socket, url: "postgres://postgres@localhost/postgres" }
+    const worker = yield* serveInThread(dataDir, socket)
+    // The URL names the user and the database; the host is the socket, for other clients: the
+    // ledger connects through a port (`connect`).
+    return { ...socket, url: "postgres://postgres@localhost/postgres", connect: portSocket(worker) }
   })
 
 /** The ledger on PGlite under `dataDir`. */

@@ -67,6 +67,11 @@ export interface PostgresTarget {
   readonly url: string
   /** The socket file itself (`<directory>/.s.PGSQL.<port>`); the URL's host and port are then not used. */
   readonly socketPath?: string | undefined
+  /**
+   * A connection of the caller's making, used instead of the socket: a duplex that postgres.js
+   * writes protocol bytes to and reads answers from (PGlite's thread, `pglite.ts`).
+   */
+  readonly connect?: (() => unknown) | undefined
 }
 
 export interface PostgresLedgerOptions {
@@ -81,6 +86,8 @@ const seconds = (ms: number): number => ms / 1000
 const openPool = (target: PostgresTarget, poolMax: number): Sql =>
   postgres(target.url, {
     ...(target.socketPath === undefined ? {} : { path: target.socketPath }),
+    // postgres.js takes a socket of the caller's making (`socket`), which its types do not name.
+    ...(target.connect === undefined ? {} : ({ socket: target.connect } as object)),
     max: poolMax,
     connect_timeout: seconds(postgresTimeouts.connectTimeoutMs),
     idle_timeout: seconds(postgresTimeouts.idleTimeoutMs),
