@@ -26,7 +26,7 @@ import { join } from "node:path"
 import { mkdirSync } from "node:fs"
 import { Console, Effect } from "effect"
 import type WebSocket from "ws"
-import { Replica } from "../actors/replica.js"
+import { Replica, ReplayInStorage } from "../actors/replica.js"
 import {
   chainFromGenesisBlock,
   checkSignatures,
@@ -258,7 +258,8 @@ export const runValidator = (flags: ValidatorFlags) =>
     const clock = yield* Effect.clock
     const stopped: { client?: FeedClient; failed?: boolean } = {}
     const program = new ValidatorProgram(store, key, replica, log, (error) => {
-      log(`storage failed, stopping: ${String(error)}`)
+      // A final block replaying a stored transaction is the engine's fault, not storage's.
+      log(error instanceof ReplayInStorage ? `the engine's final ${error.message}; stopping` : `storage failed, stopping: ${String(error)}`)
       stopped.failed = true
       stopped.client?.stop()
     }, flags.genesisHash, () => clock.unsafeCurrentTimeMillis())
