@@ -292,7 +292,7 @@ const serveInThread = (dataDir: string, socket: PgliteSocket) =>
         () =>
           new Promise<void>((done) => {
             stopping.add(worker)
-            const timer = setTimeout(() => void worker.terminate().then(() => done()), threadStopMs)
+            const timer = setTimeout(() => worker.terminate().then(() => done(), () => done()), threadStopMs)
             worker.once("exit", () => (clearTimeout(timer), done()))
             worker.postMessage("stop")
           }),
