@@ -45,9 +45,9 @@ const pageBlocksMax = 500
 const pageTxCharsMax = 2 * 1024 * 1024
 
 /**
- * A block the feed gave as final that holds a transaction storage holds already, found when its page
- * was about to be saved (followed final blocks are checked against storage a page at a time, see
- * `followFinal`): nothing of the page is stored, and the replica saves nothing more.
+ * A block the feed gave as final that holds a transaction storage holds already, found by its page's
+ * commit (followed final blocks are checked against storage a page at a time, see `followFinal`):
+ * nothing of the page is stored, and the replica saves nothing more.
  */
 export class ReplayInStorage extends Error {
   constructor(
@@ -165,7 +165,11 @@ export class Replica {
     if (fault !== undefined) return Effect.succeed(fault)
     const ids = block.txs.map((tx) => tx.id)
     const held = this.unsavedReplay(ids)
-    if (held !== undefined) return Effect.succeed(held)
+    return held !== undefined ? Effect.succeed(held) : this.storedReplay(ids)
+  }
+
+  /** A transaction of these ids that storage holds. */
+  private storedReplay(ids: readonly string[]): Effect.Effect<BlockFault | undefined, unknown> {
     return this.store.knownTxIds(ids).pipe(Effect.map(([known]) => (known === undefined ? undefined : replayed(known))))
   }
 
@@ -203,7 +207,7 @@ export class Replica {
       if (replay !== undefined) return Effect.succeed(receivedFault(received, replay))
       const executed = followReceivedBlock(this.chain, received)
       if ("code" in executed) {
-        return this.store.knownTxIds(ids).pipe(Effect.map(([known]) => receivedFault(received, known === undefined ? executed : replayed(known))))
+        return this.storedReplay(ids).pipe(Effect.map((replay) => receivedFault(received, replay ?? executed)))
       }
       this.record(received.header, executed, received.signatures)
       return Effect.succeed(undefined)
