@@ -13,7 +13,9 @@ import { cardWallet, decodeCardUid, type CardUid } from "../engine/names.js"
 import type { Asset, LedgerState, Place, Reader, Transaction } from "../engine/state.js"
 import type { StoredCard } from "../storage/ledger.js"
 import type { LedgerWriter, Refusal } from "./writer.js"
-import { base64urlEncode } from "../engine/ed25519.js"
+import { authorityOf, signApproval, type Approval } from "../engine/authority.js"
+import { base64urlEncode, type SigningKey } from "../engine/ed25519.js"
+import type { ValidatorId } from "../engine/names.js"
 import { sha256Hex } from "../engine/hash.js"
 
 /** Readers authenticate with a bearer token; the ledger keeps only its SHA-256, in hex. */
@@ -38,21 +40,58 @@ export const renderAnswer = (executed: Executed): string =>
   )
 
 /**
+ * Keys the node approves with (PROTOCOL.md section 9.3): a steward key when its operators hold one
+ * (the demo's node does, so that the demo works alone), and its validator key, which approves as one
+ * member of the set for changes of the set or of the rules. Each approves only a command whose
+ * authority names it.
+ */
+export interface NodeApprovers {
+  readonly keys: readonly { readonly validator: string; readonly key: SigningKey }[]
+}
+
+/**
+ * The approvals a command goes to the engine with: those given, and the node's own where its keys
+ * are among those that approve it and have not approved already. A command that needs none keeps
+ * what was given (the engine refuses approvals it does not need).
+ */
+export const withNodeApprovals = (
+  state: LedgerState,
+  command: Command,
+  given: readonly Approval[] | undefined,
+  approvers: NodeApprovers,
+): readonly Approval[] | undefined => {
+  const authority = authorityOf(state, command)
+  if (authority.by === "none") return given
+  const allowed = new Set<string>(authority.keys)
+  if (authority.by === "validators" && authority.newcomer !== undefined) allowed.add(authority.newcomer)
+  const approvals = [...(given ?? [])]
+  for (const { validator, key } of approvers.keys) {
+    if (allowed.has(validator) && !approvals.some((approval) => approval.key === validator)) {
+      approvals.push(signApproval(key, validator as ValidatorId, state.genesisHash, command))
+    }
+  }
+  return approvals.length === 0 ? undefined : approvals
+}
+
+/**
  * Runs an operator command through the writer, as a reader's request is run: executed by the engine,
  * committed with its batch, answered once durable (the answer's JSON text: a retry under the same
  * request id gets the same). `applied` runs right after the engine applied the transaction, before
- * the batch is cut: what the node keeps beside the ledger (a card's printed number) is committed with it.
+ * the batch is cut: what the node keeps beside the ledger (a card's printed number) is committed with
+ * it. `approvals` go with the command as given: `withNodeApprovals` adds the node's.
  */
 export const submitCommand = (
   writer: LedgerWriter,
   command: Command,
   nowMs: number,
   applied?: (tx: Transaction, state: LedgerState) => void,
+  approvals?: readonly Approval[],
 ): Effect.Effect<string, AdminUnavailable> =>
   Effect.async<string, AdminUnavailable>((resume) => {
     writer.submit(
       {
         command,
+        approvals,
         render: renderAnswer,
         reply: (body) => resume(Effect.succeed(body)),
         refuse: (why) => resume(Effect.fail(new AdminUnavailable({ why }))),
@@ -82,12 +121,23 @@ const renamed = (field: string | undefined, names: Readonly<Record<string, strin
 const placeFields = { request: "", "request=": "request", id: "place.", accepts: "place.", name: "place.", membershipRequired: "place.", staffRequired: "place.", payout: "place." }
 const assetFields = { request: "", "request=": "request", id: "asset.", assetKind: "asset.", "assetKind=": "kind", name: "asset.", issuer: "asset.", demurrage: "asset.", exchange: "asset." }
 
-/** A registry command run through the writer; its failure as the admin API's error. */
-const registryChange = (writer: () => LedgerWriter, nowMs: () => number, command: Command, fieldNames: Readonly<Record<string, string>> = {}, applied?: (tx: Transaction, state: LedgerState) => void) =>
+/** What the registry changes need: the writer, the clock, and the keys the node approves with. */
+export interface AdminDeps {
+  readonly writer: () => LedgerWriter
+  readonly nowMs: () => number
+  readonly approvers: NodeApprovers
+}
+
+/** A registry command run through the writer with the node's approvals; its failure as the admin API's error. */
+const registryChange = (admin: AdminDeps, command: Command, fieldNames: Readonly<Record<string, string>> = {}, applied?: (tx: Transaction, state: LedgerState) => void) =>
   Effect.gen(function* () {
-    const answer = JSON.parse(yield* submitCommand(writer(), command, nowMs(), applied)) as CommandAnswer
+    const approvals = withNodeApprovals(admin.writer().state, command, undefined, admin.approvers)
+    const answer = JSON.parse(yield* submitCommand(admin.writer(), command, admin.nowMs(), applied, approvals)) as CommandAnswer
     if (answer.ok) return answer
     const field = renamed(answer.field, fieldNames)
+    if (answer.status === "approvals_missing" || (answer.status === "forbidden" && answer.field?.startsWith("approvals") === true)) {
+      return yield* new AdminForbidden({ code: answer.status, message: answer.message })
+    }
     if (answer.status === "conflict") return yield* new AdminConflict({ field: "request", message: answer.message })
     if (answer.status === "unknown_reader") return yield* new AdminNotFound({ message: answer.message })
     if (answer.status === "reader_exists") return yield* new AdminConflict({ field, message: answer.message })
@@ -95,25 +145,30 @@ const registryChange = (writer: () => LedgerWriter, nowMs: () => number, command
   })
 
 /** Creates or replaces a place: a `place` transaction (PROTOCOL.md section 9.2). */
-export const putPlace = (writer: () => LedgerWriter, nowMs: () => number, request: string, body: Record<string, unknown>) =>
+export const putPlace = (admin: AdminDeps, request: string, body: Record<string, unknown>) =>
   Effect.gen(function* () {
     const command = yield* decoded({ ...body, kind: "place", request }, placeFields)
-    yield* registryChange(writer, nowMs, command, placeFields)
-    return writer().state.places.get((command as CommandOf<"place">).id) as Place
+    yield* registryChange(admin, command, placeFields)
+    return admin.writer().state.places.get((command as CommandOf<"place">).id) as Place
   })
 
 /** Creates an asset or changes its name, policy or rate: an `asset` transaction; the API names its kind `kind`. */
-export const putAsset = (writer: () => LedgerWriter, nowMs: () => number, request: string, body: Record<string, unknown>) =>
+export const putAsset = (admin: AdminDeps, request: string, body: Record<string, unknown>) =>
   Effect.gen(function* () {
     const { kind, ...rest } = body
     const command = yield* decoded({ ...rest, assetKind: kind, kind: "asset", request }, assetFields)
-    yield* registryChange(writer, nowMs, command, assetFields)
-    return writer().state.assets.get((command as CommandOf<"asset">).id) as Asset
+    yield* registryChange(admin, command, assetFields)
+    return admin.writer().state.assets.get((command as CommandOf<"asset">).id) as Asset
   })
 
 /** A create or a revocation that names an existing reader in another way, or none. */
 export class AdminConflict extends Data.TaggedError("AdminConflict")<{ readonly field: string; readonly message: string }> {}
 export class AdminNotFound extends Data.TaggedError("AdminNotFound")<{ readonly message: string }> {}
+/**
+ * The command lacks approvals the node cannot give (PROTOCOL.md section 9.3): its stewards approve it
+ * through POST /v1/admin/commands/prepare and /v1/admin/commands.
+ */
+export class AdminForbidden extends Data.TaggedError("AdminForbidden")<{ readonly code: string; readonly message: string }> {}
 
 /**
  * A new reader and its token: a `reader` transaction holding only the token's SHA-256; the token is
@@ -121,21 +176,21 @@ export class AdminNotFound extends Data.TaggedError("AdminNotFound")<{ readonly 
  * restart, a new token makes another command under the same request id): it answers the reader
  * without a token (there is none to show). A revoked reader's id may be created again, with a new token.
  */
-export const createReader = (writer: () => LedgerWriter, nowMs: () => number, request: string, body: Record<string, unknown>) =>
+export const createReader = (admin: AdminDeps, request: string, body: Record<string, unknown>) =>
   Effect.gen(function* () {
     // A token is a secret: 32 bytes from the operating system's cryptographic generator.
     const token = base64urlEncode(randomBytes(32))
     const command = yield* decoded({ id: body["id"], place: body["place"], role: body["role"], kind: "reader", request, tokenSha256: tokenHash(token) })
     const { id, place, role } = command as CommandOf<"reader">
-    const done = yield* registryChange(writer, nowMs, command).pipe(
+    const done = yield* registryChange(admin, command).pipe(
       Effect.map(() => true),
       Effect.catchTag("AdminConflict", (conflict) => {
-        const existing = writer().state.readers.get(id)
+        const existing = admin.writer().state.readers.get(id)
         const same = existing !== undefined && existing.revoked !== true && existing.place === place && existing.role === role
         return same ? Effect.succeed(false) : Effect.fail(conflict.field === "id" ? conflict : new AdminConflict({ field: "id", message: `reader ${id} exists with another place or role` }))
       }),
     )
-    const reader = writer().state.readers.get(id) as Reader
+    const reader = admin.writer().state.readers.get(id) as Reader
     return { reader, token: done ? (token as string | undefined) : undefined }
   })
 
@@ -143,12 +198,12 @@ export const createReader = (writer: () => LedgerWriter, nowMs: () => number, re
  * Revokes a reader: a `reader` transaction with `revoke`; once committed its requests are refused
  * `forbidden` (the engine executes them against the state the transaction changed).
  */
-export const revokeReader = (writer: () => LedgerWriter, nowMs: () => number, request: string, readerId: string) =>
+export const revokeReader = (admin: AdminDeps, request: string, readerId: string) =>
   Effect.gen(function* () {
     const command = yield* decoded({ kind: "reader", request, id: readerId, revoke: true }).pipe(
       Effect.catchTag("AdminRejected", () => Effect.fail(new AdminNotFound({ message: "no such reader (or already revoked)" }))),
     )
-    yield* registryChange(writer, nowMs, command)
+    yield* registryChange(admin, command)
     return { id: (command as CommandOf<"reader">).id, revoked: true as const }
   })
 
@@ -196,14 +251,17 @@ export const decodeCards = (rows: readonly CardRow[], cardsMax: number): StoredC
  * card's number could follow its transactions); it is set as its transaction is applied, and stored
  * with it. Known cards are counted and left as they are; a list of known cards makes no transaction.
  */
-export const importCards = (writer: () => LedgerWriter, nowMs: () => number, cards: readonly StoredCard[]) =>
+export const importCards = (admin: AdminDeps, cards: readonly StoredCard[]) =>
   Effect.gen(function* () {
     let added = 0
     for (let start = 0; start < cards.length; start += limits.cardsPerTxMax) {
       const chunk = cards.slice(start, start + limits.cardsPerTxMax)
-      const fresh = chunk.filter((card) => !writer().state.cards.has(card.uid as CardUid))
+      const fresh = chunk.filter((card) => !admin.writer().state.cards.has(card.uid as CardUid))
       if (fresh.length === 0) continue
-      const command = yield* decoded({ kind: "cards", cards: fresh.map((card) => ({ card: card.uid })) })
+      // An approved command carries a request id (PROTOCOL.md section 9.3): the digest of its cards, so
+      // that importing the same new cards again after a failure asks the same.
+      const request = `cards-${sha256Hex(new TextEncoder().encode(fresh.map((card) => card.uid).join("\n"))).slice(0, 40)}`
+      const command = yield* decoded({ kind: "cards", request, cards: fresh.map((card) => ({ card: card.uid })) })
       const numbers = new Map(fresh.map((card) => [card.uid, card.number]))
       const setNumbers = (_tx: Transaction, state: LedgerState) => {
         for (const [uid, number] of numbers) {
@@ -211,7 +269,7 @@ export const importCards = (writer: () => LedgerWriter, nowMs: () => number, car
           if (card !== undefined && number !== undefined && card.number === undefined) card.number = number
         }
       }
-      yield* registryChange(writer, nowMs, command, {}, setNumbers)
+      yield* registryChange(admin, command, {}, setNumbers)
       added += fresh.length
     }
     return { added, known: cards.length - added }
@@ -223,6 +281,7 @@ export type AdminOutcome<A> =
   | { readonly _tag: "rejected"; readonly error: AdminRejected }
   | { readonly _tag: "conflict"; readonly message: string; readonly field?: string | undefined }
   | { readonly _tag: "not_found"; readonly message: string }
+  | { readonly _tag: "forbidden"; readonly code: string; readonly message: string }
   | { readonly _tag: "unavailable" }
 
 /** Admin request ids remembered (a retry within the window answers the first answer). */
@@ -263,7 +322,7 @@ export class AdminRequests {
     endpoint: string,
     request: string,
     content: unknown,
-    change: Effect.Effect<A, AdminRejected | AdminConflict | AdminNotFound | AdminUnavailable, R>,
+    change: Effect.Effect<A, AdminRejected | AdminConflict | AdminNotFound | AdminForbidden | AdminUnavailable, R>,
     remembered: (value: A) => unknown = (value) => value,
   ): Effect.Effect<AdminOutcome<A>, never, R> {
     // A digest: the content of a large card import is not kept for 24 hours.
@@ -307,7 +366,7 @@ export class AdminRequests {
   }
 }
 
-const outcomeOf = <A>(error: AdminRejected | AdminConflict | AdminNotFound | AdminUnavailable): AdminOutcome<A> => {
+const outcomeOf = <A>(error: AdminRejected | AdminConflict | AdminNotFound | AdminForbidden | AdminUnavailable): AdminOutcome<A> => {
   switch (error._tag) {
     case "AdminRejected":
       return { _tag: "rejected", error }
@@ -315,6 +374,8 @@ const outcomeOf = <A>(error: AdminRejected | AdminConflict | AdminNotFound | Adm
       return { _tag: "conflict", message: error.message, field: error.field }
     case "AdminNotFound":
       return { _tag: "not_found", message: error.message }
+    case "AdminForbidden":
+      return { _tag: "forbidden", code: error.code, message: error.message }
     default:
       return { _tag: "unavailable" }
   }

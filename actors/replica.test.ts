@@ -46,7 +46,7 @@ const t1 = t0 + 1_000
 const t2 = t0 + 2_000
 
 /** The node's side: its engine, and the blocks it seals and signs as the feed's frames. */
-const node = new Session(ledgerFromGenesis(genesis), t1)
+const node = new Session(ledgerFromGenesis(genesis), t1, headerHash(header0))
 const texts = (commands: ReadonlyArray<Record<string, unknown>>): string[] =>
   commands.map((command) => {
     const outcome = node.must(command)

@@ -250,7 +250,7 @@ export class Replica {
     const state = this.chain.state
     const unsaved = this.unsaved
     executed.txs.forEach((tx, index) => {
-      touchedBy(state, tx, unsaved.touched)
+      touchedBy(state, tx, unsaved.touched, this.nextSeq + index)
       this.unsavedIds.add(tx.id)
       // The engine's text of the transaction, which re-execution found equal to the one received.
       const body = executed.texts[index] as string

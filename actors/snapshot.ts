@@ -22,6 +22,8 @@ export const stateFromSnapshot = (snapshot: Snapshot): LedgerState => {
   const document = {
     federation: genesis["federation"],
     validators: genesis["validators"],
+    stewards: genesis["stewards"],
+    observers: genesis["observers"],
     assets: snapshot.assets,
     places: snapshot.places,
     // A revoked reader is out of the state the engine authorizes with: its requests are `forbidden`.
@@ -47,6 +49,8 @@ export const stateFromSnapshot = (snapshot: Snapshot): LedgerState => {
       reply: request.reply,
     })
   }
+  for (const request of snapshot.approved) state.approved.add(request)
+  state.genesisHash = snapshot.genesisHash ?? ""
   Object.assign(state.backing, snapshot.backing)
   applyStoredMeta(state, snapshot.meta)
   if (snapshot.validators !== undefined) {
@@ -65,6 +69,8 @@ export interface Touched {
   readonly assets: Set<string>
   readonly readers: Set<string>
   readonly meta: Set<RegistryMetaKey>
+  /** Approved commands' request ids, with their transactions' seqs. */
+  readonly approved: Map<string, number>
   backing: boolean
   validators: boolean
 }
@@ -76,6 +82,7 @@ export const emptyTouched = (): Touched => ({
   assets: new Set(),
   readers: new Set(),
   meta: new Set(),
+  approved: new Map(),
   backing: false,
   validators: false,
 })
@@ -83,9 +90,11 @@ export const emptyTouched = (): Touched => ({
 /**
  * What a transaction touches in storage: the wallets of its legs and of its card, the card itself
  * when its wallet, status or staff rights changed or it is new, the registry entry a registry
- * transaction changed, the backing counters, the validator set. Allocates nothing for a tap.
+ * transaction changed, the backing counters, the validator set, an approved command's request id
+ * (with `seq`, the transaction's). Allocates nothing for a tap.
  */
-export const touchedBy = (state: LedgerState, tx: Transaction, touched: Touched): void => {
+export const touchedBy = (state: LedgerState, tx: Transaction, touched: Touched, seq: number): void => {
+  if (tx.approvals !== undefined && isRecord(tx.command) && typeof tx.command["request"] === "string") touched.approved.set(tx.command["request"], seq)
   for (const leg of tx.legs) {
     touched.wallets.add(leg.from)
     touched.wallets.add(leg.to)
@@ -143,6 +152,7 @@ export const touchedRows = (state: LedgerState, touched: Touched) => ({
     return reader === undefined ? [] : [{ id: reader.id, place: reader.place, role: reader.role, tokenSha256: reader.tokenSha256, revoked: reader.revoked === true }]
   }),
   meta: touched.meta.size === 0 ? undefined : [...touched.meta].map((key) => ({ key, value: metaValue(state, key) })),
+  approved: touched.approved.size === 0 ? undefined : [...touched.approved].map(([request, seq]) => ({ request, seq })),
   backing: touched.backing ? { ...state.backing } : undefined,
   validators: touched.validators ? JSON.stringify(state.validators) : undefined,
 })

@@ -27,6 +27,8 @@ const snapshot: Snapshot = {
   places: genesisDocument.places,
   readers: genesisDocument.readers.map((reader) => ({ ...reader, role: reader.role as "bar" | "cashdesk", revoked: false })),
   cards: [],
+  approved: [],
+  genesisHash: undefined,
   wallets: [],
   requests: [],
   olderRequests: [],

@@ -19,6 +19,7 @@
  */
 import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberId, Option } from "effect"
 import { requestKey, type Command } from "../engine/command.js"
+import type { Approval } from "../engine/authority.js"
 import { execute, fingerprint, type Executed } from "../engine/execute.js"
 import { fail } from "../engine/outcome.js"
 import { transactionJson } from "../engine/transaction.js"
@@ -51,6 +52,8 @@ export type Refusal = "unavailable" | "overloaded"
 /** One request handed to the writer by a transport. */
 export interface Submission {
   readonly command: Command
+  /** The approvals given with an operator's command (PROTOCOL.md section 9.3). */
+  readonly approvals?: readonly Approval[] | undefined
   /** The wire reply for an engine outcome, rendered against the state right after it. */
   readonly render: (executed: Executed, state: LedgerState) => string
   /**
@@ -251,7 +254,7 @@ export class LedgerWriter {
     // the one before it.
     const time = Math.max(nowMs, this.lastTimeMs)
     this.lastTimeMs = time
-    const executed = execute(this.state, submission.command, { now: time as TimeMs, txId: String(this.nextSeq) as TxId })
+    const executed = execute(this.state, submission.command, { now: time as TimeMs, txId: String(this.nextSeq) as TxId, approvals: submission.approvals })
     if (executed.replayed) return this.answerRetry(submission, key)
     // A conflict changes nothing and depends on nothing uncommitted. Everything else, reads
     // included, is answered with its batch: a reply never shows a balance that is not durable.
@@ -329,7 +332,7 @@ export class LedgerWriter {
     if (executed.ok && executed.tx !== null) {
       stored = this.storedTx(executed.tx, reader, request, record?.fingerprint, json)
       batch.txs.push(stored)
-      this.touch(batch, executed.tx)
+      touchedBy(this.state, executed.tx, batch.touched, stored.seq)
       this.lastTimeMs = time
     } else if (record !== undefined && request !== undefined) {
       stored = { reader, request, fingerprint: record.fingerprint, reply: json, time }
@@ -357,10 +360,6 @@ export class LedgerWriter {
       reply,
       ref: tx.ref,
     }
-  }
-
-  private touch(batch: Batch, tx: Transaction): void {
-    touchedBy(this.state, tx, batch.touched)
   }
 
   /** Seals the pending batch: the stored form of every touched wallet and card, as they are now. */

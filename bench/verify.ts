@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from "node:child_process"
 import { rm } from "node:fs/promises"
 import { performance } from "node:perf_hooks"
 import { genesisHashOf, testKey, writeKeyFile } from "../test/federation-process.js"
-import { admin, cliPath, freshDataDir, nodeRuntimeFlags, ReaderClient, type NodeProcess } from "../test/node-process.js"
+import { approvedCommand, cliPath, freshDataDir, nodeRuntimeFlags, ReaderClient, type NodeProcess } from "../test/node-process.js"
 import { benchAsset, cardUid, deskReader, tokenOf } from "./federation.js"
 import { measureLoad, type LoadFigures } from "./measure.js"
 import { processTicks, serverTicks } from "./proc.js"
@@ -232,7 +232,8 @@ const peerCatchUp = async (session: Session, node: NodeProcess, tip: Health, fla
 
 /** The admin adds the joining validator with a threshold of 2; a top-up then makes a block only its vote can make final. */
 const validatorCatchUp = async (session: Session, node: NodeProcess, flatOut: number): Promise<CatchUpFigures> => {
-  const added = await admin(node, "POST", "/v1/admin/commands", { kind: "validators", add: joiningKey.id, threshold: 2 })
+  // Co-optation (PROTOCOL.md section 9.3): the node approves as the one member, the newcomer joins with its own approval.
+  const added = await approvedCommand(node, { kind: "validators", add: joiningKey.id, threshold: 2 }, [joiningKey])
   if (added.body["ok"] !== true) throw new Error(`adding the validator: ${JSON.stringify(added.body)}`)
   const tip = await allFinal(node)
   const desk = await ReaderClient.connect(node.ws, tokenOf(deskReader))

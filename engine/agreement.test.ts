@@ -52,6 +52,7 @@ class Node extends Session {
     const tx = genesisTransaction(document as unknown as JsonValue, t0 as TimeMs)
     const header = genesisHeader(genesis.value, tx, proposer)
     this.last = { header, hash: headerHash(header), text: blockJson(header, [transactionJson(tx)], undefined), txs: [tx] }
+    this.state.genesisHash = this.last.hash
   }
 
   override run(raw: Raw): Executed {

@@ -73,7 +73,7 @@ const replica = (): Chain => {
 
 /** Block 1's transactions as the node's engine makes them: a refill, a sale, a top-up and a transfer. */
 const honestTxs = (): TxValue[] => {
-  const node = new Session(ledgerFromGenesis(genesis), t1)
+  const node = new Session(ledgerFromGenesis(genesis), t1, hash0)
   const commands = [
     { kind: "refill", wallet: "card:04a1b2c3", amount: 1_000, ref: "pi_1" },
     { kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 300, request: "s1" },

@@ -41,6 +41,7 @@ import type { FederationId, TimeMs, TxId, ValidatorId } from "./names.js"
 import type { JsonValue, LedgerState, Transaction } from "./state.js"
 import { transactionJson } from "./transaction.js"
 import { day, genesisDocument, Session, t0 } from "../test/federation.js"
+import { sortedApprovals } from "./authority.js"
 
 const keyOf = (seed: number): SigningKey => {
   const key = keyFromSeed(new Uint8Array(32).fill(seed))
@@ -123,6 +124,11 @@ class Node {
   readonly session = new Session(ledgerFromGenesis(genesis), t0)
   last: Sealed = genesisBlock()
   private committed: TxValue[] = []
+
+  constructor() {
+    this.session.state.genesisHash = this.last.hash
+    this.session.signers = [...this.session.signers, ...keys.map((key, index) => ({ id: ids[index] as ValidatorId, key }))]
+  }
 
   run(raw: Record<string, unknown>): TxValue {
     const outcome = this.session.must(raw)
@@ -213,6 +219,13 @@ const scene = () => {
 }
 type Scene = ReturnType<typeof scene>
 
+/** A node that ran block 1, whose signers approve as the federation would after it (its stewards changed there). */
+const approverAfterBlock1 = (): Node => {
+  const node = new Node()
+  runBlock1(node)
+  return node
+}
+
 const byKey = <V>(entries: Iterable<readonly [string, V]>): Array<readonly [string, V]> =>
   [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
 
@@ -281,8 +294,18 @@ const leg = (asset: string, from: string, to: string, amount: number) => ({ amou
  * A transaction a dishonest proposer writes itself: a command, and what it claims the command makes
  * (its fields and legs), at block 2's time.
  */
-const forged = (id: string, command: Record<string, unknown>, fields: Partial<Record<keyof Transaction, unknown>> = {}): TxValue =>
-  wire({ id: id as TxId, kind: command["kind"], time: t2 as TimeMs, legs: [], ...fields, command } as unknown as Transaction)
+/**
+ * A transaction written by hand. A command that needs approvals is given a request id and the
+ * approvals the federation's honest signers would give it (forgers copy them): the block is then
+ * refused for what it forges, not for lacking them; the transaction carries that request id, as the
+ * engine's do.
+ */
+const forged = (id: string, command: Record<string, unknown>, fields: Partial<Record<keyof Transaction, unknown>> = {}): TxValue => {
+  const approved = approverAfterBlock1().session.approve(command, `forged-${id}`)
+  const request = approved.raw["request"] !== command["request"] ? { request: approved.raw["request"] } : {}
+  const approvals = approved.approvals === undefined ? {} : { approvals: sortedApprovals(approved.approvals) }
+  return wire({ id: id as TxId, kind: command["kind"], time: t2 as TimeMs, legs: [], ...request, ...fields, command: approved.raw, ...approvals } as unknown as Transaction)
+}
 
 describe("a replica following the node", () => {
   it("starts from the node's block 0 with the genesis document's set, and nothing else", () => {

@@ -12,6 +12,7 @@
  */
 import { canonicalBytes, canonicalJson } from "./canonical.js"
 import { decodeCommand } from "./command.js"
+import { decodeApprovals, type Approval } from "./authority.js"
 import { decideAndApply } from "./execute.js"
 import type { Outcome } from "./outcome.js"
 import { Undo } from "./registry.js"
@@ -263,7 +264,9 @@ export const chainFromGenesisBlock = (block: Block, rawTxs: readonly unknown[], 
     return fault("federation", `block 0 is of ${header.federation}, its document of ${genesis.value.federation.id}`)
   }
   const state = ledgerFromGenesis(genesis.value)
-  return { state, last: { header, hash: headerHash(header) }, setInForce: genesis.value.validators, lastTxTimeMs: tx.time }
+  const hash = headerHash(header)
+  state.genesisHash = hash
+  return { state, last: { header, hash }, setInForce: genesis.value.validators, lastTxTimeMs: tx.time }
 }
 
 /** What re-executing a block made: its transactions as the engine built them, and their canonical texts. */
@@ -283,11 +286,12 @@ const headerFault = (chain: Chain, header: BlockHeader, txCount: number): BlockF
   return undefined
 }
 
-/** What re-execution reads from a received transaction: its id, its time and its command. */
+/** What re-execution reads from a received transaction: its id, its time, its command and its approvals. */
 interface Order {
   readonly id: TxId
   readonly time: TimeMs
   readonly command: unknown
+  readonly approvals: unknown
 }
 
 /**
@@ -300,7 +304,7 @@ const orderOf = (raw: unknown, index: number): Order | BlockFault => {
   if (typeof id !== "string" || !txIdPattern.test(id)) return fault("malformed", `txs[${index}].id must be 1 to 64 characters [A-Za-z0-9_-]`)
   const time = decodeTime(raw["time"], `txs[${index}].time`)
   if (!time.ok) return fault("malformed", time.message)
-  return { id: id as TxId, time: time.value, command: raw["command"] }
+  return { id: id as TxId, time: time.value, command: raw["command"], approvals: raw["approvals"] }
 }
 
 /**
@@ -374,9 +378,15 @@ const reexecute = (state: LedgerState, order: Order, undo: Undo): Transaction | 
   const command = decodeCommand(order.command)
   if (!command.ok) return fault("reexecution", `transaction ${id}: its command is malformed at ${command.field}: ${command.message}`)
   if (command.value.kind === "check") return fault("reexecution", `transaction ${id}: a check makes no transaction`)
+  let approvals: readonly Approval[] | undefined
+  if (order.approvals !== undefined) {
+    const decoded = decodeApprovals(order.approvals)
+    if (!decoded.ok) return fault("reexecution", `transaction ${id}: its approvals are malformed at ${decoded.field}: ${decoded.message}`)
+    approvals = decoded.value
+  }
   let outcome: Outcome
   try {
-    outcome = decideAndApply(state, command.value, { now: time, txId: id }, undo)
+    outcome = decideAndApply(state, command.value, { now: time, txId: id, approvals }, undo)
   } catch (error) {
     // The engine's assertion that what it built applies: a replica reports it, never crashes on it.
     return fault("reexecution", `transaction ${id}: ${error instanceof Error ? error.message : String(error)}`)

@@ -7,6 +7,7 @@
  */
 import { requestKey, type Command, type CommandKind } from "./command.js"
 import { applyTransaction } from "./apply.js"
+import { approvedKey, authorize, sortedApprovals } from "./authority.js"
 import { walletFull } from "./holders.js"
 import * as limits from "./limits.js"
 import { applied, fail, type Context, type Outcome } from "./outcome.js"
@@ -102,11 +103,15 @@ export const decide = (state: LedgerState, command: Command, ctx: Context): Outc
 /**
  * Decides a command and applies its transaction: what the node runs for each request, and what a
  * replica runs on each transaction's command (PROTOCOL.md section 9.1), so that the two can never
- * disagree. The transaction carries the command it was made from. Bounds that hold for any
- * command's transaction (legs, a card's assets) are checked here. `undo`, given by a replica,
- * keeps what undoes the change.
+ * disagree. The command's authority comes first (section 9.3: the approvals in `ctx`), then the
+ * command itself. The transaction carries the command it was made from, and the approvals that
+ * authorized it. Bounds that hold for any command's transaction (legs, a card's assets) are checked
+ * here. `undo`, given by a replica, keeps what undoes the change.
  */
-export const decideAndApply = (state: LedgerState, command: Command, ctx: Context, undo?: Undo): Outcome => {
+export const decideAndApply = (state: LedgerState, command: Command, ctx: Context, undo?: Undo): Outcome =>
+  authorize(state, command, ctx.approvals) ?? decideAuthorized(state, command, ctx, undo)
+
+const decideAuthorized = (state: LedgerState, command: Command, ctx: Context, undo?: Undo): Outcome => {
   let outcome = decide(state, command, ctx)
   if (!outcome.ok || outcome.tx === null) return outcome
   if (outcome.tx.legs.length > limits.legsPerTxMax) {
@@ -116,7 +121,15 @@ export const decideAndApply = (state: LedgerState, command: Command, ctx: Contex
   outcome = walletFull(state, outcome.tx.legs) ?? outcome
   if (!outcome.ok || outcome.tx === null) return outcome
   // The command's function built this transaction just now: no one else holds it yet.
-  ;(outcome.tx as { command?: unknown }).command = command
+  const tx = outcome.tx as { command?: unknown; approvals?: unknown }
+  tx.command = command
+  if (ctx.approvals !== undefined) {
+    tx.approvals = sortedApprovals(ctx.approvals)
+    // authorize refused a command that needs approvals and has no request id.
+    const request = approvedKey(command) as string
+    state.approved.add(request)
+    undo?.step(() => state.approved.delete(request))
+  }
   const fault = applyTransaction(state, outcome.tx as Transaction, undo)
   // A command only builds transactions it has checked; a fault here is a bug in the engine.
   if (fault !== undefined) throw new Error(`engine assertion: ${command.kind} built a transaction that cannot apply: ${fault}`)
@@ -141,7 +154,11 @@ export const execute = (state: LedgerState, command: Command, ctx: Context): Exe
       return { ...fail("conflict", `request ${command.request} was already used for a different request`, "id"), replayed: false }
     }
   }
-  const outcome = decideAndApply(state, command, ctx)
+  // A command refused for its approvals is not recorded: its request id stays free for the same
+  // command with the approvals it lacks (PROTOCOL.md section 9.3).
+  const refused = authorize(state, command, ctx.approvals)
+  if (refused !== undefined) return { ...refused, replayed: false }
+  const outcome = decideAuthorized(state, command, ctx)
   if (key !== undefined) state.requests.set(key, recordOf(print, ctx, outcome))
   return { ...outcome, replayed: false }
 }

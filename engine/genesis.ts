@@ -4,7 +4,7 @@
  * unique, that references point at declared things, and that there is exactly one `fed` asset.
  */
 import * as limits from "./limits.js"
-import { decodeBoolean, decodePayout, decodeRulesVersion, rulesVersion } from "./registry.js"
+import { decodeBoolean, decodeKeys, decodeObserverKeys, decodePayout, decodeRulesVersion, rulesVersion } from "./registry.js"
 import {
   accept,
   decodeAmount,
@@ -25,6 +25,7 @@ import {
   type FederationId,
   type TimeMs,
   type TxId,
+  type ValidatorId,
 } from "./names.js"
 import {
   assetKinds,
@@ -40,6 +41,7 @@ import {
   type Place,
   type Reader,
   type Transaction,
+  type KeySet,
   type Validators,
 } from "./state.js"
 
@@ -48,6 +50,10 @@ export interface Genesis {
   /** The version of the rules the federation starts with (PROTOCOL.md section 9.1). */
   readonly rules: number
   readonly validators: Validators
+  /** Who approves the federation's operator commands (PROTOCOL.md section 9.3); none when absent. */
+  readonly stewards: KeySet | undefined
+  /** Members who read transactions without validating (section 9.7). */
+  readonly observers: readonly ValidatorId[]
   readonly assets: readonly Asset[]
   readonly places: readonly Place[]
   readonly readers: readonly Reader[]
@@ -188,6 +194,13 @@ const decodeValidators = (raw: unknown): Validators => {
   return { keys, threshold: take(decodeCount(validators["threshold"], "validators.threshold", 1, keys.length)) }
 }
 
+const decodeStewards = (raw: unknown): KeySet | undefined => {
+  if (raw === undefined) return undefined
+  const stewards = record(raw, "stewards")
+  const keys = take(decodeKeys(stewards["keys"], "stewards.keys"))
+  return { keys, threshold: take(decodeCount(stewards["threshold"], "stewards.threshold", 1, keys.length)) }
+}
+
 const decodeDocument = (raw: unknown): Genesis => {
   const doc = record(raw, "genesis")
   const federation = record(doc["federation"], "federation")
@@ -216,6 +229,8 @@ const decodeDocument = (raw: unknown): Genesis => {
     },
     rules: doc["rules"] === undefined ? rulesVersion : take(decodeRulesVersion(doc["rules"], "rules")),
     validators: decodeValidators(doc["validators"]),
+    stewards: decodeStewards(doc["stewards"]),
+    observers: doc["observers"] === undefined ? [] : take(decodeObserverKeys(doc["observers"], "observers")),
     assets,
     places: placesRaw,
     readers,
@@ -255,9 +270,11 @@ export const ledgerFromGenesis = (genesis: Genesis): LedgerState => {
     refs: new Set(),
     requests: new Map(),
     validators: genesis.validators,
-    stewards: undefined,
-    observers: [],
+    stewards: genesis.stewards,
+    observers: [...genesis.observers],
     rules: { version: genesis.rules, from: 0 },
+    genesisHash: "",
+    approved: new Set(),
     backing: { received: 0, refunded: 0, paidOut: 0 },
   }
 }

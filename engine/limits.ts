@@ -60,6 +60,8 @@ export const blocksPageMax = 1000
 export const validatorsMax = 100
 /** Observer keys of a federation (members who read transactions, PROTOCOL.md section 9.7). */
 export const observersMax = 1000
+/** Approvals one command may carry (PROTOCOL.md section 9.3): as many as there may be validators. */
+export const approvalsMax = validatorsMax + 1
 /** Entries of one `cards` transaction (PROTOCOL.md section 9.2); a larger import makes several. */
 export const cardsPerTxMax = 10_000
 /** Places a staff card may open tills for. */

@@ -2,6 +2,7 @@
  * What a command decides: `ok` with the transaction to apply (null for a read), or the first
  * failing status in the command's order of precedence, with a message and the field at fault.
  */
+import type { Approval } from "./authority.js"
 import type { CardUid, PlaceId, ReaderId, TimeMs, TxId } from "./names.js"
 import type { JsonValue, Leg, Transaction, TxKind } from "./state.js"
 
@@ -29,6 +30,8 @@ export const isFailure = <T>(value: T): value is Extract<T, Failure> =>
 export interface Context {
   readonly now: TimeMs
   readonly txId: TxId
+  /** The approvals given with the command (PROTOCOL.md section 9.3), decoded; absent when none. */
+  readonly approvals?: readonly Approval[] | undefined
 }
 
 interface TxParts {

@@ -39,9 +39,10 @@ const runBlock = (s: Session, commands: ReadonlyArray<readonly [Raw, number]>, u
   const kinds: string[] = []
   commands.forEach(([raw, wait], index) => {
     s.now += wait
-    const command = decodeCommand(raw)
+    const approved = s.approve(raw, `undo-${index}`)
+    const command = decodeCommand(approved.raw)
     if (!command.ok) return
-    const outcome = decideAndApply(s.state, command.value, { now: s.now as TimeMs, txId: `undo-${index}` as TxId }, undo)
+    const outcome = decideAndApply(s.state, command.value, { now: s.now as TimeMs, txId: `undo-${index}` as TxId, approvals: approved.approvals }, undo)
     if (!outcome.ok || outcome.tx === null) return
     texts.push(transactionJson(outcome.tx))
     kinds.push(outcome.tx.kind)

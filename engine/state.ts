@@ -227,6 +227,13 @@ export interface LedgerState {
   observers: readonly ValidatorId[]
   /** The version of the rules in force, and the height from which it applies (section 9.1). */
   rules: { readonly version: number; readonly from: number }
+  /**
+   * The hash of block 0's header, which approvals sign (section 9.3); "" until block 0 is known, when
+   * no approval is valid. Set by the block producer at start and by a replica from block 0.
+   */
+  genesisHash: string
+  /** Request ids of approved commands, kept for all time: an approval is never used twice. */
+  readonly approved: Set<string>
   /** Euros received (refills), refunded and paid out (deposits), in cents, for the backing proof. */
   readonly backing: { received: number; refunded: number; paidOut: number }
 }
@@ -288,6 +295,8 @@ export interface Transaction {
    * run it again and must get these very bytes. Absent only from block 0's transaction.
    */
   readonly command?: JsonValue
+  /** The approvals that authorized the command (section 9.3), by key; absent when it needs none. */
+  readonly approvals?: readonly { readonly key: string; readonly signature: string }[]
 }
 
 /**

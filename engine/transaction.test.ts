@@ -11,7 +11,7 @@ import * as limits from "./limits.js"
 import type { AssetId, CardUid, PlaceId, ReaderId, TimeMs, TxId, WalletId } from "./names.js"
 import { txKinds, type JsonValue, type Leg, type Transaction } from "./state.js"
 import { decodeTransaction, transactionJson } from "./transaction.js"
-import { cards, day, Session, t0, users } from "../test/federation.js"
+import { cards, day, newcomerSigner, Session, spareSigners, t0, users } from "../test/federation.js"
 
 type Raw = Record<string, unknown>
 
@@ -43,7 +43,8 @@ const holder = fc.constantFrom(...cards.map((uid) => `card:${uid}`), ...users)
 const asset = fc.constantFrom("fed", "raf-eur", "raf-gift", "raf-member", "mana-time", "mana-pts")
 const ref = fc.constantFrom("pi_1", "pi_2", "ch_\"quoted\"", "a\\b", "x~y")
 const request = fc.option(fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), { nil: undefined })
-const validatorKey = fc.constantFrom("A".repeat(43), "B".repeat(43), "abc_-".padEnd(43, "Z"))
+// Keys the session can sign with: a validator joins only with its own approval.
+const validatorKey = fc.constantFrom(newcomerSigner.id, ...spareSigners.map((signer) => signer.id))
 const bar = fc.constantFrom({ place: "raffinerie", reader: "bar-1" }, { place: "manapany", reader: "mana-bar" })
 
 const command: fc.Arbitrary<Raw> = fc.oneof(
@@ -148,11 +149,11 @@ describe("transactionJson", () => {
       session.must({ kind: "subscribe", place: "raffinerie", wallet: "card:04a1b2c3", asset: "raf-member", periodMs: day, amount: 100 }),
       session.must({ kind: "void", card: "deadbeef", reason: "lost" }),
       session.must({ kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 10, request: "Req_1-x" }),
-      session.must({ kind: "validators", add: "A".repeat(43), threshold: 2 }),
+      session.must({ kind: "validators", add: newcomerSigner.id, threshold: 2 }),
     ].map((outcome) => (outcome.ok ? outcome.tx : null) as Transaction)
     expect(txs[1]?.legs.some((l) => l.until !== undefined && l.amount === 0)).toBe(true)
     expect(txs[2]?.memo).toBeDefined()
-    expect(txs[4]?.memo).toEqual({ keys: ["11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", "A".repeat(43)], threshold: 2 })
+    expect(txs[4]?.memo).toEqual({ keys: ["11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", newcomerSigner.id], threshold: 2 })
     for (const tx of txs) roundTrips(tx)
   })
 

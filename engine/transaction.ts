@@ -9,6 +9,7 @@
  * the generic canonicalizer walks and sorts every object, several microseconds per transaction.
  * Only `memo`, which is free-form, goes through the generic one. A test checks both agree.
  */
+import { decodeApprovals } from "./authority.js"
 import { canonicalJson } from "./canonical.js"
 import * as limits from "./limits.js"
 import {
@@ -32,7 +33,7 @@ import {
 import { txKinds, type JsonValue, type Leg, type Transaction } from "./state.js"
 
 export const txIdPattern = /^[A-Za-z0-9_-]{1,64}$/
-const txFields = new Set(["id", "kind", "time", "place", "reader", "card", "request", "ref", "memo", "legs", "command"])
+const txFields = new Set(["approvals", "id", "kind", "time", "place", "reader", "card", "request", "ref", "memo", "legs", "command"])
 const legFields = new Set(["asset", "from", "to", "amount", "until"])
 
 const unknownField = (raw: Record<string, unknown>, known: Set<string>, field: string): Decoded<never> | undefined => {
@@ -115,6 +116,12 @@ export const decodeTransaction = (raw: unknown, field = "tx"): Decoded<Transacti
     if (!memo.ok) return reject(`${field}.memo`, `memo has no canonical form (${memo.reason} at ${memo.path})`)
     tx.memo = raw["memo"] as JsonValue
   }
+  // Whose approvals they are is re-execution's business (authorize); here, their form.
+  if (raw["approvals"] !== undefined) {
+    const approvals = decodeApprovals(raw["approvals"], `${field}.approvals`)
+    if (!approvals.ok) return approvals
+    tx.approvals = approvals.value
+  }
   // What the command holds is re-execution's business (decodeCommand); here, only that it is an object.
   if (raw["command"] !== undefined) {
     if (!isRecord(raw["command"])) return reject(`${field}.command`, "command must be an object")
@@ -131,12 +138,16 @@ const legJson = (leg: Leg): string =>
     : `{"amount":${leg.amount},"asset":${text(leg.asset)},"from":${text(leg.from)},"to":${text(leg.to)},"until":${leg.until}}`
 
 /**
- * The RFC 8785 text of a transaction the engine made. Keys in sorted order: card, id, kind, legs,
+ * The RFC 8785 text of a transaction the engine made. Keys in sorted order: approvals, card, command, id, kind, legs,
  * memo, place, reader, ref, request, time. Throws if the memo has no canonical form, which the
  * engine never builds.
  */
 export const transactionJson = (tx: Transaction): string => {
-  let out = tx.card === undefined ? "{" : `{"card":${text(tx.card)},`
+  let out = "{"
+  if (tx.approvals !== undefined) {
+    out += `"approvals":[${tx.approvals.map((approval) => `{"key":${text(approval.key)},"signature":${text(approval.signature)}}`).join(",")}],`
+  }
+  if (tx.card !== undefined) out += `"card":${text(tx.card)},`
   if (tx.command !== undefined) out += `"command":${commandJson(tx.command)},`
   out += `"id":${text(tx.id)},"kind":${text(tx.kind)},"legs":[`
   for (let index = 0; index < tx.legs.length; index++) {

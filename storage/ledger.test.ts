@@ -45,6 +45,8 @@ const formatRefusals = (layer: Layer.Layer<Ledger, StorageError>, execute: Execu
       "delete from meta where key = 'format'",
       "alter table card drop column staff",
       "delete from migration where name = '006_card_staff.sql'",
+      "drop table approved",
+      "delete from migration where name = '007_approved.sql'",
     ]) yield* execute(statement)
     const earlier = yield* Effect.flip(open)
     expect(earlier.operation).toBe("format")

@@ -155,6 +155,11 @@ export type RegistryDocument = JsonValue & { readonly id: string }
 export const registryMetaKeys = ["stewards", "observers", "rules"] as const
 export type RegistryMetaKey = (typeof registryMetaKeys)[number]
 
+export interface ApprovedRequest {
+  readonly request: string
+  readonly seq: number
+}
+
 export interface RegistryMeta {
   readonly key: RegistryMetaKey
   readonly value: JsonValue
@@ -197,6 +202,11 @@ export interface CommitBatch {
   readonly readers?: readonly StoredReader[] | undefined
   /** Steward set, observers and rules version, each replaced whole. */
   readonly meta?: readonly RegistryMeta[] | undefined
+  /**
+   * The request ids of the batch's approved commands, each with its transaction's seq (PROTOCOL.md
+   * section 9.3): one stored already fails the whole commit.
+   */
+  readonly approved?: readonly ApprovedRequest[] | undefined
   /** The backing counters after the batch, when they changed. */
   readonly backing?: Backing | undefined
   /** The ledger's validator set after the batch, as JSON `{keys, threshold}`, when it changed. */
@@ -244,6 +254,10 @@ export interface Snapshot {
   readonly validators?: JsonValue | undefined
   /** The values of `registryMetaKeys` that commits wrote (absent keys: the genesis ones hold). */
   readonly meta: Readonly<Record<string, JsonValue>>
+  /** The request ids of every approved command committed. */
+  readonly approved: readonly string[]
+  /** The hash of block 0 once it is stored, which approvals sign (PROTOCOL.md section 9.3). */
+  readonly genesisHash: string | undefined
   /** The seq of the last committed transaction (0 when only the genesis is there). */
   readonly lastSeq: number
 }

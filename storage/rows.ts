@@ -11,6 +11,7 @@ import { cardWallet, type CardUid } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
 import {
   ledgerFormat,
+  type ApprovedRequest,
   registryMetaKeys,
   requestWindowMs,
   type Backing,
@@ -66,6 +67,8 @@ export interface BatchRows {
   readonly readers: string | undefined
   /** The registry's meta rows (`key`, `value`). */
   readonly meta: string | undefined
+  /** Approved commands' request ids (`request`, `seq`). */
+  readonly approved: string | undefined
   readonly backing: string | undefined
   readonly blocks: string | undefined
   readonly validators: string | undefined
@@ -149,6 +152,7 @@ export const batchRows = (batch: CommitBatch): BatchRows => {
     assets: rowsDocument(checkDocuments(batch.assets ?? [], "asset")),
     readers: rowsDocument(batch.readers ?? []),
     meta: rowsDocument(checkMeta(batch.meta ?? [])),
+    approved: rowsDocument(checkApproved(batch.approved ?? [])),
     backing: batch.backing === undefined ? undefined : backingDocument(batch.backing),
     blocks: rowsDocument(checkBlocks(batch.blocks ?? [])),
     validators: batch.validators,
@@ -156,6 +160,12 @@ export const batchRows = (batch: CommitBatch): BatchRows => {
     runningMs: batch.runningMs,
     windowMs: requestWindowMs,
   }
+}
+
+const checkApproved = (rows: readonly ApprovedRequest[]): readonly ApprovedRequest[] => {
+  for (const row of rows) assertSafeInteger(row.seq, `approved request ${row.request} seq`)
+  assertUnique(rows.map((row) => row.request), "approved request")
+  return rows
 }
 
 const checkBlocks = (blocks: readonly StoredBlock[]): readonly StoredBlock[] => {
@@ -352,6 +362,7 @@ const BackingValue = Schema.Struct({ received: SafeInteger, refunded: SafeIntege
 
 const snapshotParts = [
   "genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq", "olderRequests", "validators", "meta",
+  "approved", "genesisHash",
 ] as const
 type SnapshotPart = (typeof snapshotParts)[number]
 
@@ -397,6 +408,8 @@ export const decodeSnapshot = (rows: unknown): Snapshot | undefined => {
     backing,
     validators: decodeAll(Doc, "the validator set", parts.validators)[0],
     meta: Object.fromEntries(decodeAll(MetaRow, "a registry meta row", parts.meta).map((row) => [row.key, row.value])),
+    approved: parts.approved.map((doc) => (isText(doc) ? doc : corrupt("an approved request id", doc))),
+    genesisHash: parts.genesisHash.map((doc) => (isText(doc) && /^[0-9a-f]{64}$/.test(doc) ? doc : corrupt("block 0's hash", doc)))[0],
     lastSeq,
   }
 }

@@ -90,6 +90,9 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
     insert into meta (key, value)
     select key, value from jsonb_to_recordset(${batch.meta ?? null}::text::jsonb) as r (key text, value jsonb)
     on conflict (key) do update set value = excluded.value
+  ), approved as (
+    insert into approved (request, seq)
+    select request, seq from json_to_recordset(${batch.approved ?? null}::text::json) as r (request text, seq bigint)
   ), replies as (
     insert into reply (reader, request, fingerprint, reply, time, running_ms)
     select reader, request, fingerprint, reply, time, clock.running_ms
@@ -163,7 +166,9 @@ export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | n
   union all select 9, to_json(max(seq)) from tx
   union all select 11, value::json from meta where key = 'validators'
   union all select 12, json_build_object('key', key, 'value', value) from meta
-    where key in (select json_array_elements_text(${JSON.stringify(registryMetaKeys)}::text::json))`
+    where key in (select json_array_elements_text(${JSON.stringify(registryMetaKeys)}::text::json))
+  union all select 13, to_json(request) from approved
+  union all select 14, to_json(hash) from block where height = 0`
 
 export const readTransactions = (pool: Sql, fromSeq: number, limit: number) => pool`
   select seq, id, time, body, reader, request, fingerprint, reply, ref from tx

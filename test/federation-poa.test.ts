@@ -14,6 +14,7 @@ import {
   tokenOf,
   within,
   type NodeProcess,
+  approvedCommand,
 } from "./node-process.js"
 import {
   genesisHashOf,
@@ -178,7 +179,6 @@ describe("co-optation", () => {
     const node = track(await within("the node", startNode({ genesis, dataDir, env: { GESELL_BLOCK_INTERVAL_MS: "20" } }), 60_000))
     const genesisHash = await genesisHashOf(node)
     track(await within("the validator", startValidator({ engine: node.http, key: newcomer.seed, dataDir: freshDataDir(), genesisHash }), 60_000))
-    const command = async (body: Record<string, unknown>) => (await within("an admin command", admin(node, "POST", "/v1/admin/commands", body), 30_000)).body
     /** Top-ups in blocks of their own: the ones before are final first. */
     const topUpAfterFinal = async (transactions: number) => {
       await eventually(`${transactions} transactions final`, async () => (await finalTransactions(node)) === transactions)
@@ -186,10 +186,15 @@ describe("co-optation", () => {
     }
 
     await topUpAfterFinal(0)
-    const add = await command({ kind: "validators", add: newcomer.id, threshold: 2 })
+    // Co-optation: the node's key approves as the one member, but the newcomer must approve too.
+    const unapproved = await within("an admin command", admin(node, "POST", "/v1/admin/commands", { kind: "validators", add: newcomer.id, threshold: 2 }), 30_000)
+    expect(unapproved.status).toBe(403)
+    expect(unapproved.body).toMatchObject({ ok: false, error: { code: "approvals_missing", message: expect.stringContaining(newcomer.id) } })
+    const add = (await within("an approved command", approvedCommand(node, { kind: "validators", add: newcomer.id, threshold: 2 }, [newcomer]), 30_000)).body
     expect(add).toMatchObject({ ok: true, tx: { kind: "validators", memo: { keys: [nodeKey.id, newcomer.id], threshold: 2 } } })
     await topUpAfterFinal(6)
-    const remove = await command({ kind: "validators", remove: newcomer.id, threshold: 1 })
+    // The set is now two with a threshold of 2: a removal needs both members' approvals.
+    const remove = (await within("an approved command", approvedCommand(node, { kind: "validators", remove: newcomer.id, threshold: 1 }, [newcomer]), 30_000)).body
     expect(remove).toMatchObject({ ok: true, tx: { kind: "validators", memo: { keys: [nodeKey.id], threshold: 1 } } })
     await topUpAfterFinal(12)
     await eventually("every transaction final", async () => (await finalTransactions(node)) === 17)

@@ -23,6 +23,7 @@ import {
   type BlockHeader,
   type BlockSignature,
 } from "../engine/block.js"
+import { sortedApprovals } from "../engine/authority.js"
 import { canonicalJson } from "../engine/canonical.js"
 import { base64urlDecode, base64urlEncode, verify } from "../engine/ed25519.js"
 import { decodeGenesis, genesisTransaction, ledgerFromGenesis } from "../engine/genesis.js"
@@ -85,7 +86,7 @@ const block0: TestBlock = { header: genesisHeader(genesis, genesisTx, alice.id),
 // Block 1, made by the engine itself: top-ups, a sale, a refill paid by card (its payment's ref), a
 // gift, time credits that will melt, and a card funded and then blocked by its place's cash desk.
 const block1Commands: ReadonlyArray<Record<string, unknown>> = [
-  { kind: "topup", place: "raffinerie", card: "04a1b2c3", asset: "raf-eur", amount: 2_000 },
+  { kind: "topup", place: "raffinerie", reader: "desk-1", card: "04a1b2c3", asset: "raf-eur", amount: 2_000, request: "top-1" },
   { kind: "topup", place: "raffinerie", card: "04a1b2c3d4e5f6", asset: "raf-eur", amount: 1_000 },
   { kind: "sale", place: "raffinerie", card: "04a1b2c3", amount: 300 },
   { kind: "refill", wallet: "card:deadbeef", amount: 1_000, ref: "pi_1" },
@@ -97,7 +98,7 @@ const block1Commands: ReadonlyArray<Record<string, unknown>> = [
 
 /** A ledger that executed block 1, whose commands then make transactions as the node's engine would. */
 class Engine {
-  readonly session = new Session(ledgerFromGenesis(genesis), t0 + 1_000)
+  readonly session = new Session(ledgerFromGenesis(genesis), t0 + 1_000, headerHash(block0.header))
   readonly block1Txs = block1Commands.map((command) => this.made(command))
 
   made(command: Record<string, unknown>, now = this.session.now): TxValue {
@@ -128,6 +129,16 @@ session.now = t0 + 3_000
 const block3Txs = [made({ kind: "sale", place: "raffinerie", card: "04a1b2c3d4e5f6", amount: 100 })]
 
 const hashOf = (block: TestBlock): string => headerHash(block.header)
+/**
+ * A transaction whose command was edited, with the approvals that command gets from the federation's
+ * signers (none when it needs none): what a node holding the stewards' keys would forge, so that only
+ * re-executing the command can refuse it.
+ */
+const resigned = (tx: TxValue): TxValue => {
+  const { approvals: _approvals, ...rest } = tx
+  const approvals = new Engine().session.approvalsOf(commandOf(tx))
+  return approvals === undefined ? rest : { ...rest, approvals: sortedApprovals(approvals) }
+}
 const copy = <T>(value: T): T => structuredClone(value)
 /** Block 2's transactions with one changed; the header is left as it was. */
 const editedTxs = (edit: (txs: TxValue[]) => void): TxValue[] => {
@@ -150,7 +161,7 @@ const block2Of = (txs: readonly TxValue[], time = t0 + 2_000): TestBlock => ({ h
  * make: the engine refuses the command.
  */
 const overdraft = block2Of([
-  {
+  resigned({
     ...copy(block2Txs[0] as TxValue),
     id: "tx-overdraft",
     command: { ...commandOf(block2Txs[0] as TxValue), amount: cardHolds.gift + cardHolds.euros + 1 },
@@ -158,7 +169,7 @@ const overdraft = block2Of([
       { amount: cardHolds.gift, asset: "raf-gift", from: "card:04a1b2c3", to: "place:raffinerie" },
       { amount: cardHolds.euros + 1, asset: "raf-eur", from: "card:04a1b2c3", to: "place:raffinerie" },
     ],
-  },
+  }),
 ])
 
 /**
@@ -216,7 +227,7 @@ const madeAfterBlock1 = (...runs: ReadonlyArray<readonly [Record<string, unknown
 const at2 = t0 + 2_000
 /** When the time credits of block 1, idle 30 days, have melted for two 7-day periods. */
 const meltMs = t0 + 1_000 + 44 * day
-const withReader = (tx: TxValue, reader: string): TxValue => ({ ...tx, reader, command: { ...commandOf(tx), reader } })
+const withReader = (tx: TxValue, reader: string): TxValue => resigned({ ...tx, reader, command: { ...commandOf(tx), reader } })
 
 const forgedProposals: readonly Forged[] = [
   { what: "a sale of more than the card holds, its legs those of its command", code: "reexecution", says: refused("insufficient_funds"), block: overdraft },
@@ -263,13 +274,14 @@ const forgedProposals: readonly Forged[] = [
     code: "reexecution",
     says: refused("card_blocked"),
     block: block2Of([
-      {
+      resigned({
         ...copy(block2Txs[1] as TxValue),
         id: "tx-blocked-sale",
         card: "cafebabe",
-        command: { kind: "sale", place: "raffinerie", card: "cafebabe", amount: 200 },
+        request: "s-blocked",
+        command: { kind: "sale", place: "raffinerie", card: "cafebabe", amount: 200, request: "s-blocked" },
         legs: [{ amount: 200, asset: "fed", from: "card:cafebabe", to: "place:raffinerie" }],
-      },
+      }),
     ]),
   },
   {

@@ -3,18 +3,43 @@
  * roles, a few cards, a demurrage policy and an exchange rate, so that every rule has something to
  * bite on. `ledger()` gives a fresh state; `run()` decodes and executes a raw command.
  */
-import { decodeCommand } from "../engine/command.js"
+import { authorityOf, signApproval, type Approval } from "../engine/authority.js"
+import { decodeCommand, type Command } from "../engine/command.js"
+import { keyFromSeed, validatorId, type SigningKey } from "../engine/ed25519.js"
 import { execute, type Executed } from "../engine/execute.js"
 import { decodeGenesis, ledgerFromGenesis, type Genesis } from "../engine/genesis.js"
-import type { CardUid, TimeMs, TxId } from "../engine/names.js"
+import type { CardUid, TimeMs, TxId, ValidatorId } from "../engine/names.js"
 import type { LedgerState } from "../engine/state.js"
 
 export const day = 24 * 60 * 60 * 1000
 export const t0 = 1_732_400_000_000
 
+/** A key that signs for the test federation, and its id. */
+export interface Signer {
+  readonly id: ValidatorId
+  readonly key: SigningKey
+}
+
+export const signerOf = (seed: Uint8Array): Signer => {
+  const key = keyFromSeed(seed)
+  if (key === undefined) throw new Error("a 32-byte seed makes a key")
+  return { id: validatorId(key.publicKeyRaw) as ValidatorId, key }
+}
+
+/** The test federation's validator: RFC 8032's first test key. */
+export const validatorSigner = signerOf(Buffer.from("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "hex"))
+/** Its two stewards (threshold 2), and a validator that may join. */
+export const stewardSigners = [signerOf(new Uint8Array(32).fill(0x51)), signerOf(new Uint8Array(32).fill(0x52))] as const
+export const newcomerSigner = signerOf(new Uint8Array(32).fill(0x53))
+/** Keys that scenarios make stewards or validators. */
+export const spareSigners = [0x54, 0x55, 0x56, 0x57].map((fill) => signerOf(new Uint8Array(32).fill(fill)))
+/** Stands for block 0's hash where no block 0 was made: approvals sign it. */
+export const testGenesisHash = "9e".repeat(32)
+
 export const genesisDocument = {
   federation: { id: "reunion", name: "Réseau des tiers-lieux" },
-  validators: { keys: ["11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"], threshold: 1 },
+  validators: { keys: [validatorSigner.id as string], threshold: 1 },
+  stewards: { keys: stewardSigners.map((signer) => signer.id as string), threshold: 2 },
   assets: [
     { id: "fed", kind: "fed", name: "Euro fédéré", demurrage: { idleMs: 180 * day, periodMs: 30 * day, rule: { kind: "percent", basisPoints: 200 }, shares: { place: 0, fund: 9, maintenance: 1 } } },
     { id: "raf-eur", kind: "local_fiat", issuer: "raffinerie", name: "Raffinerie €", exchange: { fed: 1, local: 1 } },
@@ -55,19 +80,64 @@ export const genesis = (): Genesis => {
 
 export const ledger = (): LedgerState => ledgerFromGenesis(genesis())
 
-/** Runs raw commands in order on a state, each at its own time and with its own transaction id. */
+/**
+ * Runs raw commands in order on a state, each at its own time and with its own transaction id. A
+ * command that needs approvals (PROTOCOL.md section 9.3) is approved by the signers the session
+ * knows (`signers`: the test federation's stewards, validator and newcomer), as many as it needs, and
+ * given a request id when it has none; `runWith` gives the approvals of one's choosing.
+ */
 export class Session {
   private sequence = 0
+  private approvedCount = 0
+  signers: readonly Signer[] = [...stewardSigners, validatorSigner, newcomerSigner, ...spareSigners]
+
+  /** `genesisHash`: the hash of the block 0 that replicas of this session's ledger start from. */
   constructor(
     readonly state: LedgerState = ledger(),
     public now: number = t0,
-  ) {}
+    genesisHash: string = testGenesisHash,
+  ) {
+    if (state.genesisHash === "") state.genesisHash = genesisHash
+  }
 
   run(raw: Record<string, unknown>): Executed {
+    const approved = this.approve(raw)
+    return this.runWith(approved.raw, approved.approvals)
+  }
+
+  /** A raw command as `run` sends it: given a request id and approvals when it needs them. */
+  approve(raw: Record<string, unknown>, request?: string): { readonly raw: Record<string, unknown>; readonly approvals: readonly Approval[] | undefined } {
+    const needs = this.decoded(raw)
+    if (needs === undefined || "ok" in needs) return { raw, approvals: undefined }
+    const withRequest = raw["request"] === undefined ? { ...raw, request: request ?? `approved-${++this.approvedCount}` } : raw
+    return { raw: withRequest, approvals: this.approvalsOf(withRequest) }
+  }
+
+  /** Runs a raw command with these approvals (none: undefined). */
+  runWith(raw: Record<string, unknown>, approvals: readonly Approval[] | undefined): Executed {
     const decoded = decodeCommand(raw)
     if (!decoded.ok) return { ...decoded, replayed: false }
     this.sequence += 1
-    return execute(this.state, decoded.value, { now: this.now as TimeMs, txId: `tx-${this.sequence}` as TxId })
+    return execute(this.state, decoded.value, { now: this.now as TimeMs, txId: `tx-${this.sequence}` as TxId, approvals })
+  }
+
+  /** The approvals the session's signers give a raw command: as many as its authority needs. */
+  approvalsOf(raw: Record<string, unknown>, signers: readonly Signer[] = this.signers): readonly Approval[] | undefined {
+    const command = this.decoded(raw)
+    if (command === undefined || "ok" in command) return undefined
+    const authority = authorityOf(this.state, command)
+    if (authority.by === "none") return undefined
+    const chosen = signers.filter((signer) => authority.keys.includes(signer.id)).slice(0, authority.count)
+    const newcomer = authority.by === "validators" ? signers.find((signer) => signer.id === authority.newcomer) : undefined
+    if (newcomer !== undefined) chosen.push(newcomer)
+    return chosen.map((signer) => signApproval(signer.key, signer.id, this.state.genesisHash, command))
+  }
+
+  /** The command of a raw one that needs approvals; `{ok: false}` for one malformed; undefined for one that needs none. */
+  private decoded(raw: Record<string, unknown>): Command | { ok: false } | undefined {
+    const decoded = decodeCommand(raw)
+    if (!decoded.ok) return { ok: false }
+    return authorityOf(this.state, decoded.value).by === "none" ? undefined : decoded.value
   }
 
   /** Runs a command that must succeed, for setting a scene. */

@@ -10,6 +10,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createServer } from "node:net"
 import { WebSocket } from "ws"
+import { base64urlEncode, keyFromSeed, sign, validatorId, type SigningKey } from "../engine/ed25519.js"
+import type { ValidatorId } from "../engine/names.js"
 
 /** The project's root, whether this module runs from its source or from the build in dist/. */
 const root = new URL(import.meta.url.includes("/dist/") ? "../../" : "../", import.meta.url)
@@ -30,9 +32,22 @@ export const testReaders = [
 export const tokenOf = (reader: string): string => `token-${reader}`
 export const blackBoxCards = Array.from({ length: 200 }, (_, i) => `04${(i + 1).toString(16).padStart(12, "0")}`)
 
+/**
+ * The steward of the test federations: its key is given to every node `startNode` starts
+ * (`--steward-key`), as the demo's node holds its steward's, so that operator commands are approved
+ * by the node (PROTOCOL.md section 9.3). A genesis without stewards is given this one.
+ */
+export const testStewardSeed = new Uint8Array(32).fill(0x5e)
+export const testSteward = (() => {
+  const key = keyFromSeed(testStewardSeed)
+  if (key === undefined) throw new Error("a 32-byte seed makes a key")
+  return { id: validatorId(key.publicKeyRaw) as ValidatorId, key }
+})()
+
 export const blackBoxGenesis = {
   federation: { id: "blackbox", name: "Black box" },
   validators: { keys: ["11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"], threshold: 1 },
+  stewards: { keys: [testSteward.id as string], threshold: 1 },
   assets: [
     { id: "fed", kind: "fed", name: "Euro fédéré" },
     { id: "raf-eur", kind: "local_fiat", issuer: "raffinerie", name: "Raffinerie €" },
@@ -81,11 +96,14 @@ export const nodeRuntimeFlags: readonly string[] = ["--max-semi-space-size=32"]
 export const startNode = (options: StartOptions = {}): Promise<NodeProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
   const genesisFile = join(dataDir, "..", `${dataDir.split("/").at(-1)}-genesis.json`)
-  writeFileSync(genesisFile, JSON.stringify(options.genesis ?? blackBoxGenesis))
+  const genesis: object = options.genesis ?? blackBoxGenesis
+  writeFileSync(genesisFile, JSON.stringify("stewards" in genesis ? genesis : { ...genesis, stewards: { keys: [testSteward.id], threshold: 1 } }))
+  const stewardKeyFile = join(dataDir, "..", `${dataDir.split("/").at(-1)}-steward-key.json`)
+  writeFileSync(stewardKeyFile, JSON.stringify({ validator: testSteward.id, seed: base64urlEncode(testStewardSeed) }), { mode: 0o600 })
   // The node runs as `gesell start` and `npm start` run it (README, "Running a node"), so that the
   // bench measures what operators get; GESELL_NODE_FLAGS adds flags, e.g. --cpu-prof for a profile.
   const runtimeFlags = [...nodeRuntimeFlags, ...(process.env["GESELL_NODE_FLAGS"] ?? "").split(" ").filter((flag) => flag !== "")]
-  const child = spawn(process.execPath, [...runtimeFlags, cliPath, "start", "--port", String(options.port ?? 0), "--data-dir", dataDir, "--genesis", genesisFile], {
+  const child = spawn(process.execPath, [...runtimeFlags, cliPath, "start", "--port", String(options.port ?? 0), "--data-dir", dataDir, "--genesis", genesisFile, "--steward-key", stewardKeyFile], {
     env: { ...process.env, GESELL_ADMIN_TOKEN: adminToken, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   })
@@ -115,6 +133,18 @@ export const startNode = (options: StartOptions = {}): Promise<NodeProcess> => {
     child.stderr?.on("data", onData)
     child.once("exit", (code) => reject(new Error(`the node exited with ${code} before listening:\n${output}`)))
   })
+}
+
+/**
+ * An operator command approved by these keys as well as the node's (PROTOCOL.md section 9.3): the
+ * node prepares it, each key signs the text it answers, and the command goes with those approvals.
+ */
+export const approvedCommand = async (node: NodeProcess, body: Record<string, unknown>, signers: ReadonlyArray<{ readonly id: string; readonly key: SigningKey }>) => {
+  const prepared = await admin(node, "POST", "/v1/admin/commands/prepare", body)
+  if (prepared.status !== 200) return prepared
+  const message = new TextEncoder().encode(String(prepared.body["message"]))
+  const approvals = signers.map((signer) => ({ key: signer.id, signature: sign(signer.key, message) }))
+  return admin(node, "POST", "/v1/admin/commands", { ...(prepared.body["command"] as Record<string, unknown>), approvals })
 }
 
 /** A port free on 127.0.0.1 now (the kernel's pick), for a server that must keep its address. */

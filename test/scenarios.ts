@@ -10,7 +10,7 @@ import type { CommandKind } from "../engine/command.js"
 import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
 import * as limits from "../engine/limits.js"
 import type { Transaction } from "../engine/state.js"
-import { cards, day, genesisDocument, Session, t0, users } from "./federation.js"
+import { cards, day, genesisDocument, newcomerSigner, Session, spareSigners, t0, users } from "./federation.js"
 
 /** A genesis document of the fixture's shape, as given to the node and carried in block 0. */
 export type GenesisDocument = typeof genesisDocument
@@ -38,13 +38,13 @@ export const [user, user2] = users
 export const cardW = `card:${uid}`
 export const otherW = `card:${other}`
 export const genesisValidator = genesisDocument.validators.keys[0]
-export const newValidator = "A".repeat(43)
+export const newValidator = newcomerSigner.id as string
 export const raf = "place:raffinerie"
 export const mana = "place:manapany"
 /** Registry values the fixture does not hold yet. */
 export const newUid = "0a0b0c0d"
 export const newToken = "f".repeat(64)
-export const stewardKeys = ["E".repeat(43), "I".repeat(43)]
+export const stewardKeys = spareSigners.slice(0, 2).map((signer) => signer.id as string)
 export const observerKey = "M".repeat(43)
 export const staffRights = { places: ["raffinerie"], roles: ["bar", "manager"], until: t0 + 30 * day }
 export const payout = { iban: "FR7630006000011234567890189", name: "SCIC L'Épicerie" }

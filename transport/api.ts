@@ -19,7 +19,7 @@ const problemOf = <C extends Schema.Schema.Any>(code: C) =>
     ok: Schema.Literal(false),
     error: Schema.Struct({ code, message: Schema.String, field: Schema.optional(Schema.String) }),
   }) as const
-const codesOfOtherStatuses: readonly string[] = ["unauthorized", "not_found", "conflict", "too_large", "unavailable", "overloaded", "internal"]
+const codesOfOtherStatuses: readonly string[] = ["unauthorized", "approvals_missing", "forbidden", "not_found", "conflict", "too_large", "unavailable", "overloaded", "internal"]
 
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
   problemOf(Schema.String.pipe(Schema.filter((code) => !codesOfOtherStatuses.includes(code)))),
@@ -27,6 +27,9 @@ export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
 ) {}
 export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(problemOf(Schema.Literal("unauthorized")), {
   description: "missing or wrong credentials",
+}) {}
+export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(problemOf(Schema.Literal("approvals_missing", "forbidden")), {
+  description: "the command lacks approvals the node cannot give, or an approval given is not valid (PROTOCOL.md section 9.3)",
 }) {}
 export class NotFound extends Schema.Class<NotFound>("NotFound")(problemOf(Schema.Literal("not_found")), {
   description: "no such thing (yet)",
@@ -169,6 +172,17 @@ const CardsCsv = Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", c
 const Command = Schema.Struct({ kind: Schema.String, request: RequestId }, { key: Schema.String, value: Schema.Unknown }).annotations({
   description: "an engine command, e.g. {kind: refill, wallet: card:04a1b2c3, amount: 2000, ref: pi_123, request: r1}",
 })
+const Prepared = Schema.Struct({
+  command: Schema.Unknown.annotations({ description: "the command as the engine decodes it: what approvals sign" }),
+  message: Schema.String.annotations({ description: "the exact text an approval signs (UTF-8): gesell/approval/v1:<genesis hash>:<canonical command>" }),
+  authority: Schema.Struct({
+    by: Schema.Literal("none", "stewards", "validators"),
+    count: Schema.Number,
+    keys: Schema.Array(Schema.String),
+    newcomer: Schema.optional(Schema.String),
+  }),
+  nodeApproves: Schema.Array(Schema.String).annotations({ description: "the keys of this node that approve it when it is submitted" }),
+})
 const CommandOutcome = Schema.Struct({
   ok: Schema.Boolean,
   status: Schema.String,
@@ -213,7 +227,17 @@ const adminEndpoints = HttpApiGroup.make("admin")
     HttpApiEndpoint.post("command", "/v1/admin/commands")
       .setPayload(Command)
       .addSuccess(CommandOutcome)
-      .annotate(OpenApi.Description, "Runs an operator command and answers once it is committed."),
+      .addError(Forbidden, { status: 403 })
+      .annotate(
+        OpenApi.Description,
+        "Runs an operator command and answers once it is committed. `approvals`: [{key, signature}] of the stewards (or validators) who approved it; the node adds its own. Without enough, 403 approvals_missing and nothing is recorded under the request id.",
+      ),
+  )
+  .add(
+    HttpApiEndpoint.post("prepare", "/v1/admin/commands/prepare")
+      .setPayload(Command)
+      .addSuccess(Prepared)
+      .annotate(OpenApi.Description, "The exact text stewards sign to approve a command, and who must approve it; changes nothing."),
   )
   .add(
     HttpApiEndpoint.get("wallet", "/v1/admin/wallets/:id")
@@ -223,6 +247,7 @@ const adminEndpoints = HttpApiGroup.make("admin")
   )
   .addError(BadRequest, { status: 400 })
   .addError(Conflict, { status: 409 })
+  .addError(Forbidden, { status: 403 })
   .addError(Unavailable, { status: 503 })
   .middleware(AdminAuth)
 

@@ -13,17 +13,29 @@ import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
 import { runCheck } from "./check.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { runFestival } from "./festival.js"
-import { writeNewKey } from "./keys.js"
+import { readKey, writeNewKey } from "./keys.js"
+import { readFileSync } from "node:fs"
+import { signApproval } from "../engine/authority.js"
+import { decodeCommand } from "../engine/command.js"
+import { isRecord, type ValidatorId } from "../engine/names.js"
+import { commandJson } from "../engine/transaction.js"
 import { runNode, storageLayer } from "./node.js"
 import { simulate } from "./simulate.js"
 import { runValidator } from "./validator.js"
 import { runPeer } from "./peer.js"
 
 const usage = `usage:
-  gesell start [--genesis FILE] [--port N] [--data-dir DIR] [--key FILE]
+  gesell start [--genesis FILE] [--port N] [--data-dir DIR] [--key FILE] [--steward-key FILE]
                                   run a node (PGlite under the data dir unless DATABASE_URL is set);
                                   with no ledger yet and no --genesis, a demo federation
   gesell keygen --out FILE        write a new Ed25519 validator key and print its validator id
+  gesell steward keygen --out FILE
+                                  write a new steward key and print its id (for the genesis's stewards)
+  gesell steward sign --key FILE --genesis-hash HEX --command FILE
+                                  print a steward's approval {key, signature} of the command in FILE
+                                  (as POST /v1/admin/commands/prepare answers it)
+  gesell validator approve --key FILE --genesis-hash HEX --command FILE
+                                  print a validator's approval of a change of the set or the rules
   gesell validator --engine URL --key FILE --data-dir DIR --genesis-hash HEX
                                   validate the engine's blocks: re-execute each proposal on an own
                                   replica, vote or reject
@@ -67,8 +79,8 @@ const runExit = async (program: Effect.Effect<number, unknown>): Promise<number>
 }
 
 const start = async (args: string[]): Promise<number> => {
-  const f = flags(args, { genesis: { type: "string" }, port: { type: "string" }, "data-dir": { type: "string" }, key: { type: "string" } })
-  const fiber = Effect.runFork(runNode({ genesis: f["genesis"], port: integerFlag(f["port"], "port", 0, 65535), dataDir: f["data-dir"], key: f["key"] }))
+  const f = flags(args, { genesis: { type: "string" }, port: { type: "string" }, "data-dir": { type: "string" }, key: { type: "string" }, "steward-key": { type: "string" } })
+  const fiber = Effect.runFork(runNode({ genesis: f["genesis"], port: integerFlag(f["port"], "port", 0, 65535), dataDir: f["data-dir"], key: f["key"], stewardKey: f["steward-key"] }))
   const stop = () => Effect.runFork(fiber.interruptAsFork(fiber.id()))
   process.once("SIGINT", stop)
   process.once("SIGTERM", stop)
@@ -104,7 +116,37 @@ const genesisHashFlag = (value: string | undefined): string => {
   return value
 }
 
+/**
+ * `gesell steward sign` and `gesell validator approve`: the approval of a command file (a command as
+ * `POST /v1/admin/commands/prepare` answers it, or as written by hand) by the key of a steward or a
+ * validator, printed as `{"key","signature"}` (PROTOCOL.md section 9.3). What is signed is told on
+ * standard error first, as the engine reads it: one signs a command, not a file.
+ */
+const approve = (args: string[]): number => {
+  const f = flags(args, { key: { type: "string" }, "genesis-hash": { type: "string" }, command: { type: "string" } })
+  const key = readKey(required(f["key"], "key"))
+  const genesisHash = genesisHashFlag(f["genesis-hash"])
+  const file = required(f["command"], "command")
+  const parsed = JSON.parse(readFileSync(file, "utf8")) as unknown
+  // A file saved from `prepare` holds its whole answer: the command is its `command`.
+  const raw = isRecord(parsed) && isRecord(parsed["command"]) && parsed["kind"] === undefined ? parsed["command"] : parsed
+  const command = decodeCommand(raw)
+  if (!command.ok) throw new UsageError(`${file} holds no valid command: ${command.field ?? "command"}: ${command.message}`)
+  if (command.value.request === undefined) throw new UsageError(`${file}: an approved command carries a request id (its field request)`)
+  console.error(`approving, as ${key.validator}: ${commandJson(command.value as never)}`)
+  console.log(JSON.stringify(signApproval(key.key, key.validator as ValidatorId, genesisHash, command.value)))
+  return 0
+}
+
+const steward = (args: string[]): number => {
+  const [sub, ...rest] = args
+  if (sub === "keygen") return keygen(rest)
+  if (sub === "sign") return approve(rest)
+  throw new UsageError("gesell steward keygen --out FILE | gesell steward sign --key FILE --genesis-hash HEX --command FILE")
+}
+
 const validator = (args: string[]): Promise<number> => {
+  if (args[0] === "approve") return Promise.resolve(approve(args.slice(1)))
   const f = flags(args, { engine: { type: "string" }, key: { type: "string" }, "data-dir": { type: "string" }, "genesis-hash": { type: "string" } })
   return untilSignal(
     runValidator({
@@ -184,6 +226,7 @@ const main = async (argv: string[]): Promise<number> => {
     if (command === "start") return await start(rest)
     if (command === "check") return await check(rest)
     if (command === "keygen") return keygen(rest)
+    if (command === "steward") return steward(rest)
     if (command === "validator") return await validator(rest)
     if (command === "peer") return await peer(rest)
     if (command === "simulate") return await simulateCommand(rest)

@@ -34,9 +34,11 @@ export const tokenSha256 = (token: string): string => createHash("sha256").updat
 /** Card uids of the demo box: 7-byte uids as NTAG cards have, numbered from 1. */
 export const demoCardUid = (index: number): string => `04${index.toString(16).padStart(12, "0")}`
 
-export const demoGenesis = (validator: string, readers: readonly DemoReader[], cardCount: number) => ({
+/** `steward`: the demo's one steward, whose key the demo's node holds (the validator's when not given). */
+export const demoGenesis = (validator: string, readers: readonly DemoReader[], cardCount: number, steward: string = validator) => ({
   federation: { id: "demo", name: "Fédération de démonstration" },
   validators: { keys: [validator], threshold: 1 },
+  stewards: { keys: [steward], threshold: 1 },
   assets: demoAssets,
   places: demoPlaces,
   readers: readers.map(({ id, place, role, token }) => ({ id, place, role, tokenSha256: tokenSha256(token) })),

@@ -19,17 +19,21 @@ import {
   putPlace,
   revokeReader,
   submitCommand,
+  withNodeApprovals,
+  type AdminDeps,
   type AdminOutcome,
   type CommandAnswer,
+  type NodeApprovers,
 } from "../actors/admin.js"
 import type { BlockProducer } from "../actors/producer.js"
 import type { LedgerWriter } from "../actors/writer.js"
+import { approvalText, authorityOf, decodeApprovals } from "../engine/authority.js"
 import { decodeCommand } from "../engine/command.js"
 import { adminTokenCharsMin } from "../engine/limits.js"
-import { walletKind } from "../engine/names.js"
+import { isRecord, walletKind } from "../engine/names.js"
 import type { LedgerState } from "../engine/state.js"
 import type { LedgerStore } from "../storage/ledger.js"
-import { AdminAuth, BadRequest, Conflict, NodeApi, NotFound, problem, Unauthorized, Unavailable } from "./api.js"
+import { AdminAuth, BadRequest, Conflict, Forbidden, NodeApi, NotFound, problem, Unauthorized, Unavailable } from "./api.js"
 import type { ReaderDirectoryStore } from "./directory.js"
 import { serveApi, type DefectSink } from "./http-server.js"
 import type { Metrics } from "./metrics.js"
@@ -46,6 +50,8 @@ export interface HttpDeps {
   readonly adminToken: Redacted.Redacted
   readonly cardsPerImportMax: number
   readonly nowMs: () => number
+  /** The keys the node approves operator commands with (PROTOCOL.md section 9.3). */
+  readonly approvers: NodeApprovers
 }
 
 /**
@@ -100,6 +106,8 @@ const answered = <A>(outcome: AdminOutcome<A>) => {
       return Effect.fail(problem(Conflict, "conflict", outcome.message, outcome.field))
     case "not_found":
       return Effect.fail(problem(NotFound, "not_found", outcome.message))
+    case "forbidden":
+      return Effect.fail(problem(Forbidden, outcome.code === "forbidden" ? "forbidden" : "approvals_missing", outcome.message, "approvals"))
     case "unavailable":
       return Effect.fail(problem(Unavailable, "unavailable", mayHaveCommitted))
   }
@@ -108,21 +116,39 @@ const answered = <A>(outcome: AdminOutcome<A>) => {
 /** An operator command's answer is awaited this long; beyond, 503 and retry with the same request id. */
 export const operatorCommandTimeoutMs = 30_000
 
-/** Runs an operator command through the writer and answers once it is committed. */
-const operatorCommand = (deps: HttpDeps, raw: unknown) =>
+/**
+ * An operator command and the approvals given with it (PROTOCOL.md section 9.3), decoded; a reader's
+ * command is not an operator's.
+ */
+const operatorCommandOf = (raw: unknown) =>
   Effect.gen(function* () {
-    const decoded = decodeCommand(raw)
+    const { approvals: rawApprovals, ...fields } = isRecord(raw) ? raw : {}
+    const decoded = decodeCommand(isRecord(raw) ? fields : raw)
     if (!decoded.ok) return yield* Effect.fail(problem(BadRequest, decoded.status, decoded.message, decoded.field))
     if ("reader" in decoded.value && decoded.value.reader !== undefined) {
       return yield* Effect.fail(problem(BadRequest, "bad_request", "operator commands are not made in a reader's name", "reader"))
     }
-    const body = yield* submitCommand(deps.writer(), decoded.value, deps.nowMs()).pipe(
+    if (rawApprovals === undefined) return { command: decoded.value, approvals: undefined }
+    const approvals = decodeApprovals(rawApprovals)
+    if (!approvals.ok) return yield* Effect.fail(problem(BadRequest, "bad_request", approvals.message, approvals.field))
+    return { command: decoded.value, approvals: approvals.value }
+  })
+
+/** Runs an operator command through the writer, with the node's approvals added, and answers once it is committed. */
+const operatorCommand = (deps: HttpDeps, raw: unknown) =>
+  Effect.gen(function* () {
+    const { command, approvals } = yield* operatorCommandOf(raw)
+    const all = withNodeApprovals(deps.writer().state, command, approvals, deps.approvers)
+    const body = yield* submitCommand(deps.writer(), command, deps.nowMs(), undefined, all).pipe(
       Effect.catchTag("AdminUnavailable", ({ why }) =>
         Effect.fail(problem(Unavailable, why, why === "overloaded" ? "the ledger is overloaded; retry with the same request id" : mayHaveCommitted)),
       ),
     )
     const answer = JSON.parse(body) as CommandAnswer
     if (!answer.ok && answer.status === "conflict") return yield* Effect.fail(problem(Conflict, "conflict", answer.message, "request"))
+    if (!answer.ok && (answer.status === "approvals_missing" || (answer.status === "forbidden" && answer.field?.startsWith("approvals") === true))) {
+      return yield* Effect.fail(problem(Forbidden, answer.status, answer.message, answer.field))
+    }
     return body
   }).pipe(
     Effect.timeoutFail({
@@ -131,19 +157,32 @@ const operatorCommand = (deps: HttpDeps, raw: unknown) =>
     }),
   )
 
+/** What stewards sign to approve a command, and who must: the command as the engine decodes it. */
+const prepareCommand = (deps: HttpDeps, raw: unknown) =>
+  Effect.gen(function* () {
+    const { command } = yield* operatorCommandOf(raw)
+    const state = deps.writer().state
+    const authority = authorityOf(state, command)
+    if (authority.by !== "none" && command.request === undefined) {
+      return yield* Effect.fail(problem(BadRequest, "bad_request", "a command that needs approvals carries a request id", "request"))
+    }
+    const nodeApproves = (withNodeApprovals(state, command, undefined, deps.approvers) ?? []).map((approval) => approval.key as string)
+    const who = authority.by === "none" ? { by: authority.by, count: 0, keys: [] } : authority
+    return { command, message: approvalText(state.genesisHash, command), authority: who, nodeApproves }
+  })
+
 const adminGroup = (deps: HttpDeps) =>
   HttpApiBuilder.group(NodeApi, "admin", (handlers) =>
     Effect.gen(function* () {
       const requests = yield* AdminRequests.make(deps.nowMs)
       const state = () => deps.writer().state
-      const writer = deps.writer
-      const nowMs = deps.nowMs
+      const admin: AdminDeps = { writer: deps.writer, nowMs: deps.nowMs, approvers: deps.approvers }
       return handlers
         .handle("putPlace", ({ payload: { request, ...place } }) =>
-          requests.once("putPlace", request, place, putPlace(writer, nowMs, request, place)).pipe(Effect.flatMap(answered)),
+          requests.once("putPlace", request, place, putPlace(admin, request, place)).pipe(Effect.flatMap(answered)),
         )
         .handle("putAsset", ({ payload: { request, ...asset } }) =>
-          requests.once("putAsset", request, asset, putAsset(writer, nowMs, request, asset)).pipe(Effect.flatMap(answered)),
+          requests.once("putAsset", request, asset, putAsset(admin, request, asset)).pipe(Effect.flatMap(answered)),
         )
         .handle("createReader", ({ payload: { request, ...reader } }) =>
           requests
@@ -151,7 +190,7 @@ const adminGroup = (deps: HttpDeps) =>
               "createReader",
               request,
               reader,
-              createReader(writer, nowMs, request, reader).pipe(
+              createReader(admin, request, reader).pipe(
                 Effect.tap((created) => Effect.sync(() => created.token !== undefined && deps.directory.add(created.reader))),
                 Effect.map(({ reader, token }) => ({ id: reader.id, place: reader.place, role: reader.role, token })),
               ),
@@ -166,7 +205,7 @@ const adminGroup = (deps: HttpDeps) =>
               "revokeReader",
               urlParams.request,
               path,
-              revokeReader(writer, nowMs, urlParams.request, path.id).pipe(
+              revokeReader(admin, urlParams.request, path.id).pipe(
                 Effect.tap((reader) =>
                   Effect.sync(() => {
                     deps.directory.revoke(reader.id)
@@ -184,9 +223,10 @@ const adminGroup = (deps: HttpDeps) =>
           const rows = csv ? cardRowsOfCsv(payload, deps.cardsPerImportMax) : payload.cards
           const cards = rows instanceof AdminRejected ? rows : decodeCards(rows, deps.cardsPerImportMax)
           if (cards instanceof AdminRejected) return Effect.fail(problem(BadRequest, "bad_request", cards.message, cards.field))
-          return requests.once("importCards", requestId, cards, importCards(writer, nowMs, cards)).pipe(Effect.flatMap(answered))
+          return requests.once("importCards", requestId, cards, importCards(admin, cards)).pipe(Effect.flatMap(answered))
         })
         .handle("command", ({ payload }) => operatorCommand(deps, payload).pipe(Effect.map(jsonText)))
+        .handle("prepare", ({ payload }) => prepareCommand(deps, payload))
         .handle("wallet", ({ path }) => {
           const wallet = state().wallets.get(path.id as never)
           if (wallet === undefined) return Effect.fail(problem(NotFound, "not_found", "no such wallet"))

@@ -29,7 +29,7 @@ import { makeMetrics } from "./metrics.js"
 import { ReaderGateway } from "./readers.js"
 import { FederationFeed } from "./feed.js"
 import { BlockProducer } from "../actors/producer.js"
-import { loadOrCreateKey } from "./keys.js"
+import { loadOrCreateKey, readKey } from "./keys.js"
 import type { NodeSigner } from "../actors/producer.js"
 
 export interface StartFlags {
@@ -37,6 +37,8 @@ export interface StartFlags {
   readonly port?: number | undefined
   readonly dataDir?: string | undefined
   readonly key?: string | undefined
+  /** A steward's key the node approves operator commands with (PROTOCOL.md section 9.3). */
+  readonly stewardKey?: string | undefined
 }
 
 /** A node refuses to share its data dir with another live node (PGlite is single-process). */
@@ -78,7 +80,7 @@ interface DemoFile {
 }
 
 /** The genesis document to create the ledger with, and, for the demo, the reader tokens to print. */
-const genesisDocument = (flags: StartFlags, config: NodeConfig, validator: string) =>
+const genesisDocument = (flags: StartFlags, config: NodeConfig, validator: string, steward: string | undefined) =>
   Effect.try({
     try: (): { document: JsonValue; demo?: DemoFile } => {
       if (flags.genesis !== undefined) return { document: JSON.parse(readFileSync(flags.genesis, "utf8")) as JsonValue }
@@ -87,18 +89,18 @@ const genesisDocument = (flags: StartFlags, config: NodeConfig, validator: strin
       const readers = demoReaders(() => randomBytes(24).toString("base64url"))
       const demo: DemoFile = { readers, cards: 2_000 }
       writeFileSync(join(config.dataDir, "demo-readers.json"), JSON.stringify(demo, null, 2), { mode: 0o600 })
-      return { document: demoGenesis(validator, readers, demo.cards) as unknown as JsonValue, demo }
+      return { document: demoGenesis(validator, readers, demo.cards, steward) as unknown as JsonValue, demo }
     },
     catch: (error) => new Error(`cannot read the genesis document: ${String(error)}`),
   })
 
-const createLedger = (store: LedgerStore, flags: StartFlags, config: NodeConfig, validator: string) =>
+const createLedger = (store: LedgerStore, flags: StartFlags, config: NodeConfig, validator: string, steward: string | undefined) =>
   Effect.gen(function* () {
     if (yield* store.initialized) {
       if (flags.genesis !== undefined) yield* Console.log(`A ledger already exists in this storage: --genesis ${flags.genesis} is ignored.`)
       return undefined
     }
-    const given = yield* genesisDocument(flags, config, validator)
+    const given = yield* genesisDocument(flags, config, validator, steward)
     const demo = given.demo
     // Block 0 states the rules' version (PROTOCOL.md section 9.1): 1 when the document does not say.
     const document = isRecord(given.document) && given.document["rules"] === undefined ? { ...given.document, rules: 1 } : given.document
@@ -151,6 +153,23 @@ const writeSecretFile = (file: string, text: string): void => {
   renameSync(partial, file)
 }
 
+/**
+ * The steward key the node approves with: `--steward-key FILE` (which must exist), else the data
+ * dir's `steward-key.json` when there is one. A new demo federation makes that file, and names its
+ * key the demo's one steward, so that `npm start` works alone; a real federation's stewards keep
+ * their keys to themselves and sign with `gesell steward sign`.
+ */
+const stewardKeyOf = (flags: StartFlags, config: NodeConfig, newDemo: boolean) =>
+  Effect.gen(function* () {
+    if (flags.stewardKey !== undefined) {
+      const file = flags.stewardKey
+      return yield* Effect.try({ try: () => readKey(file), catch: (error) => new Error(`cannot use the steward key ${file}: ${String(error)}`) })
+    }
+    const file = join(config.dataDir, "steward-key.json")
+    if (!newDemo && !existsSync(file)) return undefined
+    return yield* loadOrCreateKey(file)
+  })
+
 export const startNode = (flags: StartFlags) =>
   Effect.gen(function* () {
     const config = yield* nodeConfig(flags)
@@ -158,7 +177,8 @@ export const startNode = (flags: StartFlags) =>
     yield* lockDataDir(config.dataDir)
     const key = yield* loadOrCreateKey(flags.key ?? join(config.dataDir, "node-key.json"))
     const store = yield* Ledger
-    const demo = yield* createLedger(store, flags, config, key.validator)
+    const steward = yield* stewardKeyOf(flags, config, !(yield* store.initialized) && flags.genesis === undefined)
+    const demo = yield* createLedger(store, flags, config, key.validator, steward?.validator)
     const now = yield* Clock.currentTimeMillis
     const snapshot = yield* store.load(now - requestRetentionMs, config.limits.requestCacheMax)
     const metrics = makeMetrics()
@@ -172,7 +192,10 @@ export const startNode = (flags: StartFlags) =>
     })
     yield* producer.start
     yield* Effect.forkScoped(producer.loop)
-    const writer = new LedgerWriter(stateFromSnapshot(snapshot), snapshot.lastSeq + 1, store, config.limits, config.commitTimeoutMs, {
+    const state = stateFromSnapshot(snapshot)
+    // Block 0 was sealed by the producer's start when this ledger is new: approvals sign its hash.
+    state.genesisHash = producer.genesisHash
+    const writer = new LedgerWriter(state, snapshot.lastSeq + 1, store, config.limits, config.commitTimeoutMs, {
       committed: (requests, _txs, durationMs) => {
         metrics.commitBatch.observe(requests)
         metrics.commitDuration.observe(durationMs / 1000)
@@ -202,7 +225,19 @@ export const startNode = (flags: StartFlags) =>
     const sink = defectSink(metrics)
     yield* serveNodeApi(
       server,
-      { writer: () => writer, store, metrics, directory, gateway: () => gateway, producer, adminToken: yield* adminToken(config), cardsPerImportMax: config.limits.cardsPerImportMax, nowMs },
+      {
+        writer: () => writer,
+        store,
+        metrics,
+        directory,
+        gateway: () => gateway,
+        producer,
+        adminToken: yield* adminToken(config),
+        cardsPerImportMax: config.limits.cardsPerImportMax,
+        nowMs,
+        // The steward key first: a command both could approve is approved as the steward's.
+        approvers: { keys: steward === undefined ? [key] : [steward, key] },
+      },
       sink,
     )
     const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), publicConnectionsMax: config.limits.feedPublicConnectionsMax, validatorConnectionsMax: config.limits.feedValidatorConnectionsMax })
