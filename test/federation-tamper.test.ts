@@ -23,14 +23,15 @@ import {
   type BlockHeader,
   type BlockSignature,
 } from "../engine/block.js"
-import { sortedApprovals } from "../engine/authority.js"
+import { signApproval, sortedApprovals } from "../engine/authority.js"
+import { decodeCommand } from "../engine/command.js"
 import { canonicalJson } from "../engine/canonical.js"
 import { base64urlDecode, base64urlEncode, verify } from "../engine/ed25519.js"
 import { decodeGenesis, genesisTransaction, ledgerFromGenesis } from "../engine/genesis.js"
-import type { FederationId, TimeMs } from "../engine/names.js"
+import type { FederationId, TimeMs, ValidatorId } from "../engine/names.js"
 import type { JsonValue, Transaction } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
-import { day, genesisDocument, Session, t0 } from "./federation.js"
+import { day, genesisDocument, Session, stewardSigners, t0 } from "./federation.js"
 import {
   FakeEngine,
   readyMsDefault,
@@ -225,6 +226,13 @@ const madeAfterBlock1 = (...runs: ReadonlyArray<readonly [Record<string, unknown
   return runs.map(([command, now]) => engine.made(command, now))
 }
 const at2 = t0 + 2_000
+const fedMint = { kind: "mint", asset: "fed", to: "card:04a1b2c3", amount: 1_000, request: "fed-1" }
+/** The approvals of these keys of a raw command, over block 0's hash (or another). */
+const approvalsBy = (signers: ReadonlyArray<{ readonly id: string; readonly key: TestKey["key"] }>, raw: Record<string, unknown>, genesisHash = hashOf(block0)) => {
+  const command = decodeCommand(raw)
+  if (!command.ok) throw new Error(`not a command: ${command.message}`)
+  return sortedApprovals(signers.map((signer) => signApproval(signer.key, signer.id as ValidatorId, genesisHash, command.value)))
+}
 /** When the time credits of block 1, idle 30 days, have melted for two 7-day periods. */
 const meltMs = t0 + 1_000 + 44 * day
 const withReader = (tx: TxValue, reader: string): TxValue => resigned({ ...tx, reader, command: { ...commandOf(tx), reader } })
@@ -326,6 +334,54 @@ const forgedProposals: readonly Forged[] = [
     code: "reexecution",
     says: refused("duplicate_ref"),
     block: paidTwice,
+  },
+  // Authority (PROTOCOL.md section 9.3): who approved the command.
+  {
+    what: "a mint of fed without the stewards' approvals",
+    code: "reexecution",
+    says: refused("approvals_missing"),
+    block: block2Of(madeAfterBlock1([fedMint, at2]).map(({ approvals: _approvals, ...tx }) => tx)),
+  },
+  {
+    what: "a mint of fed approved by one steward of the two it needs",
+    code: "reexecution",
+    says: refused("approvals_missing"),
+    block: block2Of(madeAfterBlock1([fedMint, at2]).map((tx) => ({ ...tx, approvals: (tx["approvals"] as unknown[]).slice(0, 1) }))),
+  },
+  {
+    what: "a mint of fed approved by keys that are not stewards (validators)",
+    code: "reexecution",
+    says: refused("forbidden"),
+    block: block2Of(madeAfterBlock1([fedMint, at2]).map((tx) => ({ ...tx, approvals: approvalsBy([alice, bruno], commandOf(tx)) }))),
+  },
+  {
+    what: "a mint of fed approved by the stewards over another federation's genesis",
+    code: "reexecution",
+    says: refused("forbidden"),
+    block: block2Of(madeAfterBlock1([fedMint, at2]).map((tx) => ({ ...tx, approvals: approvalsBy([...stewardSigners], commandOf(tx), "0".repeat(64)) }))),
+  },
+  {
+    what: "block 1's approved mint again under a new id (its approvals replayed)",
+    code: "reexecution",
+    says: refused("conflict"),
+    block: block2Of([{ ...copy(block1Txs[4] as TxValue), id: "tx-mint-again", time: at2 }]),
+  },
+  {
+    what: "a validator added with the newcomer's approval only, not the members'",
+    code: "reexecution",
+    says: refused("approvals_missing"),
+    block: block2Of([
+      {
+        id: "tx-coopt",
+        kind: "validators",
+        time: at2,
+        legs: [],
+        request: "v-1",
+        memo: { keys: [alice.id, bruno.id, chloe.id, outsider.id], threshold: 2 },
+        command: { kind: "validators", request: "v-1", add: outsider.id },
+        approvals: approvalsBy([outsider], { kind: "validators", request: "v-1", add: outsider.id }),
+      },
+    ]),
   },
 ]
 
