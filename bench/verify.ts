@@ -14,7 +14,7 @@ import { spawn, type ChildProcess } from "node:child_process"
 import { rm } from "node:fs/promises"
 import { performance } from "node:perf_hooks"
 import { genesisHashOf, testKey, writeKeyFile } from "../test/federation-process.js"
-import { approvedCommand, cliPath, freshDataDir, nodeRuntimeFlags, ReaderClient, type NodeProcess } from "../test/node-process.js"
+import { approvedCommand, cliPath, freshDataDir, nodeRuntimeFlags, ReaderClient, testObserverSeed, type NodeProcess } from "../test/node-process.js"
 import { benchAsset, cardUid, deskReader, tokenOf } from "./federation.js"
 import { measureLoad, type LoadFigures } from "./measure.js"
 import { processTicks, serverTicks } from "./proc.js"
@@ -213,7 +213,9 @@ const startFollower = async (session: Session, args: readonly string[], ready: R
 const peerCatchUp = async (session: Session, node: NodeProcess, tip: Health, flatOut: number): Promise<CatchUpFigures> => {
   progress(`  verify: a peer catching up on ${tip.transactions.toLocaleString("en-US")} transactions`)
   const dataDir = freshDataDir()
-  const args = ["peer", "--engine", node.http, "--data-dir", dataDir, "--genesis-hash", await genesisHashOf(node), "--port", "0"]
+  // The peer reads transactions as the bench federation's observer, a member (PROTOCOL.md section 9.7).
+  const key = writeKeyFile(testObserverSeed, dataDir)
+  const args = ["peer", "--engine", node.http, "--key", key.file, "--data-dir", dataDir, "--genesis-hash", await genesisHashOf(node), "--port", "0"]
   const { follower: peer, match } = await startFollower(session, args, /serving (http:\/\/127\.0\.0\.1:\d+)\/v1\/blocks/)
   const http = match[1] as string
   try {

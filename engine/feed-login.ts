@@ -39,3 +39,31 @@ export const feedLoginValid = (validator: string, genesisHash: string, nonceHex:
   const message = feedLoginMessage(genesisHash, nonceHex)
   return message !== undefined && typeof signature === "string" && verify(validator, message, signature)
 }
+
+/**
+ * A member's HTTP credentials (PROTOCOL.md section 9.7): `Authorization: Member <id>.<unix ms>.<signature>`,
+ * the signature over the UTF-8 text `gesell/member-http/v1:<genesis hash>:<unix ms>`. Accepted within
+ * `memberHttpSkewMs` of the server's clock: a header overheard is worth a minute, for reads only.
+ */
+export const memberHttpPrefix = "gesell/member-http/v1"
+export const memberHttpSkewMs = 60_000
+
+const memberHttpMessage = (genesisHash: string, timeMs: number): Uint8Array =>
+  new TextEncoder().encode(`${memberHttpPrefix}:${genesisHash}:${timeMs}`)
+
+/** The `Authorization` header of a member at `timeMs`. */
+export const memberHttpAuthorization = (id: string, key: SigningKey, genesisHash: string, timeMs: number): string =>
+  `Member ${id}.${timeMs}.${sign(key, memberHttpMessage(genesisHash, timeMs))}`
+
+/**
+ * The member a header names when its signature is that member's, for this federation, within the
+ * allowed skew of `nowMs`; undefined otherwise (the caller then checks the id is a member).
+ */
+export const memberOfHttpAuthorization = (header: string | undefined, genesisHash: string, nowMs: number): string | undefined => {
+  const match = header === undefined ? null : /^Member ([A-Za-z0-9_-]{43})\.(\d{1,15})\.([A-Za-z0-9_-]{86})$/.exec(header)
+  if (match === null || !isHex32(genesisHash)) return undefined
+  const [, id, time, signature] = match as unknown as [string, string, string, string]
+  const timeMs = Number(time)
+  if (Math.abs(timeMs - nowMs) > memberHttpSkewMs) return undefined
+  return verify(id, memberHttpMessage(genesisHash, timeMs), signature) ? id : undefined
+}

@@ -94,7 +94,7 @@ export interface NodeLimits {
    * closes the connection with 1008 instead of keeping every reply for it.
    */
   readonly readerBufferedBytesMax: number
-  /** Public followers of the federation feed (no `validator` parameter, e.g. peers); beyond, HTTP 503. */
+  /** Followers of the federation feed that log in with `member=ID` to read (peers, observers); beyond, HTTP 503. */
   readonly feedPublicConnectionsMax: number
   /**
    * Validators' connections to the feed (logged in, or logging in), apart from the public's so that

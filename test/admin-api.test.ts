@@ -6,7 +6,8 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { admin, adminToken, freshDataDir, ReaderClient, startNode, type NodeProcess } from "./node-process.js"
+import { genesisHashOf } from "./federation-process.js"
+import { admin, adminToken, freshDataDir, memberFetch, ReaderClient, startNode, type NodeProcess } from "./node-process.js"
 
 let node: NodeProcess
 
@@ -35,7 +36,8 @@ describe("public endpoints", () => {
 
   it("answers 404 for an unknown route, in the protocol's error form", async () => {
     expect(await get("/v1/nothing")).toEqual({ status: 404, body: { ok: false, error: { code: "not_found", message: "no such route" } } })
-    expect(await get("/v1/blocks/99")).toMatchObject({ status: 404, body: { ok: false, error: { code: "not_found" } } })
+    const block99 = await memberFetch(node.http, "/v1/blocks/99", await genesisHashOf(node))
+    expect({ status: block99.status, body: await block99.json() }).toMatchObject({ status: 404, body: { ok: false, error: { code: "not_found" } } })
   })
 
   it("answers liveness beside readiness", async () => {

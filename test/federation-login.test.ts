@@ -15,14 +15,14 @@ import { afterAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { genesisHeader, headerHash, signatureValid, type BlockHeader } from "../engine/block.js"
 import { sign, verify } from "../engine/ed25519.js"
-import { feedLoginValid, signFeedLogin } from "../engine/feed-login.js"
+import { feedLoginValid, memberHttpAuthorization, signFeedLogin } from "../engine/feed-login.js"
 import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
 import type { TimeMs } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
 import { genesisDocument, t0 } from "./federation.js"
-import { FakeEngine, honestChallenge, startValidator, testKey, type FederationConnection, type ValidatorProcess } from "./federation-process.js"
-import { blackBoxGenesis, startNode, within, type NodeProcess } from "./node-process.js"
+import { FakeEngine, honestChallenge, nodeDataDir, startValidator, testKey, type FederationConnection, type ValidatorProcess } from "./federation-process.js"
+import { blackBoxGenesis, startNode, testObserver, within, type NodeProcess } from "./node-process.js"
 
 const deadlineMs = 30_000
 const [alice, bruno, chloe] = [testKey(1), testKey(2), testKey(3)] as const
@@ -108,7 +108,7 @@ describe("gesell validator against a node that plays a signing oracle", () => {
     processes.push(pinned)
     try {
       expect(await endedWithoutAuth(await within("the validator to connect", elsewhere.connection(0), deadlineMs))).toBe(true)
-      expect(pinned.stderr()).toContain(`no login: the engine's federation has block 0 ${genesisHash}, not this validator's ${"e".repeat(64)}`)
+      expect(pinned.stderr()).toContain(`no login: the engine's federation has block 0 ${genesisHash}, not the pinned ${"e".repeat(64)}`)
     } finally {
       await pinned.kill()
       await elsewhere.close()
@@ -183,14 +183,14 @@ describe("a node's feed", () => {
     await node?.kill()
   })
 
-  it("public followers filling their bound do not stop a validator from logging in", async () => {
+  it("members that only read, filling their bound, do not stop a validator from logging in", async () => {
     // The node's own key is not in the set: block 0 waits for alice's or bruno's vote.
     const genesis = { ...blackBoxGenesis, validators: { keys: [alice.id, bruno.id], threshold: 1 } }
     node = await startNode({ genesis, env: { GESELL_FEED_PUBLIC_CONNECTIONS_MAX: "2", GESELL_FEED_VALIDATOR_CONNECTIONS_MAX: "3" } })
     processes.push(node)
-    await open({ from: "0" })
-    await open({ from: "0" })
-    await expect(open({ from: "0" })).rejects.toThrow("HTTP 503")
+    await open({ from: "0", member: testObserver.id })
+    await open({ from: "0", member: testObserver.id })
+    await expect(open({ from: "0", member: testObserver.id })).rejects.toThrow("HTTP 503")
 
     alicesFeed = await open({ from: "0", validator: alice.id })
     const challenge = await alicesFeed.logIn(alice)
@@ -259,5 +259,66 @@ describe("a node's feed", () => {
     await again.logIn(alice)
     expect((await within("block 0's proposal", again.frame(1), deadlineMs))["type"]).toBe("proposal")
     expect(await within("the older connection to be closed", alicesFeed.closed, deadlineMs)).toEqual({ code: 1008, reason: expect.stringMatching(/replaced by a newer login/) })
+  })
+})
+
+describe("members only (PROTOCOL.md section 9.7)", () => {
+  const nodeKey = testKey(7)
+  let node: NodeProcess
+  const sessions: FeedSession[] = []
+  const open = async (query: Record<string, string>): Promise<FeedSession> => {
+    const session = await FeedSession.open(node, query)
+    sessions.push(session)
+    return session
+  }
+  /** The status of a GET of `path` with this Authorization header (none: undefined). */
+  const statusOf = async (path: string, authorization?: string): Promise<number> =>
+    (await fetch(`${node.http}${path}`, authorization === undefined ? {} : { headers: { authorization } })).status
+
+  afterAll(async () => {
+    for (const session of sessions) session.socket.terminate()
+    await node?.kill()
+  })
+
+  it("the feed serves the observers and the validators that log in, and no one else", async () => {
+    // The node signs its own blocks: block 0 is final at once. The genesis's observer is the test observer.
+    const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
+    node = await startNode({ genesis, dataDir: nodeDataDir(nodeKey.seed) })
+    processes.push(node)
+    const anonymous = await open({ from: "0" })
+    expect(await within("the refusal", anonymous.closed, deadlineMs)).toEqual({ code: 1008, reason: expect.stringMatching(/for the federation's members/) })
+    expect(anonymous.frames).toEqual([])
+    const stranger = await open({ from: "0", member: chloe.id })
+    expect(await within("the refusal", stranger.closed, deadlineMs)).toEqual({ code: 1008, reason: `${chloe.id} is not a member of the federation (a validator in force or an observer)` })
+    expect(stranger.frames).toEqual([])
+    // Naming the observer without its key: the login fails.
+    const impostor = await open({ from: "0", member: testObserver.id })
+    await within("the challenge", impostor.frame(0), deadlineMs)
+    impostor.send({ type: "auth", validator: testObserver.id, signature: signFeedLogin(chloe.key, "0".repeat(64), "0".repeat(64)) })
+    expect(await within("the refusal", impostor.closed, deadlineMs)).toMatchObject({ code: 1008 })
+    expect(impostor.frames).toHaveLength(1)
+
+    const observer = await open({ from: "0", member: testObserver.id })
+    await observer.logIn({ ...alice, id: testObserver.id, key: testObserver.key })
+    const block = await within("block 0", observer.frame(1), deadlineMs)
+    expect(block["type"]).toBe("block")
+    expect((block["block"] as { header: BlockHeader }).header.height).toBe(0)
+  })
+
+  it("over HTTP, blocks need a member's credentials; headers are public", async () => {
+    const headers = (await (await fetch(`${node.http}/v1/headers?from=0&limit=10`)).json()) as { headers: Array<{ height: number; hash: string; header: BlockHeader; signatures: unknown[] }> }
+    const [zero] = headers.headers
+    if (zero === undefined) throw new Error("block 0 is final: its header is public")
+    expect(zero).toMatchObject({ height: 0, hash: headerHash(zero.header), signatures: [expect.objectContaining({ validator: nodeKey.id })] })
+    const genesisHash = zero.hash
+    const now = Date.now()
+    expect(await statusOf("/v1/blocks/0")).toBe(401)
+    expect(await statusOf("/v1/blocks?from=0")).toBe(401)
+    expect(await statusOf("/v1/blocks/0", memberHttpAuthorization(chloe.id, chloe.key, genesisHash, now)), "a key that is no member").toBe(401)
+    expect(await statusOf("/v1/blocks/0", memberHttpAuthorization(testObserver.id, testObserver.key, "0".repeat(64), now)), "signed for another federation").toBe(401)
+    expect(await statusOf("/v1/blocks/0", memberHttpAuthorization(testObserver.id, testObserver.key, genesisHash, now - 61_000)), "too old").toBe(401)
+    expect(await statusOf("/v1/blocks/0", memberHttpAuthorization(testObserver.id, chloe.key, genesisHash, now)), "another key's signature").toBe(401)
+    expect(await statusOf("/v1/blocks/0", memberHttpAuthorization(testObserver.id, testObserver.key, genesisHash, now))).toBe(200)
+    expect(await statusOf("/v1/blocks?from=0", memberHttpAuthorization(nodeKey.id, nodeKey.key, genesisHash, now)), "a validator").toBe(200)
   })
 })

@@ -13,7 +13,7 @@ import type { JsonValue } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
 import { genesisDocument, t0 } from "./federation.js"
 import { FakeEngine, readyMsDefault, startPeer, startValidator, testKey, writeKeyFile, type FollowerProcess } from "./federation-process.js"
-import { freshDataDir, runCli, within } from "./node-process.js"
+import { freshDataDir, memberFetch, runCli, within } from "./node-process.js"
 
 const deadlineMs = 30_000
 /** A case that starts followers one after the other: each may take readyMsDefault to open its replica on a busy machine. */
@@ -116,22 +116,39 @@ describe("a validator pinned to another block 0", () => {
 })
 
 describe("a peer pinned to another block 0", () => {
+  it("does not log in to an engine of another federation", async () => {
+    const engine = await servingFinalBlock0()
+    try {
+      const pinnedElsewhere = track(await startPeer({ engine: engine.url, dataDir: dataDir(), genesisHash: otherHash }))
+      await within("the login to be refused", engine.connection(1), deadlineMs)
+      expect(pinnedElsewhere.stderr()).toContain(`no login: the engine's federation has block 0 ${genesisHash}, not the pinned ${otherHash}`)
+    } finally {
+      await engine.close()
+    }
+  }, startsMs(1))
+
   it("stops on the block 0 it is sent (genesis, exit 3) and never stores it; a replica of another block 0 is refused at start", async () => {
+    // An engine that names the peer's pinned federation in its challenge, then sends another block 0.
+    const lying = await FakeEngine.start({
+      genesisHash,
+      challenge: () => ({ type: "challenge", nonce: "ab".repeat(32), genesis: otherHash }),
+      onConnection: (connection) => connection.send(finalBlock0),
+    })
     const engine = await servingFinalBlock0()
     try {
       const directory = dataDir()
-      const pinnedElsewhere = track(await startPeer({ engine: engine.url, dataDir: directory, genesisHash: otherHash }))
+      const pinnedElsewhere = track(await startPeer({ engine: lying.url, dataDir: directory, genesisHash: otherHash }))
       expect(await within("the peer to stop", pinnedElsewhere.exited, deadlineMs), pinnedElsewhere.output()).toBe(3)
       expect(pinnedElsewhere.stderr()).toContain(`PEER STOPPED: genesis: block 0 hashes to ${genesisHash}, not the pinned ${otherHash}`)
 
       // Pinned right on the same data dir, it asks for block 0 again (none was stored) and serves it.
       const pinned = track(await startPeer({ engine: engine.url, dataDir: directory, genesisHash }))
-      expect((await within("the peer to connect", engine.connection(1), deadlineMs)).from).toBe(0)
+      expect((await within("the peer to connect", engine.connection(0), deadlineMs)).from).toBe(0)
       const served = await within(
         "block 0 to be served",
         (async () => {
           for (;;) {
-            const response = await fetch(`${pinned.http}/v1/blocks/0`)
+            const response = await memberFetch(pinned.http, "/v1/blocks/0")
             if (response.status === 200) return (await response.json()) as { header: unknown }
             await new Promise((resolve) => setTimeout(resolve, 50))
           }
@@ -145,6 +162,7 @@ describe("a peer pinned to another block 0", () => {
       await expect(refused).rejects.toThrow(`exited with 1 before it was ready`)
       await expect(refused).rejects.toThrow(`starts from block 0 ${genesisHash}, not the pinned ${otherHash}`)
     } finally {
+      await lying.close()
       await engine.close()
     }
   }, startsMs(3))

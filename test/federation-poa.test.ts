@@ -15,6 +15,7 @@ import {
   within,
   type NodeProcess,
   approvedCommand,
+  memberFetch,
 } from "./node-process.js"
 import {
   genesisHashOf,
@@ -36,7 +37,8 @@ const track = <P extends CliProcess | NodeProcess>(process: P): P => {
   return process
 }
 
-const getJson = async (url: string): Promise<Record<string, unknown>> => (await (await fetch(url)).json()) as Record<string, unknown>
+/** A GET of a node's or a peer's path; as the test observer, a member, for the blocks. */
+const getJson = async (base: string, path: string): Promise<Record<string, unknown>> => (await (await memberFetch(base, path)).json()) as Record<string, unknown>
 
 interface FinalBlock {
   readonly header: { readonly height: number; readonly txCount: number }
@@ -48,7 +50,7 @@ interface FinalBlock {
 const finalBlocks = async (node: NodeProcess): Promise<FinalBlock[]> => {
   const blocks: FinalBlock[] = []
   for (;;) {
-    const page = (await getJson(`${node.http}/v1/blocks?from=${blocks.length}&limit=1000`))["blocks"] as FinalBlock[]
+    const page = (await getJson(node.http, `/v1/blocks?from=${blocks.length}&limit=1000`))["blocks"] as FinalBlock[]
     if (page.length === 0) return blocks
     blocks.push(...page)
   }
@@ -112,7 +114,7 @@ describe("three validators, threshold 2", () => {
     // Absence cannot be awaited: give the one validator left time to vote, then look again.
     await new Promise((resolve) => setTimeout(resolve, 1_500))
     expect(await finalTransactions(node), "one signature of three is below the threshold").toBe(40)
-    expect((await getJson(`${node.http}/v1/health`))["transactions"], "the node kept taking taps").toBe(60)
+    expect((await getJson(node.http, `/v1/health`))["transactions"], "the node kept taking taps").toBe(60)
 
     // kill -9 with a sealed block waiting for votes: the restarted node proposes the same block again.
     const sealedBefore = await metric(node, "gesell_block_sealed_height")
@@ -144,9 +146,9 @@ describe("three validators, threshold 2", () => {
 
     const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir(), genesisHash }))
     const height = blocks.length - 1
-    await eventually("the peer holds every final block", async () => (await getJson(`${peer.http}/v1/health`))["height"] === height)
-    expect(await getJson(`${peer.http}/v1/supply`)).toEqual(await getJson(`${node.http}/v1/supply`))
-    expect(await getJson(`${peer.http}/v1/blocks/${height}`)).toEqual(await getJson(`${node.http}/v1/blocks/${height}`))
+    await eventually("the peer holds every final block", async () => (await getJson(peer.http, `/v1/health`))["height"] === height)
+    expect(await getJson(peer.http, `/v1/supply`)).toEqual(await getJson(node.http, `/v1/supply`))
+    expect(await getJson(peer.http, `/v1/blocks/${height}`)).toEqual(await getJson(node.http, `/v1/blocks/${height}`))
   }, 300_000)
 })
 
@@ -160,7 +162,7 @@ describe("blocks waiting for finality", () => {
     const env = { GESELL_BLOCK_INTERVAL_MS: "600000", GESELL_BLOCK_TX_MAX: "5", GESELL_BLOCKS_PENDING_TX_MAX: "20" }
     const node = track(await startNode({ genesis, env }))
     await topUp(node, 50)
-    expect((await getJson(`${node.http}/v1/health`))["transactions"], "every top-up committed").toBe(50)
+    expect((await getJson(node.http, `/v1/health`))["transactions"], "every top-up committed").toBe(50)
     // Block 0 holds the genesis transaction; 1 + 3 × 5 = 16 fit in 20, a fourth block of 5 does not.
     await eventually("three blocks of top-ups sealed", async () => (await metric(node, "gesell_block_sealed_height")) === 3)
     await new Promise((resolve) => setTimeout(resolve, 500))
@@ -232,13 +234,13 @@ describe("a fresh peer", () => {
       await Promise.all(Array.from({ length: 8 }, (_, connection) => topUp(node, 60, `04${(connection * 7 + 1).toString(16).padStart(12, "0")}`)))
     }
     const transactions = rounds * 8 * 60
-    await eventually("every top-up in a final block", async () => (await getJson(`${node.http}/v1/health`))["height"] === transactions, 180_000)
+    await eventually("every top-up in a final block", async () => (await getJson(node.http, `/v1/health`))["height"] === transactions, 180_000)
 
     const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir(), genesisHash: await genesisHashOf(node) }))
-    await eventually("the peer holds every block", async () => (await getJson(`${peer.http}/v1/health`))["height"] === transactions, 240_000)
+    await eventually("the peer holds every block", async () => (await getJson(peer.http, `/v1/health`))["height"] === transactions, 240_000)
     expect(transactions).toBeGreaterThan(10_000)
-    expect(await getJson(`${peer.http}/v1/supply`)).toEqual(await getJson(`${node.http}/v1/supply`))
-    const last = await getJson(`${node.http}/v1/blocks/${transactions}`)
-    expect(await getJson(`${peer.http}/v1/blocks/${transactions}`)).toEqual(last)
+    expect(await getJson(peer.http, `/v1/supply`)).toEqual(await getJson(node.http, `/v1/supply`))
+    const last = await getJson(node.http, `/v1/blocks/${transactions}`)
+    expect(await getJson(peer.http, `/v1/blocks/${transactions}`)).toEqual(last)
   }, 600_000)
 })

@@ -14,7 +14,7 @@ import { WebSocketServer, type WebSocket } from "ws"
 import { base64urlEncode, keyFromSeed, validatorId, type SigningKey } from "../engine/ed25519.js"
 import { feedLoginValid, feedNonceBytes } from "../engine/feed-login.js"
 import type { ValidatorId } from "../engine/names.js"
-import { cliPath, freshDataDir, within } from "./node-process.js"
+import { cliPath, freshDataDir, testObserverSeed, within } from "./node-process.js"
 
 export interface FollowerProcess {
   readonly child: ChildProcess
@@ -64,6 +64,8 @@ export interface ValidatorOptions extends FollowerOptions {
 export interface PeerOptions extends FollowerOptions {
   /** The port of its HTTP server; 0 (any free port) by default. */
   readonly port?: number
+  /** The seed of the key it logs in with; the test observer's by default. */
+  readonly key?: Uint8Array
 }
 
 /** Writes a key file for a seed, as `gesell keygen` would; returns its path and validator id. */
@@ -177,7 +179,8 @@ export const startValidator = async (options: ValidatorOptions): Promise<Validat
 /** Starts `gesell peer` and resolves once it serves HTTP. */
 export const startPeer = async (options: PeerOptions): Promise<PeerProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
-  const args = ["peer", "--engine", options.engine, "--data-dir", dataDir, "--genesis-hash", options.genesisHash, "--port", String(options.port ?? 0)]
+  const key = writeKeyFile(options.key ?? testObserverSeed, dataDir)
+  const args = ["peer", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir, "--genesis-hash", options.genesisHash, "--port", String(options.port ?? 0)]
   const { follower, match } = await spawnFollower(args, dataDir, options, /serving http:\/\/127\.0\.0\.1:(\d+)\/v1\/blocks/)
   const port = Number(match[1])
   return { ...follower, port, http: `http://127.0.0.1:${port}` }
@@ -241,7 +244,8 @@ export class FederationConnection {
         resolve()
       }),
     )
-    const validator = query.get("validator")
+    // A validator, or a member that only reads: both log in.
+    const validator = query.get("validator") ?? query.get("member")
     let authenticating = validator !== null
     if (validator !== null) {
       this.nonce = typeof challenge["nonce"] === "string" ? challenge["nonce"] : undefined

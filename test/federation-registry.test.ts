@@ -15,7 +15,7 @@ import { Ledger } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
 import { nodeDataDir, startPeer, testKey, type FollowerProcess } from "./federation-process.js"
 import { ledgerContents } from "./ledger-contents.js"
-import { admin, blackBoxGenesis, freshDataDir, ReaderClient, startNode, within, type NodeProcess } from "./node-process.js"
+import { admin, blackBoxGenesis, freshDataDir, memberFetch, ReaderClient, startNode, within, type NodeProcess } from "./node-process.js"
 
 const processes: Array<FollowerProcess | NodeProcess> = []
 afterAll(async () => {
@@ -26,7 +26,8 @@ const track = <P extends FollowerProcess | NodeProcess>(process: P): P => {
   return process
 }
 
-const getJson = async (url: string): Promise<Record<string, unknown>> => (await (await fetch(url)).json()) as Record<string, unknown>
+/** A GET of a node's or a peer's path; as the test observer, a member, for the blocks. */
+const getJson = async (base: string, path: string): Promise<Record<string, unknown>> => (await (await memberFetch(base, path)).json()) as Record<string, unknown>
 
 const eventually = async (what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> =>
   within(
@@ -57,7 +58,7 @@ describe("the registry in the ledger", () => {
   it("changes made through the admin API reach a peer as transactions: same supply, same registry, cards and wallets", async () => {
     const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
     const node = track(await startNode({ genesis, dataDir: nodeDataDir(nodeKey.seed), env: { GESELL_BLOCK_INTERVAL_MS: "20" } }))
-    const block0 = (await getJson(`${node.http}/v1/blocks/0`)) as { header: BlockHeader }
+    const block0 = (await getJson(node.http, `/v1/blocks/0`)) as { header: BlockHeader }
     const genesisHash = headerHash(block0.header)
 
     ok(await admin(node, "POST", "/v1/admin/places", { id: "cafe", name: "Le Café", accepts: ["fed"] }), "a place")
@@ -78,11 +79,11 @@ describe("the registry in the ledger", () => {
     ok(await admin(node, "POST", "/v1/admin/commands", { kind: "block", card: cards[1], reason: "lost" }), "a card blocked")
     ok(await admin(node, "DELETE", "/v1/admin/readers/cafe-desk"), "the reader revoked")
 
-    const nodeHeight = async () => (await getJson(`${node.http}/v1/health`))["height"] as number
-    const transactions = async () => (await getJson(`${node.http}/v1/health`))["transactions"] as number
+    const nodeHeight = async () => (await getJson(node.http, `/v1/health`))["height"] as number
+    const transactions = async () => (await getJson(node.http, `/v1/health`))["transactions"] as number
     await eventually("every transaction final", async () => {
-      const health = await getJson(`${node.http}/v1/health`)
-      const blocks = (await getJson(`${node.http}/v1/blocks?from=1&limit=1000`))["blocks"] as Array<{ header: { txCount: number } }>
+      const health = await getJson(node.http, `/v1/health`)
+      const blocks = (await getJson(node.http, `/v1/blocks?from=1&limit=1000`))["blocks"] as Array<{ header: { txCount: number } }>
       return blocks.reduce((sum, block) => sum + block.header.txCount, 0) === health["transactions"]
     })
     expect(await transactions(), "place, asset, place, reader, cards, staff, topup, sale, block, revoke").toBe(10)
@@ -90,10 +91,10 @@ describe("the registry in the ledger", () => {
     const peerOptions = { engine: node.http, dataDir: freshDataDir(), genesisHash, readyMs: 180_000 }
     const peer = track(await startPeer(peerOptions))
     const height = await nodeHeight()
-    await eventually("the peer holds every final block", async () => (await getJson(`${peer.http}/v1/health`))["height"] === height)
-    const supply = await getJson(`${node.http}/v1/supply`)
+    await eventually("the peer holds every final block", async () => (await getJson(peer.http, `/v1/health`))["height"] === height)
+    const supply = await getJson(node.http, `/v1/supply`)
     expect((supply["assets"] as Array<{ asset: string }>).map((asset) => asset.asset), "the new asset is counted").toContain("cafe-gift")
-    expect(await getJson(`${peer.http}/v1/supply`)).toEqual(supply)
+    expect(await getJson(peer.http, `/v1/supply`)).toEqual(supply)
 
     await peer.stop()
     await node.stop()

@@ -43,7 +43,7 @@ import {
   type PeerProcess,
   type ValidatorProcess,
 } from "./federation-process.js"
-import { freshDataDir, within } from "./node-process.js"
+import { freshDataDir, memberFetch, within } from "./node-process.js"
 
 const deadlineMs = 30_000
 
@@ -566,7 +566,7 @@ describe("gesell peer against a fake engine", () => {
   /** Asks a peer's `path` until `done` holds of its answer (bound the wait with `within`). */
   const poll = async (running: PeerProcess, path: string, done: (status: number, body: Record<string, unknown>) => boolean) => {
     for (;;) {
-      const response = await fetch(`${running.http}${path}`)
+      const response = await memberFetch(running.http, path)
       const body = (await response.json()) as Record<string, unknown>
       if (done(response.status, body)) return body
       await new Promise((resolve) => setTimeout(resolve, 50))
@@ -679,7 +679,7 @@ describe("gesell peer against a fake engine", () => {
     expect(headerHash(block.header)).toBe(hashOf(block2))
     expect(block.txs).toEqual(block2.txs)
     expect(block.signatures).toEqual(signatures(block2, [alice, bruno]))
-    expect((await fetch(`${running.http}/v1/blocks/3`)).status).toBe(404)
+    expect((await memberFetch(running.http, "/v1/blocks/3")).status).toBe(404)
     expect(running.child.exitCode).toBeNull()
     expect(running.output()).not.toContain("PEER STOPPED")
   })

@@ -33,6 +33,12 @@ export const stewardSigners = [signerOf(new Uint8Array(32).fill(0x51)), signerOf
 export const newcomerSigner = signerOf(new Uint8Array(32).fill(0x53))
 /** Keys that scenarios make stewards or validators. */
 export const spareSigners = [0x54, 0x55, 0x56, 0x57].map((fill) => signerOf(new Uint8Array(32).fill(fill)))
+/**
+ * The observer of the test federations (PROTOCOL.md section 9.7): a member who reads transactions.
+ * Peers log in with its key, and tests read blocks with it.
+ */
+export const testObserverSeed = new Uint8Array(32).fill(0x6f)
+export const observerSigner = signerOf(testObserverSeed)
 /** Stands for block 0's hash where no block 0 was made: approvals sign it. */
 export const testGenesisHash = "9e".repeat(32)
 
@@ -40,6 +46,7 @@ export const genesisDocument = {
   federation: { id: "reunion", name: "Réseau des tiers-lieux" },
   validators: { keys: [validatorSigner.id as string], threshold: 1 },
   stewards: { keys: stewardSigners.map((signer) => signer.id as string), threshold: 2 },
+  observers: [observerSigner.id as string],
   assets: [
     { id: "fed", kind: "fed", name: "Euro fédéré", demurrage: { idleMs: 180 * day, periodMs: 30 * day, rule: { kind: "percent", basisPoints: 200 }, shares: { place: 0, fund: 9, maintenance: 1 } } },
     { id: "raf-eur", kind: "local_fiat", issuer: "raffinerie", name: "Raffinerie €", exchange: { fed: 1, local: 1 } },

@@ -70,7 +70,7 @@ describe("a data dir holding a ledger of format 1", () => {
     for (const args of [
       ["start", "--data-dir", dataDir, "--port", "0"],
       ["validator", "--engine", engine, "--key", key, "--data-dir", dataDir, "--genesis-hash", pinned],
-      ["peer", "--engine", engine, "--data-dir", dataDir, "--genesis-hash", pinned, "--port", "0"],
+      ["peer", "--engine", engine, "--key", key, "--data-dir", dataDir, "--genesis-hash", pinned, "--port", "0"],
     ]) {
       const { code, output } = await runStopping(args, { GESELL_ADMIN_TOKEN: "a-test-admin-token-of-32-characters-or-more" })
       expect(output, args[0]).toBe(refusal)

@@ -11,6 +11,8 @@ import { join } from "node:path"
 import { createServer } from "node:net"
 import { WebSocket } from "ws"
 import { base64urlEncode, keyFromSeed, sign, validatorId, type SigningKey } from "../engine/ed25519.js"
+import { memberHttpAuthorization } from "../engine/feed-login.js"
+import { observerSigner, testObserverSeed } from "./federation.js"
 import type { ValidatorId } from "../engine/names.js"
 
 /** The project's root, whether this module runs from its source or from the build in dist/. */
@@ -43,6 +45,25 @@ export const testSteward = (() => {
   if (key === undefined) throw new Error("a 32-byte seed makes a key")
   return { id: validatorId(key.publicKeyRaw) as ValidatorId, key }
 })()
+
+/**
+ * The observer of the test federations (PROTOCOL.md section 9.7): a member who reads transactions.
+ * Peers log in with its key, and tests read blocks with it (`memberFetch`). A genesis without
+ * observers is given this one.
+ */
+export { testObserverSeed }
+export const testObserver = observerSigner
+
+/**
+ * A GET of a members-only path (`/v1/blocks…`) as the test observer: the genesis hash its
+ * credentials sign is read from the public `/v1/headers` of the same server (block 0 once final),
+ * unless given.
+ */
+export const memberFetch = async (base: string, path: string, knownGenesisHash?: string): Promise<Response> => {
+  const headers = knownGenesisHash === undefined ? ((await (await fetch(`${base}/v1/headers?from=0&limit=1`)).json()) as { headers?: Array<{ hash?: string }> }) : {}
+  const genesisHash = knownGenesisHash ?? headers.headers?.[0]?.hash ?? "0".repeat(64)
+  return fetch(`${base}${path}`, { headers: { authorization: memberHttpAuthorization(testObserver.id, testObserver.key, genesisHash, Date.now()) } })
+}
 
 export const blackBoxGenesis = {
   federation: { id: "blackbox", name: "Black box" },
@@ -97,7 +118,8 @@ export const startNode = (options: StartOptions = {}): Promise<NodeProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
   const genesisFile = join(dataDir, "..", `${dataDir.split("/").at(-1)}-genesis.json`)
   const genesis: object = options.genesis ?? blackBoxGenesis
-  writeFileSync(genesisFile, JSON.stringify("stewards" in genesis ? genesis : { ...genesis, stewards: { keys: [testSteward.id], threshold: 1 } }))
+  const withStewards = "stewards" in genesis ? genesis : { ...genesis, stewards: { keys: [testSteward.id], threshold: 1 } }
+  writeFileSync(genesisFile, JSON.stringify("observers" in withStewards ? withStewards : { ...withStewards, observers: [testObserver.id] }))
   const stewardKeyFile = join(dataDir, "..", `${dataDir.split("/").at(-1)}-steward-key.json`)
   writeFileSync(stewardKeyFile, JSON.stringify({ validator: testSteward.id, seed: base64urlEncode(testStewardSeed) }), { mode: 0o600 })
   // The node runs as `gesell start` and `npm start` run it (README, "Running a node"), so that the

@@ -99,6 +99,19 @@ const publicEndpoints = HttpApiGroup.make("public")
   )
   .add(HttpApiEndpoint.get("supply", "/v1/supply").addSuccess(Supply).addError(Unavailable, { status: 503 }))
   .add(
+    HttpApiEndpoint.get("headers", "/v1/headers")
+      .setUrlParams(
+        Schema.Struct({
+          from: Schema.optional(Height),
+          limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, blocksPageMax))),
+        }),
+      )
+      .addSuccess(Schema.Struct({ headers: Schema.Array(Schema.Unknown) }))
+      .addError(BadRequest, { status: 400 })
+      .addError(Unavailable, { status: 503 })
+      .annotate(OpenApi.Description, "Public: the headers of final blocks from height `from`, at most `limit`, each with its height, hash and signatures."),
+  )
+  .add(
     HttpApiEndpoint.get("blocks", "/v1/blocks")
       .setUrlParams(
         Schema.Struct({
@@ -108,13 +121,18 @@ const publicEndpoints = HttpApiGroup.make("public")
       )
       .addSuccess(Schema.Struct({ blocks: Schema.Array(Block) }))
       .addError(BadRequest, { status: 400 })
+      .addError(Unauthorized, { status: 401 })
       .addError(Unavailable, { status: 503 })
-      .annotate(OpenApi.Description, "Final blocks from height `from`, at most `limit` (and a bounded number of transactions)."),
+      .annotate(
+        OpenApi.Description,
+        "Members only (Authorization: Member <id>.<unix ms>.<signature>): final blocks from height `from`, at most `limit` (and a bounded number of transactions).",
+      ),
   )
   .add(
     HttpApiEndpoint.get("block", "/v1/blocks/:height")
       .setPath(Schema.Struct({ height: Height }))
       .addSuccess(Block)
+      .addError(Unauthorized, { status: 401 })
       .addError(NotFound, { status: 404 })
       .addError(Unavailable, { status: 503 }),
   )

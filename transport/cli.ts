@@ -39,9 +39,10 @@ const usage = `usage:
   gesell validator --engine URL --key FILE --data-dir DIR --genesis-hash HEX
                                   validate the engine's blocks: re-execute each proposal on an own
                                   replica, vote or reject
-  gesell peer --engine URL --data-dir DIR --genesis-hash HEX [--port N]
+  gesell peer --engine URL --key FILE --data-dir DIR --genesis-hash HEX [--port N]
                                   follow and verify the final blocks; serve /v1/blocks and /v1/supply;
-                                  stop with the evidence (exit 3) on any violation
+                                  stop with the evidence (exit 3) on any violation; --key: an
+                                  observer's or a validator's key (transactions are for members)
                                   (--genesis-hash: the hash of block 0, printed by the node at start)
   gesell check [--data-dir DIR]   replay the whole ledger and compare it with the stored balances
                                   (PGlite: stop the node first; PostgreSQL: DATABASE_URL)
@@ -159,13 +160,14 @@ const validator = (args: string[]): Promise<number> => {
 }
 
 const peer = (args: string[]): Promise<number> => {
-  const f = flags(args, { engine: { type: "string" }, "data-dir": { type: "string" }, port: { type: "string" }, "genesis-hash": { type: "string" } })
+  const f = flags(args, { engine: { type: "string" }, key: { type: "string" }, "data-dir": { type: "string" }, port: { type: "string" }, "genesis-hash": { type: "string" } })
   return untilSignal(
     runPeer({
       engine: required(f["engine"], "engine"),
       dataDir: required(f["data-dir"], "data-dir"),
       port: integerFlag(f["port"], "port", 0, 65535),
       genesisHash: genesisHashFlag(f["genesis-hash"]),
+      key: required(f["key"], "key"),
     }),
   )
 }

@@ -9,6 +9,8 @@
  * and nothing more. A second challenge, or a challenge to a follower that has no key, ends the
  * connection.
  */
+import type { SigningKey } from "../engine/ed25519.js"
+import { isHex32, signFeedLogin } from "../engine/feed-login.js"
 import WebSocket from "ws"
 import { oneLine } from "./log-line.js"
 
@@ -139,4 +141,22 @@ export class FeedClient {
   private answer(challenge: Record<string, unknown>): Record<string, unknown> | string {
     return this.options.login === undefined ? "the engine sent a challenge to a follower without a key" : this.options.login(challenge)
   }
+}
+
+/**
+ * The `auth` answer of a key to the feed's challenge (PROTOCOL.md section 9.7), or why none is given
+ * (the client then drops the connection): a login is signed only for the pinned federation.
+ */
+export const loginAnswer = (
+  key: { readonly validator: string; readonly key: SigningKey },
+  genesisHash: string,
+  challenge: Record<string, unknown>,
+): Record<string, unknown> | string => {
+  const { nonce, genesis: named } = challenge
+  if (!isHex32(nonce)) return "the challenge's nonce is not 32 bytes as 64 lowercase hex digits"
+  if (named !== undefined && !isHex32(named)) return "the challenge's genesis is not a block hash"
+  if (named !== undefined && named !== genesisHash) return `the engine's federation has block 0 ${named}, not the pinned ${genesisHash}`
+  const signature = signFeedLogin(key.key, genesisHash, nonce)
+  if (signature === undefined) return "no login to sign"
+  return { type: "auth", validator: key.validator, signature }
 }

@@ -11,8 +11,11 @@
  * validator's stream starts no later than the first block that is not final, whatever H it asks
  * for, so that a validator that voted and lost its connection before the vote arrived votes again.
  *
- * Validators have connection slots of their own, apart from the public's, so that no number of
- * public followers can lock them out; a validator holds one connection at a time.
+ * Transactions are for the federation's members only (PROTOCOL.md section 9.7): any other follower
+ * logs in too, with `member=ID`, the key of a validator in force or of an observer, and gets the
+ * final blocks (no proposals, no votes). A connection that names no key is closed (1008) with the
+ * reason. Validators have connection slots of their own, apart from the other members', so that no
+ * number of followers can lock them out; a validator holds one connection at a time.
  *
  * Each connection is pumped at its own pace: a page of blocks is read from storage only when the
  * socket has written the previous one (bounded memory per follower, however far behind it is).
@@ -36,8 +39,10 @@ export interface FeedDeps {
   readonly store: LedgerStore
   readonly metrics: Metrics
   readonly log: (line: string) => void
-  /** Followers without the `validator` parameter, at most. */
-  readonly publicConnectionsMax: number
+  /** Followers logging in with `member` rather than `validator`, at most. */
+  readonly memberConnectionsMax: number
+  /** Whether a key is one of the observers in force (section 9.7), who read without validating. */
+  readonly isObserver: (id: string) => boolean
   /** Validators' connections, logged in or logging in, at most. */
   readonly validatorConnectionsMax: number
 }
@@ -52,7 +57,7 @@ const authTimeoutMs = 10_000
 
 export class FederationFeed {
   private readonly server = new WebSocketServer({ noServer: true, maxPayload: frameBytesMax })
-  private readonly publicFollowers = new Set<Follower>()
+  private readonly memberFollowers = new Set<Follower>()
   /** In the order they connected: the first one still logging in is the one a new login replaces. */
   private readonly validatorFollowers = new Set<Follower>()
 
@@ -65,28 +70,42 @@ export class FederationFeed {
     if (url.pathname !== "/v1/federation") return false
     const fromText = url.searchParams.get("from") ?? "0"
     const validatorText = url.searchParams.get("validator")
+    const memberText = url.searchParams.get("member")
     const validator = validatorText === null ? undefined : decodeValidatorId(validatorText, "validator")
-    if (!/^\d{1,15}$/.test(fromText) || (validator !== undefined && !validator.ok)) {
+    const member = memberText === null ? undefined : decodeValidatorId(memberText, "member")
+    if (!/^\d{1,15}$/.test(fromText) || (validator !== undefined && !validator.ok) || (member !== undefined && !member.ok) || (validator !== undefined && member !== undefined)) {
       rejectUpgrade(socket, 400, "Bad Request")
       return true
     }
     const from = Number(fromText)
-    if (validator === undefined) return this.acceptPublic(request, socket, head, from)
-    if (validator.ok) return this.acceptValidator(request, socket, head, from, validator.value)
+    if (validator?.ok === true) return this.acceptValidator(request, socket, head, from, validator.value)
+    if (member?.ok === true) return this.acceptMember(request, socket, head, from, member.value)
+    // Refused over the WebSocket, so that the follower reads why; it takes no slot.
+    this.server.handleUpgrade(request, socket, head, (ws) => ws.close(1008, "the feed is for the federation's members: log in with member=ID (an observer's or a validator's key)"))
     return true
   }
 
-  private acceptPublic(request: IncomingMessage, socket: Duplex, head: Buffer, from: number): boolean {
-    if (this.publicFollowers.size >= this.deps.publicConnectionsMax) {
+  /** A validator in force or an observer: a member, who may read transactions. */
+  private isMember(id: ValidatorId): boolean {
+    return this.deps.producer.isValidatorInForce(id) || this.deps.isObserver(id)
+  }
+
+  private acceptMember(request: IncomingMessage, socket: Duplex, head: Buffer, from: number, member: ValidatorId): boolean {
+    if (!this.isMember(member)) {
+      this.server.handleUpgrade(request, socket, head, (ws) => ws.close(1008, notMember(member)))
+      return true
+    }
+    if (this.memberFollowers.size >= this.deps.memberConnectionsMax) {
       rejectUpgrade(socket, 503, "Service Unavailable")
       return true
     }
     this.server.handleUpgrade(request, socket, head, (ws) => {
-      const follower = new Follower(ws, this.deps, from, undefined, {
+      const follower = new Follower(ws, this.deps, from, member, "member", {
         loggedIn: () => undefined,
-        ended: () => this.publicFollowers.delete(follower),
+        stillAllowed: () => this.isMember(member),
+        ended: () => this.memberFollowers.delete(follower),
       })
-      this.publicFollowers.add(follower)
+      this.memberFollowers.add(follower)
       follower.start()
     })
     return true
@@ -103,8 +122,9 @@ export class FederationFeed {
       return true
     }
     this.server.handleUpgrade(request, socket, head, (ws) => {
-      const follower = new Follower(ws, this.deps, from, validator, {
+      const follower = new Follower(ws, this.deps, from, validator, "validator", {
         loggedIn: () => this.replaceOlder(follower, validator),
+        stillAllowed: () => this.deps.producer.isValidatorInForce(validator),
         ended: () => this.validatorFollowers.delete(follower),
       })
       this.validatorFollowers.add(follower)
@@ -144,10 +164,13 @@ export class FederationFeed {
 }
 
 const notInForce = (validator: ValidatorId): string => `${validator} is not a validator of the set in force`
+const notMember = (id: ValidatorId): string => `${id} is not a member of the federation (a validator in force or an observer)`
 
 /** What a follower tells the feed that keeps its slot. */
 interface FollowerEvents {
   readonly loggedIn: () => void
+  /** Whether the key may still follow, checked once it has logged in (the sets may change meanwhile). */
+  readonly stillAllowed: () => boolean
   readonly ended: () => void
 }
 
@@ -160,15 +183,20 @@ class Follower {
   private readonly unwatch: () => void
   private readonly nonce = randomBytes(feedNonceBytes).toString("hex")
 
+  /** The validator voting on this connection; undefined for a member that only reads. */
+  readonly validator: ValidatorId | undefined
+
   constructor(
     private readonly socket: WebSocket,
     private readonly deps: FeedDeps,
     from: number,
-    readonly validator: ValidatorId | undefined,
+    private readonly key: ValidatorId,
+    role: "validator" | "member",
     private readonly events: FollowerEvents,
   ) {
-    this.authenticated = validator === undefined
-    this.next = validator === undefined ? from : Math.min(from, deps.producer.finalizedHeight + 1)
+    this.authenticated = false
+    this.validator = role === "validator" ? key : undefined
+    this.next = role === "member" ? from : Math.min(from, deps.producer.finalizedHeight + 1)
     this.unwatch = deps.producer.watch(() => this.wakeUp())
   }
 
@@ -181,7 +209,6 @@ class Follower {
     this.socket.on("close", () => this.stop())
     this.socket.on("error", () => this.stop())
     this.socket.on("message", (data: RawData, isBinary: boolean) => this.receive(data, isBinary))
-    if (this.validator === undefined) return this.startPump()
     this.socket.send(JSON.stringify({ type: "challenge", nonce: this.nonce, genesis: this.deps.producer.genesisHash }))
     setTimeout(() => {
       if (!this.authenticated) this.close("no auth within the time allowed")
@@ -230,15 +257,14 @@ class Follower {
   }
 
   private authenticate(message: Record<string, unknown>): void {
-    const validator = this.validator
-    if (validator === undefined) return
+    const key = this.key
     const ok =
       message["type"] === "auth" &&
-      message["validator"] === validator &&
-      feedLoginValid(validator, this.deps.producer.genesisHash, this.nonce, message["signature"])
-    if (!ok) return this.close("the challenge was not signed by the validator named")
-    // The set may have changed while it logged in.
-    if (!this.deps.producer.isValidatorInForce(validator)) return this.close(notInForce(validator))
+      message["validator"] === key &&
+      feedLoginValid(key, this.deps.producer.genesisHash, this.nonce, message["signature"])
+    if (!ok) return this.close("the challenge was not signed by the key named")
+    // The sets may have changed while it logged in.
+    if (!this.events.stillAllowed()) return this.close(this.validator === undefined ? notMember(key) : notInForce(key))
     this.authenticated = true
     this.events.loggedIn()
     this.startPump()

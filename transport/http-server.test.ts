@@ -116,22 +116,30 @@ describe("the HTTP edge", () => {
           return Deferred.await(release).pipe(Effect.as([] as readonly StoredBlockWithTxs[]))
         }),
     } as unknown as LedgerStore
-    const source = { readiness: () => ({ ready: true, height: 0, transactions: 0 }), supply: () => ({}), store, openApi: {} }
+    const source = {
+      readiness: () => ({ ready: true, height: 0, transactions: 0 }),
+      supply: () => ({}),
+      store,
+      openApi: {},
+      isMember: () => false,
+      genesisHash: () => undefined,
+      nowMs: () => 0,
+    }
     const { sink } = recordingSink()
     const { base } = await serve(HttpApiBuilder.api(NodeApi).pipe(Layer.provide(publicGroup(source))) as never, sink)
     // Callers that hang up do not free their reads' places: the reads go on until storage answers.
     const abandoned = new AbortController()
-    const held = Array.from({ length: publicReadsMax }, () => fetch(`${base}/v1/blocks`, { signal: abandoned.signal }).catch(() => undefined))
+    const held = Array.from({ length: publicReadsMax }, () => fetch(`${base}/v1/headers`, { signal: abandoned.signal }).catch(() => undefined))
     while (reads < publicReadsMax) await new Promise((resolve) => setTimeout(resolve, 5))
     abandoned.abort()
     await Promise.all(held)
     await new Promise((resolve) => setTimeout(resolve, 50))
-    const refused = await fetch(`${base}/v1/blocks`)
+    const refused = await fetch(`${base}/v1/headers`)
     expect(refused.status).toBe(503)
     expect(await refused.json()).toMatchObject({ ok: false, error: { code: "overloaded" } })
     expect(reads).toBe(publicReadsMax)
     Effect.runSync(Deferred.succeed(release, undefined))
-    while ((await fetch(`${base}/v1/blocks`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 5))
+    while ((await fetch(`${base}/v1/headers`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 5))
     expect(reads).toBeGreaterThan(publicReadsMax)
   })
 })

@@ -30,7 +30,7 @@ import type { LedgerWriter } from "../actors/writer.js"
 import { approvalText, authorityOf, decodeApprovals } from "../engine/authority.js"
 import { decodeCommand } from "../engine/command.js"
 import { adminTokenCharsMin } from "../engine/limits.js"
-import { isRecord, walletKind } from "../engine/names.js"
+import { isRecord, walletKind, type ValidatorId } from "../engine/names.js"
 import type { LedgerState } from "../engine/state.js"
 import type { LedgerStore } from "../storage/ledger.js"
 import { AdminAuth, BadRequest, Conflict, Forbidden, NodeApi, NotFound, problem, Unauthorized, Unavailable } from "./api.js"
@@ -268,7 +268,15 @@ const readiness = (deps: HttpDeps): Readiness => {
 /** The node's API on `server`'s requests, until the scope closes. */
 export const serveNodeApi = (server: Server, deps: HttpDeps, sink: DefectSink): Effect.Effect<void, never, Scope.Scope> => {
   const openApi = OpenApi.fromApi(NodeApi)
-  const source = { readiness: () => readiness(deps), supply: () => supplyOf(deps.writer().state, deps.writer().height), store: deps.store, openApi }
+  const source = {
+    readiness: () => readiness(deps),
+    supply: () => supplyOf(deps.writer().state, deps.writer().height),
+    store: deps.store,
+    openApi,
+    isMember: (id: string) => deps.producer.isValidatorInForce(id as ValidatorId) || deps.writer().state.observers.includes(id as ValidatorId),
+    genesisHash: () => deps.producer.genesisHash,
+    nowMs: deps.nowMs,
+  }
   const api = HttpApiBuilder.api(NodeApi).pipe(
     Layer.provide([publicGroup(source), metricsGroup(deps), adminGroup(deps)]),
     Layer.provide(adminAuth(deps.adminToken)),

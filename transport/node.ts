@@ -16,7 +16,7 @@ import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
 import { isRecord } from "../engine/names.js"
 import { adminTokenCharsMin, requestRetentionMs } from "../engine/limits.js"
 import type { JsonValue } from "../engine/state.js"
-import type { TimeMs } from "../engine/names.js"
+import type { TimeMs, ValidatorId } from "../engine/names.js"
 import { Ledger, type LedgerStore, StorageError } from "../storage/ledger.js"
 import { postgresLedger } from "../storage/postgres.js"
 import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
@@ -240,7 +240,7 @@ export const startNode = (flags: StartFlags) =>
       },
       sink,
     )
-    const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), publicConnectionsMax: config.limits.feedPublicConnectionsMax, validatorConnectionsMax: config.limits.feedValidatorConnectionsMax })
+    const feed = new FederationFeed({ producer, store, metrics, log: (line) => console.error(line), memberConnectionsMax: config.limits.feedPublicConnectionsMax, validatorConnectionsMax: config.limits.feedValidatorConnectionsMax, isObserver: (id) => writer.state.observers.includes(id as ValidatorId) })
     attachUpgrades(server, [gateway, feed], sink)
     yield* listen(server, config.port, config.host, sink)
     // Finalizers run last-registered first: reader sockets are closed before the HTTP server, whose

@@ -38,12 +38,16 @@ import { storedBlockJson } from "./blocks-http.js"
 import { defectSink, listen, makeHttpServer, serveApi } from "./http-server.js"
 import { makeDefectCounter } from "./metrics.js"
 import { publicGroup } from "./public-http.js"
-import { FeedClient } from "./feed-client.js"
+import { FeedClient, loginAnswer } from "./feed-client.js"
+import type { ValidatorId } from "../engine/names.js"
+import { readKey, type NodeKey } from "./keys.js"
 import { supplyOf } from "./http.js"
 import { lockDataDir } from "./node.js"
 
 export interface PeerFlags {
   readonly engine: string
+  /** The key the peer logs in to the feed with: an observer's or a validator's (PROTOCOL.md section 9.7). */
+  readonly key: string
   /** The hex hash of the federation's block 0: a replica refuses to start from any other. */
   readonly genesisHash: string
   readonly dataDir: string
@@ -77,6 +81,7 @@ class PeerProgram {
     private readonly onViolation: (violation: Violation) => void,
     private readonly onSaveFailed: (error: unknown) => void,
     private readonly genesisHash: string,
+    private readonly key: NodeKey,
   ) {
     this.replica = replica
   }
@@ -89,7 +94,10 @@ class PeerProgram {
     return this.replica
   }
 
-  query = (): Record<string, string> => ({ from: String(this.height + 1) })
+  query = (): Record<string, string> => ({ from: String(this.height + 1), member: this.key.validator })
+
+  /** The `auth` answer to the feed's challenge: a member logs in to read transactions. */
+  login = (challenge: Record<string, unknown>): Record<string, unknown> | string => loginAnswer(this.key, this.genesisHash, challenge)
 
   frame = async (message: Record<string, unknown>, _socket: unknown, text?: string): Promise<void> => {
     if (this.violation !== undefined || message["type"] !== "block") return
@@ -220,6 +228,13 @@ const servePeerApi = (server: Server, program: PeerProgram, store: LedgerStore) 
     },
     store,
     openApi: OpenApi.fromApi(PeerApi),
+    // Members as the replica knows them: the validators in force after its last block, the observers.
+    isMember: (id: string) => {
+      const replica = program.state
+      return replica !== undefined && (replica.chain.setInForce.keys.includes(id as ValidatorId) || replica.chain.state.observers.includes(id as ValidatorId))
+    },
+    genesisHash: () => program.state?.chain.state.genesisHash,
+    nowMs: () => Date.now(),
   }
   // The public group is one definition shared by both APIs; its layer is typed with the node's.
   const group = publicGroup(source) as unknown as Layer.Layer<HttpApiGroup.ApiGroup<"gesell-peer", "public">, never, HttpApiBuilder.Router>
@@ -228,6 +243,7 @@ const servePeerApi = (server: Server, program: PeerProgram, store: LedgerStore) 
 
 export const runPeer = (flags: PeerFlags) =>
   Effect.gen(function* () {
+    const key = yield* Effect.try({ try: () => readKey(flags.key), catch: (error) => new Error(`cannot use the key ${flags.key}: ${String(error)}`) })
     mkdirSync(flags.dataDir, { recursive: true })
     yield* lockDataDir(flags.dataDir)
     const store = yield* Ledger
@@ -247,7 +263,7 @@ export const runPeer = (flags: PeerFlags) =>
       console.error(`peer: storage failed, stopping: ${String(error)}`)
       saveFailed = true
       stopped.client?.stop()
-    }, flags.genesisHash)
+    }, flags.genesisHash, key)
     const server = makeHttpServer()
     yield* servePeerApi(server, program, store)
     const host = flags.host ?? "127.0.0.1"
@@ -256,7 +272,7 @@ export const runPeer = (flags: PeerFlags) =>
     const port = typeof address === "object" && address !== null ? address.port : flags.port
     yield* Console.log(`Peer following ${flags.engine}; replica at height ${program.height}; serving http://${host}:${port}/v1/blocks`)
     const log = (line: string) => console.error(`peer: ${line}`)
-    const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, log })
+    const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, login: program.login, log })
     stopped.client = client
     const status = setInterval(() => log(`height ${program.height}`), 10_000)
     yield* Effect.addFinalizer(() => Effect.sync(() => (clearInterval(status), client.stop())))

@@ -39,12 +39,11 @@ import {
   type BlockFault,
   type ReceivedBlock,
 } from "../engine/block.js"
-import { isHex32, signFeedLogin } from "../engine/feed-login.js"
 import { proposalAheadMsMax } from "../engine/limits.js"
 import type { ValidatorId } from "../engine/names.js"
 import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
-import { FeedClient } from "./feed-client.js"
+import { FeedClient, loginAnswer } from "./feed-client.js"
 import { readKey, type NodeKey } from "./keys.js"
 import { lockDataDir } from "./node.js"
 
@@ -90,17 +89,7 @@ class ValidatorProgram {
   query = (): Record<string, string> => ({ from: String(this.height + 1), validator: this.key.validator })
 
   /** The `auth` answer to a challenge, or why none is given (the feed client then drops the connection). */
-  login = (challenge: Record<string, unknown>): Record<string, unknown> | string => {
-    const { nonce, genesis: named } = challenge
-    if (!isHex32(nonce)) return "the challenge's nonce is not 32 bytes as 64 lowercase hex digits"
-    if (named !== undefined && !isHex32(named)) return "the challenge's genesis is not a block hash"
-    if (named !== undefined && named !== this.genesisHash) {
-      return `the engine's federation has block 0 ${named}, not this validator's ${this.genesisHash}`
-    }
-    const signature = signFeedLogin(this.key.key, this.genesisHash, nonce)
-    if (signature === undefined) return "no login to sign"
-    return { type: "auth", validator: this.key.validator, signature }
-  }
+  login = (challenge: Record<string, unknown>): Record<string, unknown> | string => loginAnswer(this.key, this.genesisHash, challenge)
 
   frame = async (message: Record<string, unknown>, socket: WebSocket, text?: string): Promise<void> => {
     if (message["type"] !== "proposal" && message["type"] !== "block") return
