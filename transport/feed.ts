@@ -81,8 +81,19 @@ export class FederationFeed {
     if (validator?.ok === true) return this.acceptValidator(request, socket, head, from, validator.value)
     if (member?.ok === true) return this.acceptMember(request, socket, head, from, member.value)
     // Refused over the WebSocket, so that the follower reads why; it takes no slot.
-    this.server.handleUpgrade(request, socket, head, (ws) => ws.close(1008, "the feed is for the federation's members: log in with member=ID (an observer's or a validator's key)"))
+    this.refuse(request, socket, head, "the feed is for the federation's members: log in with member=ID (an observer's or a validator's key)")
     return true
+  }
+
+  /**
+   * Refuses a follower over the WebSocket (1008 and the reason), so that it reads why; it takes no
+   * slot. Whatever it sends meanwhile (a malformed frame is an 'error' of the socket) only ends it.
+   */
+  private refuse(request: IncomingMessage, socket: Duplex, head: Buffer, reason: string): void {
+    this.server.handleUpgrade(request, socket, head, (ws) => {
+      ws.on("error", () => ws.terminate())
+      ws.close(1008, reason)
+    })
   }
 
   /** A validator in force or an observer: a member, who may read transactions. */
@@ -92,7 +103,7 @@ export class FederationFeed {
 
   private acceptMember(request: IncomingMessage, socket: Duplex, head: Buffer, from: number, member: ValidatorId): boolean {
     if (!this.isMember(member)) {
-      this.server.handleUpgrade(request, socket, head, (ws) => ws.close(1008, notMember(member)))
+      this.refuse(request, socket, head, notMember(member))
       return true
     }
     if (this.memberFollowers.size >= this.deps.memberConnectionsMax) {
@@ -114,7 +125,7 @@ export class FederationFeed {
   private acceptValidator(request: IncomingMessage, socket: Duplex, head: Buffer, from: number, validator: ValidatorId): boolean {
     if (!this.deps.producer.isValidatorInForce(validator)) {
       // Refused over the WebSocket, so that the follower reads why; it takes no slot.
-      this.server.handleUpgrade(request, socket, head, (ws) => ws.close(1008, notInForce(validator)))
+      this.refuse(request, socket, head, notInForce(validator))
       return true
     }
     if (this.validatorFollowers.size >= this.deps.validatorConnectionsMax && !this.dropOldestLogin()) {
