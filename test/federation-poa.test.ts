@@ -4,6 +4,8 @@
  * taps meanwhile; co-optation adding and removing a validator at the right height; a fresh peer
  * catching up on more than 10,000 blocks with the node's supply exactly.
  */
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import {
   admin,
@@ -16,6 +18,9 @@ import {
   type NodeProcess,
   approvedCommand,
   memberFetch,
+  runCli,
+  testObserver,
+  testSteward,
 } from "./node-process.js"
 import {
   genesisHashOf,
@@ -23,6 +28,7 @@ import {
   startPeer,
   startValidator,
   testKey,
+  writeKeyFile,
   type FollowerProcess as CliProcess,
   type TestKey,
 } from "./federation-process.js"
@@ -243,4 +249,77 @@ describe("a fresh peer", () => {
     const last = await getJson(node.http, `/v1/blocks/${transactions}`)
     expect(await getJson(peer.http, `/v1/blocks/${transactions}`)).toEqual(last)
   }, 600_000)
+})
+
+describe("a federation of stewards and members (PROTOCOL.md sections 9.3 and 9.7)", () => {
+  const [v1, v2, v3, v4] = [testKey(11), testKey(12), testKey(13), testKey(14)] as const
+  const steward2 = testKey(15)
+
+  /** A member's approval of a prepared command, signed by the command line as a member would. */
+  const approvalByCli = async (role: "steward" | "validator", key: typeof v1, prepared: Record<string, unknown>, genesisHash: string) => {
+    const dir = freshDataDir()
+    const keyFile = writeKeyFile(key.seed, dir).file
+    const commandFile = join(dir, "command.json")
+    writeFileSync(commandFile, JSON.stringify(prepared))
+    const args = role === "steward" ? ["steward", "sign"] : ["validator", "approve"]
+    const run = await runCli([...args, "--key", keyFile, "--genesis-hash", genesisHash, "--command", commandFile])
+    expect(run.code, run.output).toBe(0)
+    const line = run.output.split("\n").find((row) => row.startsWith("{"))
+    return JSON.parse(line ?? "null") as { key: string; signature: string }
+  }
+
+  it("two stewards approve a fed mint, the members co-opt a fourth validator, and an observer's peer follows all of it", async () => {
+    // The node holds the first steward's key (the test steward) and signs with v1; v2 and v3 validate.
+    const genesis = {
+      ...blackBoxGenesis,
+      validators: { keys: [v1.id, v2.id, v3.id], threshold: 2 },
+      stewards: { keys: [testSteward.id, steward2.id], threshold: 2 },
+      observers: [testObserver.id],
+    }
+    const node = track(await within("the node", startNode({ genesis, dataDir: nodeDataDir(v1.seed), env: { GESELL_BLOCK_INTERVAL_MS: "20" } }), 60_000))
+    const genesisHash = await genesisHashOf(node)
+    for (const key of [v2, v3]) track(await within("a validator", startValidator({ engine: node.http, key: key.seed, dataDir: freshDataDir(), genesisHash }), 60_000))
+    const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir(), genesisHash }))
+
+    // A fed mint: the node's steward alone is one of the two it needs.
+    const mint = { kind: "mint", asset: "fed", to: "card:04000000000001", amount: 2_500, request: "fed-mint-1" }
+    const alone = await admin(node, "POST", "/v1/admin/commands", mint)
+    expect(alone.status).toBe(403)
+    expect(alone.body).toMatchObject({ error: { code: "approvals_missing", message: expect.stringContaining("1 more of the stewards (2 of 2)") } })
+    const preparedMint = await admin(node, "POST", "/v1/admin/commands/prepare", mint)
+    expect(preparedMint.body).toMatchObject({ authority: { by: "stewards", count: 2 }, nodeApproves: [testSteward.id] })
+    expect(preparedMint.body["message"]).toBe(`gesell/approval/v1:${genesisHash}:{"amount":2500,"asset":"fed","kind":"mint","request":"fed-mint-1","to":"card:04000000000001"}`)
+    const bySteward2 = await approvalByCli("steward", steward2, preparedMint.body, genesisHash)
+    const minted = await admin(node, "POST", "/v1/admin/commands", { ...mint, approvals: [bySteward2] })
+    expect(minted.body).toMatchObject({ ok: true, tx: { kind: "mint", approvals: expect.arrayContaining([bySteward2]) } })
+    expect((minted.body["tx"] as { approvals: unknown[] }).approvals).toHaveLength(2)
+    // The same approvals again, under the same request id: the first answer, nothing minted twice.
+    expect((await admin(node, "POST", "/v1/admin/commands", { ...mint, approvals: [bySteward2] })).body).toEqual(minted.body)
+
+    // Co-optation: v4 joins with the approvals of two members (the node's v1 and v2) and its own.
+    const coopt = { kind: "validators", add: v4.id, threshold: 3, request: "coopt-v4" }
+    const withoutMembers = await admin(node, "POST", "/v1/admin/commands", { ...coopt, approvals: [await approvalByCli("validator", v4, coopt, genesisHash)] })
+    expect(withoutMembers.status).toBe(403)
+    expect(withoutMembers.body).toMatchObject({ error: { code: "approvals_missing", message: expect.stringContaining("1 more of the validators") } })
+    const preparedCoopt = (await admin(node, "POST", "/v1/admin/commands/prepare", coopt)).body
+    expect(preparedCoopt).toMatchObject({ authority: { by: "validators", count: 2, newcomer: v4.id }, nodeApproves: [v1.id] })
+    const approvals = [await approvalByCli("validator", v2, preparedCoopt, genesisHash), await approvalByCli("validator", v4, preparedCoopt, genesisHash)]
+    const coopted = await admin(node, "POST", "/v1/admin/commands", { ...coopt, approvals })
+    expect(coopted.body).toMatchObject({ ok: true, tx: { kind: "validators", memo: { keys: [v1.id, v2.id, v3.id, v4.id], threshold: 3 } } })
+    track(await within("the new validator", startValidator({ engine: node.http, key: v4.seed, dataDir: freshDataDir(), genesisHash }), 60_000))
+
+    // Blocks after the co-optation need 3 of the 4.
+    await within("top-ups", topUp(node, 10), 30_000)
+    await eventually("every transaction final", async () => (await finalTransactions(node)) === 12, 120_000)
+    const blocks = await finalBlocks(node)
+    const carrying = blocks.findIndex((block) => block.txs.some((tx) => tx.kind === "validators" && block.header.height > 0))
+    for (const block of blocks.slice(carrying + 1)) expect(new Set(block.signatures.map((signature) => signature.validator)).size).toBeGreaterThanOrEqual(3)
+
+    // The observer's peer re-executed all of it, approvals included, and holds the node's books.
+    const height = blocks.length - 1
+    await eventually("the peer holds every final block", async () => (await getJson(peer.http, "/v1/health"))["height"] === height)
+    expect(await getJson(peer.http, "/v1/supply")).toEqual(await getJson(node.http, "/v1/supply"))
+    expect(await getJson(peer.http, `/v1/blocks/${height}`)).toEqual(await getJson(node.http, `/v1/blocks/${height}`))
+    expect(peer.output()).not.toMatch(/PEER STOPPED/)
+  }, 300_000)
 })
