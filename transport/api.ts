@@ -85,6 +85,12 @@ const Block = Schema.Struct({
   signatures: Schema.optional(Schema.Array(Schema.Struct({ validator: Schema.String, signature: Schema.String }))),
 })
 
+/** A range of final blocks: from height `from`, at most `limit` of them. */
+const BlockRange = Schema.Struct({
+  from: Schema.optional(Height),
+  limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, blocksPageMax))),
+})
+
 const publicEndpoints = HttpApiGroup.make("public")
   .add(
     HttpApiEndpoint.get("live", "/v1/live")
@@ -100,12 +106,7 @@ const publicEndpoints = HttpApiGroup.make("public")
   .add(HttpApiEndpoint.get("supply", "/v1/supply").addSuccess(Supply).addError(Unavailable, { status: 503 }))
   .add(
     HttpApiEndpoint.get("headers", "/v1/headers")
-      .setUrlParams(
-        Schema.Struct({
-          from: Schema.optional(Height),
-          limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, blocksPageMax))),
-        }),
-      )
+      .setUrlParams(BlockRange)
       .addSuccess(Schema.Struct({ headers: Schema.Array(Schema.Unknown) }))
       .addError(BadRequest, { status: 400 })
       .addError(Unavailable, { status: 503 })
@@ -113,12 +114,7 @@ const publicEndpoints = HttpApiGroup.make("public")
   )
   .add(
     HttpApiEndpoint.get("blocks", "/v1/blocks")
-      .setUrlParams(
-        Schema.Struct({
-          from: Schema.optional(Height),
-          limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, blocksPageMax))),
-        }),
-      )
+      .setUrlParams(BlockRange)
       .addSuccess(Schema.Struct({ blocks: Schema.Array(Block) }))
       .addError(BadRequest, { status: 400 })
       .addError(Unauthorized, { status: 401 })
