@@ -31,7 +31,7 @@ import type { NodeLimits } from "../engine/limits.js"
 import { MerkleAccumulator } from "../engine/hash.js"
 import type { TimeMs, ValidatorId } from "../engine/names.js"
 import type { Transaction, Validators } from "../engine/state.js"
-import { validatorSetOf } from "../engine/validators.js"
+import { needsPaymentChecker, validatorSetOf } from "../engine/validators.js"
 import type { SigningKey } from "../engine/ed25519.js"
 import type { LedgerStore, StoredBlock, StoredTx } from "../storage/ledger.js"
 
@@ -47,6 +47,8 @@ export interface PendingBlock {
   readonly set: Validators
   readonly validatorsNext: Validators
   readonly signatures: Map<ValidatorId, string>
+  /** Whether it is final only with a payment checker's signature (it holds a refill, and the set names checkers). */
+  readonly needsChecker: boolean
   /** When its oldest transaction was committed, for the finality lag. */
   readonly committedAtMs: number
 }
@@ -214,7 +216,7 @@ export class BlockProducer {
       if (signatureValid(hash, { validator, signature })) {
         block.signatures.set(validator, signature)
         outcome = "counted"
-        if (height === this.finalHeight + 1 && block.signatures.size >= block.set.threshold) this.signal()
+        if (height === this.finalHeight + 1 && signedEnough(block)) this.signal()
       } else outcome = "invalid"
     } else if (block !== undefined && block.hash !== hash) outcome = "invalid"
     this.events.vote?.(outcome)
@@ -306,6 +308,9 @@ export class BlockProducer {
       set,
       validatorsNext: next,
       signatures: new Map(),
+      // Canonical texts: a refill's holds "kind":"refill"; a text that only mentions the words asks
+      // for a checker's signature too, which is never less safe.
+      needsChecker: needsPaymentChecker(set, txTexts.includes(`"kind":"refill"`) ? ["refill"] : []),
       committedAtMs,
     }
   }
@@ -362,7 +367,7 @@ export class BlockProducer {
     const ready: PendingBlock[] = []
     for (let height = this.finalHeight + 1; ; height++) {
       const block = this.pending.get(height)
-      if (block === undefined || block.signatures.size < block.set.threshold) break
+      if (block === undefined || !signedEnough(block)) break
       ready.push(block)
     }
     if (ready.length === 0) return
@@ -469,6 +474,14 @@ export class BlockProducer {
     if (chunk !== undefined) this.buffered -= chunk.txs.length
   }
 }
+
+/**
+ * Whether a block has the signatures that make it final: `threshold` distinct members of its set,
+ * one of them a payment checker when it holds a refill (PROTOCOL.md section 9.5).
+ */
+const signedEnough = (block: PendingBlock): boolean =>
+  block.signatures.size >= block.set.threshold &&
+  (!block.needsChecker || (block.set.paymentCheckers ?? []).some((key) => block.signatures.has(key)))
 
 const rowOf = (block: PendingBlock): StoredBlock => ({
   height: block.header.height,

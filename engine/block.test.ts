@@ -695,7 +695,7 @@ describe("a tampered or forged block is refused with the fault of the check that
   })
 
   it("lists its fault codes in the order of the checks", () => {
-    expect(blockFaultCodes).toEqual(["malformed", "federation", "height", "prev", "time", "txCount", "txRoot", "genesis", "reexecution", "signature", "threshold", "fork"])
+    expect(blockFaultCodes).toEqual(["malformed", "federation", "height", "prev", "time", "txCount", "txRoot", "genesis", "reexecution", "signature", "threshold", "fork", "payment"])
   })
 })
 

@@ -13,6 +13,7 @@
 import { canonicalBytes, canonicalJson } from "./canonical.js"
 import { decodeCommand } from "./command.js"
 import { decodeApprovals, type Approval } from "./authority.js"
+import { needsPaymentChecker } from "./validators.js"
 import { decideAndApply } from "./execute.js"
 import type { Outcome } from "./outcome.js"
 import { Undo } from "./registry.js"
@@ -77,6 +78,7 @@ export const blockFaultCodes = [
   "signature", // a signature that does not verify, or of a key outside the set in force
   "threshold", // fewer valid signatures than the threshold in force
   "fork", // two different final blocks at one height
+  "payment", // a payment checker found a refill's payment not made as its transaction says
 ] as const
 export type BlockFaultCode = (typeof blockFaultCodes)[number]
 
@@ -198,7 +200,7 @@ export const signatureValid = (hash: string, signature: BlockSignature): boolean
  * a member's (a block carrying anything else was assembled by someone who should not have), and
  * there must be at least `threshold` distinct members.
  */
-export const checkSignatures = (hash: string, signatures: readonly BlockSignature[], set: Validators): BlockFault | undefined => {
+export const checkSignatures = (hash: string, signatures: readonly BlockSignature[], set: Validators, needsChecker = false): BlockFault | undefined => {
   const signers = new Set<string>()
   for (const signature of signatures) {
     if (!set.keys.includes(signature.validator)) {
@@ -209,6 +211,9 @@ export const checkSignatures = (hash: string, signatures: readonly BlockSignatur
   }
   if (signers.size < set.threshold) {
     return fault("threshold", `${signers.size} distinct validator signatures, ${set.threshold} needed`)
+  }
+  if (needsChecker && !(set.paymentCheckers ?? []).some((key) => signers.has(key))) {
+    return fault("threshold", "a block holding a refill is final only with the signature of a payment checker")
   }
   return undefined
 }
@@ -486,6 +491,9 @@ const txsTextOf = (block: Record<string, unknown>, frame: string): string | unde
   return frame.slice(head.length, frame.length - tail.length)
 }
 
+/** The kinds of received transactions, as they say (re-execution checks them). */
+const kindsOf = (rawTxs: readonly unknown[]): string[] => rawTxs.map((raw) => (isRecord(raw) && typeof raw["kind"] === "string" ? raw["kind"] : ""))
+
 /**
  * Why a final block received cannot follow, found before anything is re-executed: its header
  * against the replica's last block, and its signatures against the set in force (they cover the
@@ -493,7 +501,7 @@ const txsTextOf = (block: Record<string, unknown>, frame: string): string | unde
  */
 export const receivedBlockFault = (chain: Chain, received: ReceivedBlock): BlockFault | undefined =>
   headerFault(chain, received.header, received.rawTxs.length) ??
-  checkSignatures(headerHash(received.header), received.signatures, chain.setInForce)
+  checkSignatures(headerHash(received.header), received.signatures, chain.setInForce, needsPaymentChecker(chain.setInForce, kindsOf(received.rawTxs)))
 
 /**
  * Follows a final block in one re-execution, which checks it as `checkBlock` does (after

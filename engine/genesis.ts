@@ -4,6 +4,7 @@
  * unique, that references point at declared things, and that there is exactly one `fed` asset.
  */
 import * as limits from "./limits.js"
+import { paymentCheckersOf, withCheckers } from "./validators.js"
 import { decodeBoolean, decodeKeys, decodeObserverKeys, decodePayout, decodeRulesVersion, rulesVersion } from "./registry.js"
 import {
   accept,
@@ -191,7 +192,11 @@ const decodeValidators = (raw: unknown): Validators => {
   if (keys.length === 0 || new Set(keys).size !== keys.length) {
     take(reject("validators.keys", "at least one validator, each once"))
   }
-  return { keys, threshold: take(decodeCount(validators["threshold"], "validators.threshold", 1, keys.length)) }
+  const threshold = take(decodeCount(validators["threshold"], "validators.threshold", 1, keys.length))
+  if (validators["paymentCheckers"] === undefined) return { keys, threshold }
+  const checkers = paymentCheckersOf(validators["paymentCheckers"], keys)
+  if (checkers === undefined) take(reject("validators.paymentCheckers", "payment checkers are distinct keys of the validators"))
+  return withCheckers({ keys, threshold }, checkers ?? [])
 }
 
 const decodeStewards = (raw: unknown): KeySet | undefined => {

@@ -198,6 +198,11 @@ export interface RequestRecord {
 export interface Validators {
   readonly keys: readonly ValidatorId[]
   readonly threshold: number
+  /**
+   * The members that check payments (PROTOCOL.md section 9.5), a subset of `keys`: when there are
+   * any, a block holding a refill is final only with one of their signatures. Absent when none.
+   */
+  readonly paymentCheckers?: readonly ValidatorId[]
 }
 
 /** Keys that approve (stewards) or read (observers) for the federation (PROTOCOL.md sections 9.3, 9.7). */

@@ -9,7 +9,7 @@ import type { CommandOf } from "./command.js"
 import * as limits from "./limits.js"
 import { decodeCount, decodeValidatorId, isRecord, type ValidatorId } from "./names.js"
 import { applied, fail, transaction, type Context, type Outcome } from "./outcome.js"
-import type { LedgerState, Validators } from "./state.js"
+import type { JsonValue, LedgerState, Validators } from "./state.js"
 
 /** Ordered by precedence: the first failing check is the one reported. */
 export const validatorsStatuses = [
@@ -39,7 +39,8 @@ export const changeValidators = (
   if (keys.length === 0 || keys.length > limits.validatorsMax || threshold < 1 || threshold > keys.length) {
     return fail("threshold_out_of_range", `the threshold must be between 1 and the ${keys.length} validators`, "threshold")
   }
-  const memo = { keys: [...keys], threshold }
+  // A payment checker removed from the set stops checking.
+  const memo = withCheckers({ keys: [...keys], threshold }, (current.paymentCheckers ?? []).filter((key) => key !== cmd.remove)) as unknown as JsonValue
   return applied(transaction(ctx, "validators", { request: cmd.request, memo }, []))
 }
 
@@ -57,5 +58,30 @@ export const validatorSetOf = (memo: unknown): Validators | undefined => {
   }
   if (keys.length === 0 || keys.length > limits.validatorsMax) return undefined
   const threshold = decodeCount(memo["threshold"], "threshold", 1, keys.length)
-  return threshold.ok ? { keys, threshold: threshold.value } : undefined
+  if (!threshold.ok) return undefined
+  if (memo["paymentCheckers"] === undefined) return { keys, threshold: threshold.value }
+  const checkers = paymentCheckersOf(memo["paymentCheckers"], keys)
+  return checkers === undefined ? undefined : withCheckers({ keys, threshold: threshold.value }, checkers)
+}
+
+/** Payment checkers: distinct members of `keys`; undefined for anything else. */
+export const paymentCheckersOf = (raw: unknown, keys: readonly ValidatorId[]): ValidatorId[] | undefined => {
+  if (!Array.isArray(raw)) return undefined
+  const checkers: ValidatorId[] = []
+  for (const key of raw as unknown[]) {
+    if (typeof key !== "string" || !keys.includes(key as ValidatorId) || checkers.includes(key as ValidatorId)) return undefined
+    checkers.push(key as ValidatorId)
+  }
+  return checkers
+}
+
+/** A set with these payment checkers; without the field when there are none, so that its JSON is that of a set without. */
+export const withCheckers = (set: { keys: readonly ValidatorId[]; threshold: number }, checkers: readonly ValidatorId[]): Validators =>
+  checkers.length === 0 ? { keys: set.keys, threshold: set.threshold } : { keys: set.keys, threshold: set.threshold, paymentCheckers: checkers }
+
+/** Whether a block holding these kinds of transactions needs a payment checker's signature, under this set. */
+export const needsPaymentChecker = (set: Validators, kinds: Iterable<string>): boolean => {
+  if (set.paymentCheckers === undefined || set.paymentCheckers.length === 0) return false
+  for (const kind of kinds) if (kind === "refill") return true
+  return false
 }

@@ -323,3 +323,43 @@ describe("a federation of stewards and members (PROTOCOL.md sections 9.3 and 9.7
     expect(peer.output()).not.toMatch(/PEER STOPPED/)
   }, 300_000)
 })
+
+describe("payment checkers (PROTOCOL.md section 9.5)", () => {
+  const [node1, checker] = [testKey(21), testKey(22)] as const
+
+  it("a refill is final only once a payment checker has found its payment; one not paid is rejected and never final", async () => {
+    // The node's key alone makes a block final, except a block holding a refill: it needs the checker's.
+    const genesis = { ...blackBoxGenesis, validators: { keys: [node1.id, checker.id], threshold: 1, paymentCheckers: [checker.id] } }
+    const node = track(await within("the node", startNode({ genesis, dataDir: nodeDataDir(node1.seed), env: { GESELL_BLOCK_INTERVAL_MS: "20" } }), 60_000))
+    const genesisHash = await genesisHashOf(node)
+    const payments = join(freshDataDir(), "payments.json")
+    writeFileSync(payments, JSON.stringify({ pi_paid: { amount: 1_500, wallet: "card:04000000000001" } }))
+    track(await within("the checker", startValidator({ engine: node.http, key: checker.seed, dataDir: freshDataDir(), genesisHash, payments }), 60_000))
+
+    const paid = await admin(node, "POST", "/v1/admin/commands", { kind: "refill", wallet: "card:04000000000001", amount: 1_500, ref: "pi_paid" })
+    expect(paid.body).toMatchObject({ ok: true })
+    await eventually("the paid refill final", async () => (await finalTransactions(node)) === 1)
+    const blocks = await finalBlocks(node)
+    const refillBlock = blocks.find((block) => block.txs.some((tx) => tx.kind === "refill"))
+    expect(refillBlock?.signatures.map((signature) => signature.validator)).toContain(checker.id)
+
+    // The engine takes a refill whose payment was never made: the checker rejects its block.
+    const unpaid = await admin(node, "POST", "/v1/admin/commands", { kind: "refill", wallet: "card:04000000000002", amount: 900, ref: "pi_never_paid" })
+    expect(unpaid.body).toMatchObject({ ok: true })
+    const line = await within(
+      "the checker's reject",
+      (async () => {
+        for (;;) {
+          const found = node.output().split("\n").find((row) => row.includes(`validator ${checker.id} rejected block`))
+          if (found !== undefined) return found
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+      })(),
+      30_000,
+    )
+    expect(line).toMatch(/payment: refill \S+: no payment pi_never_paid/)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(await finalTransactions(node), "the unpaid refill is not final, though the node signed it").toBe(1)
+    expect(await metric(node, "gesell_block_sealed_height")).toBeGreaterThan(await metric(node, "gesell_block_height"))
+  }, 180_000)
+})

@@ -59,6 +59,8 @@ export interface FollowerOptions {
 export interface ValidatorOptions extends FollowerOptions {
   /** A 32-byte seed (written to a key file in the data dir) or the path of a key file. */
   readonly key: Uint8Array | string
+  /** The payments file a payment checker asks about refills (`--payments`). */
+  readonly payments?: string
 }
 
 export interface PeerOptions extends FollowerOptions {
@@ -171,7 +173,7 @@ const spawnFollower = (args: readonly string[], dataDir: string, options: Follow
 export const startValidator = async (options: ValidatorOptions): Promise<ValidatorProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
   const key = typeof options.key === "string" ? { file: options.key, validator: undefined } : writeKeyFile(options.key, dataDir)
-  const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir, "--genesis-hash", options.genesisHash]
+  const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir, "--genesis-hash", options.genesisHash, ...(options.payments === undefined ? [] : ["--payments", options.payments])]
   const { follower, match } = await spawnFollower(args, dataDir, options, /^Validator (\S+) following /m)
   return { ...follower, validator: match[1] ?? key.validator ?? "", keyFile: key.file }
 }

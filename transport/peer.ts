@@ -30,7 +30,7 @@ import {
   type Block,
   type BlockFault,
 } from "../engine/block.js"
-import { validatorSetOf } from "../engine/validators.js"
+import { needsPaymentChecker, validatorSetOf } from "../engine/validators.js"
 import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
 import { PeerApi } from "./api.js"
@@ -197,7 +197,7 @@ class PeerProgram {
         : await Effect.runPromise(this.store.blocks(height - 1, 1, 1, false)).then(([before]) =>
             before === undefined ? undefined : validatorSetOf(JSON.parse(before.validatorsNext)),
           )
-    const signed = set === undefined ? undefined : checkSignatures(hash, block.signatures, set)
+    const signed = set === undefined ? undefined : checkSignatures(hash, block.signatures, set, needsPaymentChecker(set, block.txs.map((tx) => tx.kind)))
     const heldBlock = held === undefined ? undefined : (JSON.parse(storedBlockJson(held)) as Record<string, unknown>)
     const evidence = {
       received: summary(block, hash),

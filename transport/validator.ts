@@ -44,6 +44,9 @@ import type { ValidatorId } from "../engine/names.js"
 import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
 import { FeedClient, loginAnswer } from "./feed-client.js"
+import { paymentsFile, type PaymentChecker } from "./payments.js"
+import type { Validators } from "../engine/state.js"
+import { needsPaymentChecker } from "../engine/validators.js"
 import { readKey, type NodeKey } from "./keys.js"
 import { lockDataDir } from "./node.js"
 
@@ -53,6 +56,8 @@ export interface ValidatorFlags {
   readonly genesisHash: string
   readonly key: string
   readonly dataDir: string
+  /** Where a payment checker asks about refills (PROTOCOL.md section 9.5); the stand-in's file for now. */
+  readonly payments?: string | undefined
 }
 
 type Answer = { readonly vote: true } | { readonly vote: false; readonly fault: BlockFault } | { readonly vote: "none" }
@@ -74,8 +79,26 @@ class ValidatorProgram {
     /** The genesis hash logins are signed for, and block 0 must have. */
     private readonly genesisHash: string,
     private readonly nowMs: () => number,
+    private readonly payments: PaymentChecker | undefined,
   ) {
     this.replica = replica
+  }
+
+  /**
+   * A payment checker's question about a proposal (PROTOCOL.md section 9.5): each refill's payment,
+   * as the processor knows it. Final blocks caught up on are not asked about: their signers did.
+   */
+  private async paymentFault(block: Block, set: Validators): Promise<BlockFault | undefined> {
+    if (!(set.paymentCheckers ?? []).includes(this.key.validator as ValidatorId)) return undefined
+    for (const tx of block.txs) {
+      if (tx.kind !== "refill") continue
+      const leg = tx.legs[0]
+      if (this.payments === undefined) return { code: "payment", message: "this validator checks payments and was given no processor to ask (--payments)" }
+      if (tx.ref === undefined || leg === undefined) return { code: "payment", message: `refill ${tx.id} names no payment` }
+      const wrong = await this.payments({ ref: tx.ref, amount: leg.amount, wallet: leg.to })
+      if (wrong !== undefined) return { code: "payment", message: `refill ${tx.id}: ${wrong}` }
+    }
+    return undefined
   }
 
   get height(): number {
@@ -213,8 +236,10 @@ class ValidatorProgram {
     if (height > replica.height + 1) {
       return { vote: false, fault: { code: "height", message: `expected height ${replica.height + 1}, got ${height}` } }
     }
+    const set = replica.chain.setInForce
     const fault =
-      (await Effect.runPromise(replica.check(block, rawTxs))) ?? (final ? checkSignatures(hash, block.signatures, replica.chain.setInForce) : undefined)
+      (await Effect.runPromise(replica.check(block, rawTxs))) ??
+      (final ? checkSignatures(hash, block.signatures, set, needsPaymentChecker(set, block.txs.map((tx) => tx.kind))) : await this.paymentFault(block, set))
     if (fault !== undefined) return { vote: false, fault }
     try {
       await Effect.runPromise(replica.append(block, rawTxs, final ? block.signatures : undefined))
@@ -251,7 +276,7 @@ export const runValidator = (flags: ValidatorFlags) =>
       log(error instanceof ReplayInStorage ? `the engine's final ${error.message}; stopping` : `storage failed, stopping: ${String(error)}`)
       stopped.failed = true
       stopped.client?.stop()
-    }, flags.genesisHash, () => clock.unsafeCurrentTimeMillis())
+    }, flags.genesisHash, () => clock.unsafeCurrentTimeMillis(), flags.payments === undefined ? undefined : paymentsFile(flags.payments))
     yield* Console.log(`Validator ${key.validator} following ${flags.engine}; replica at height ${program.height} in ${flags.dataDir}`)
     const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, login: program.login, log })
     stopped.client = client
