@@ -21,8 +21,8 @@ import type { TimeMs } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
 import { genesisDocument, t0 } from "./federation.js"
-import { FakeEngine, honestChallenge, nodeDataDir, startValidator, testKey, type FederationConnection, type ValidatorProcess } from "./federation-process.js"
-import { blackBoxGenesis, startNode, testObserver, within, type NodeProcess } from "./node-process.js"
+import { FakeEngine, genesisHashOf, honestChallenge, nodeDataDir, startValidator, testKey, type FederationConnection, type ValidatorProcess } from "./federation-process.js"
+import { admin, blackBoxGenesis, startNode, testObserver, within, type NodeProcess } from "./node-process.js"
 
 const deadlineMs = 30_000
 const [alice, bruno, chloe] = [testKey(1), testKey(2), testKey(3)] as const
@@ -320,5 +320,22 @@ describe("members only (PROTOCOL.md section 9.7)", () => {
     expect(await statusOf("/v1/blocks/0", memberHttpAuthorization(testObserver.id, chloe.key, genesisHash, now)), "another key's signature").toBe(401)
     expect(await statusOf("/v1/blocks/0", memberHttpAuthorization(testObserver.id, testObserver.key, genesisHash, now))).toBe(200)
     expect(await statusOf("/v1/blocks?from=0", memberHttpAuthorization(nodeKey.id, nodeKey.key, genesisHash, now)), "a validator").toBe(200)
+  })
+
+  it("an observer added by the stewards' observers transaction reads at once; one removed no longer does", async () => {
+    const genesisHash = await genesisHashOf(node)
+    const chloeReads = async () => statusOf("/v1/blocks/0", memberHttpAuthorization(chloe.id, chloe.key, genesisHash, Date.now()))
+    expect(await chloeReads()).toBe(401)
+    const added = await admin(node, "POST", "/v1/admin/commands", { kind: "observers", keys: [testObserver.id, chloe.id] })
+    expect(added.body).toMatchObject({ ok: true, tx: { kind: "observers" } })
+    expect(await chloeReads()).toBe(200)
+    const feed = await open({ from: "0", member: chloe.id })
+    await feed.logIn(chloe)
+    expect((await within("block 0", feed.frame(1), deadlineMs))["type"]).toBe("block")
+    const removed = await admin(node, "POST", "/v1/admin/commands", { kind: "observers", keys: [testObserver.id] })
+    expect(removed.body).toMatchObject({ ok: true })
+    expect(await chloeReads()).toBe(401)
+    const refused = await open({ from: "0", member: chloe.id })
+    expect(await within("the refusal", refused.closed, deadlineMs)).toMatchObject({ code: 1008 })
   })
 })
