@@ -22,7 +22,7 @@ import type { JsonValue } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
 import { genesisDocument, t0 } from "./federation.js"
 import { FakeEngine, genesisHashOf, honestChallenge, nodeDataDir, startValidator, testKey, type FederationConnection, type ValidatorProcess } from "./federation-process.js"
-import { admin, blackBoxGenesis, startNode, testObserver, within, type NodeProcess } from "./node-process.js"
+import { admin, blackBoxGenesis, outputLine, startNode, testObserver, within, type NodeProcess } from "./node-process.js"
 
 const deadlineMs = 30_000
 const [alice, bruno, chloe] = [testKey(1), testKey(2), testKey(3)] as const
@@ -237,17 +237,7 @@ describe("a node's feed", () => {
   it("a validator's reject reason is logged on one line, bounded, without control characters", async () => {
     const reason = `height: bad\nvalidator x rejected nothing: FORGED\r\n\u001b[2J\u001b[31mred\u2028${"x".repeat(10_000)}`
     alicesFeed.send({ type: "reject", height: "0\nFORGED HEIGHT", reason })
-    const line = await within(
-      "the reject's log line",
-      (async () => {
-        for (;;) {
-          const found = node.output().split("\n").find((row) => row.includes(`validator ${alice.id} rejected block`))
-          if (found !== undefined) return found
-          await new Promise((resolve) => setTimeout(resolve, 50))
-        }
-      })(),
-      deadlineMs,
-    )
+    const line = await within("the reject's log line", outputLine(node, `validator ${alice.id} rejected block`), deadlineMs)
     expect(line).toMatch(/^validator \S+ rejected block \?: height: bad validator x rejected nothing: FORGED \[2J \[31mred x+…$/)
     expect(line.length).toBeLessThan(400)
     expect(node.output()).not.toMatch(/^(FORGED|validator x)/m)

@@ -18,6 +18,7 @@ import {
   type NodeProcess,
   approvedCommand,
   memberFetch,
+  outputLine,
   runCli,
   testObserver,
   testSteward,
@@ -346,17 +347,7 @@ describe("payment checkers (PROTOCOL.md section 9.5)", () => {
     // The engine takes a refill whose payment was never made: the checker rejects its block.
     const unpaid = await admin(node, "POST", "/v1/admin/commands", { kind: "refill", wallet: "card:04000000000002", amount: 900, ref: "pi_never_paid" })
     expect(unpaid.body).toMatchObject({ ok: true })
-    const line = await within(
-      "the checker's reject",
-      (async () => {
-        for (;;) {
-          const found = node.output().split("\n").find((row) => row.includes(`validator ${checker.id} rejected block`))
-          if (found !== undefined) return found
-          await new Promise((resolve) => setTimeout(resolve, 50))
-        }
-      })(),
-      30_000,
-    )
+    const line = await within("the checker's reject", outputLine(node, `validator ${checker.id} rejected block`), 30_000)
     expect(line).toMatch(/payment: refill \S+: no payment pi_never_paid/)
     await new Promise((resolve) => setTimeout(resolve, 500))
     expect(await finalTransactions(node), "the unpaid refill is not final, though the node signed it").toBe(1)

@@ -169,6 +169,15 @@ export const approvedCommand = async (node: NodeProcess, body: Record<string, un
   return admin(node, "POST", "/v1/admin/commands", { ...(prepared.body["command"] as Record<string, unknown>), approvals })
 }
 
+/** The first line of a process's output that contains `text`, once it is there (bound the wait with `within`). */
+export const outputLine = async (process: { output(): string }, text: string): Promise<string> => {
+  for (;;) {
+    const found = process.output().split("\n").find((row) => row.includes(text))
+    if (found !== undefined) return found
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 /** A port free on 127.0.0.1 now (the kernel's pick), for a server that must keep its address. */
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
