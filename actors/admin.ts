@@ -121,6 +121,10 @@ const renamed = (field: string | undefined, names: Readonly<Record<string, strin
 const placeFields = { request: "", "request=": "request", id: "place.", accepts: "place.", name: "place.", membershipRequired: "place.", staffRequired: "place.", payout: "place." }
 const assetFields = { request: "", "request=": "request", id: "asset.", assetKind: "asset.", "assetKind=": "kind", name: "asset.", issuer: "asset.", demurrage: "asset.", exchange: "asset." }
 
+/** Whether the engine refused a command for its approvals (PROTOCOL.md section 9.3): missing, or one not valid. */
+export const refusedForApprovals = (answer: CommandAnswer): boolean =>
+  !answer.ok && (answer.status === "approvals_missing" || (answer.status === "forbidden" && answer.field?.startsWith("approvals") === true))
+
 /** What the registry changes need: the writer, the clock, and the keys the node approves with. */
 export interface AdminDeps {
   readonly writer: () => LedgerWriter
@@ -135,7 +139,7 @@ const registryChange = (admin: AdminDeps, command: Command, fieldNames: Readonly
     const answer = JSON.parse(yield* submitCommand(admin.writer(), command, admin.nowMs(), applied, approvals)) as CommandAnswer
     if (answer.ok) return answer
     const field = renamed(answer.field, fieldNames)
-    if (answer.status === "approvals_missing" || (answer.status === "forbidden" && answer.field?.startsWith("approvals") === true)) {
+    if (refusedForApprovals(answer)) {
       return yield* new AdminForbidden({ code: answer.status, message: answer.message })
     }
     if (answer.status === "conflict") return yield* new AdminConflict({ field: "request", message: answer.message })

@@ -17,6 +17,7 @@ import {
   importCards,
   putAsset,
   putPlace,
+  refusedForApprovals,
   revokeReader,
   submitCommand,
   withNodeApprovals,
@@ -146,8 +147,8 @@ const operatorCommand = (deps: HttpDeps, raw: unknown) =>
     )
     const answer = JSON.parse(body) as CommandAnswer
     if (!answer.ok && answer.status === "conflict") return yield* Effect.fail(problem(Conflict, "conflict", answer.message, "request"))
-    if (!answer.ok && (answer.status === "approvals_missing" || (answer.status === "forbidden" && answer.field?.startsWith("approvals") === true))) {
-      return yield* Effect.fail(problem(Forbidden, answer.status, answer.message, answer.field))
+    if (!answer.ok && refusedForApprovals(answer)) {
+      return yield* Effect.fail(problem(Forbidden, answer.status === "forbidden" ? "forbidden" : "approvals_missing", answer.message, answer.field))
     }
     return body
   }).pipe(
