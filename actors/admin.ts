@@ -9,9 +9,9 @@ import { Data, Effect } from "effect"
 import { decodeCommand, type Command, type CommandOf } from "../engine/command.js"
 import type { Executed } from "../engine/execute.js"
 import * as limits from "../engine/limits.js"
-import { cardWallet, decodeCardUid, type CardUid } from "../engine/names.js"
+import { decodeCardUid, type CardId } from "../engine/names.js"
+import type { CardNames } from "./card-key.js"
 import type { Asset, LedgerState, Place, Reader, Transaction } from "../engine/state.js"
-import type { StoredCard } from "../storage/ledger.js"
 import type { LedgerWriter, Refusal } from "./writer.js"
 import { authorityOf, signApproval, type Approval } from "../engine/authority.js"
 import { base64urlEncode, type SigningKey } from "../engine/ed25519.js"
@@ -125,11 +125,12 @@ const assetFields = { request: "", "request=": "request", id: "asset.", assetKin
 export const refusedForApprovals = (answer: CommandAnswer): boolean =>
   !answer.ok && (answer.status === "approvals_missing" || (answer.status === "forbidden" && answer.field?.startsWith("approvals") === true))
 
-/** What the registry changes need: the writer, the clock, and the keys the node approves with. */
+/** What the registry changes need: the writer, the clock, the keys the node approves with, and its names of cards. */
 export interface AdminDeps {
   readonly writer: () => LedgerWriter
   readonly nowMs: () => number
   readonly approvers: NodeApprovers
+  readonly cards: CardNames
 }
 
 /** A registry command run through the writer with the node's approvals; its failure as the admin API's error. */
@@ -230,47 +231,71 @@ export const cardRowsOfCsv = (body: string, cardsMax: number): CardRow[] | Admin
   return rows
 }
 
-/** Cards to import, checked; at most `cardsMax` of them (GESELL_CARDS_PER_IMPORT_MAX). */
-export const decodeCards = (rows: readonly CardRow[], cardsMax: number): StoredCard[] | AdminRejected => {
+/** A card to import: its pseudonym (its uid goes no further than `decodeCards`) and its printed number. */
+export interface ImportedCard {
+  readonly card: CardId
+  readonly number?: string | undefined
+}
+
+/**
+ * Cards to import, checked, each uid turned into its pseudonym; at most `cardsMax` of them
+ * (GESELL_CARDS_PER_IMPORT_MAX). A printed number names one card: one the node knows on another
+ * card, or given twice, is refused.
+ */
+export const decodeCards = (rows: readonly CardRow[], cardsMax: number, names: CardNames): ImportedCard[] | AdminRejected => {
   if (rows.length > cardsMax) return new AdminRejected({ field: "cards", message: `at most ${cardsMax} cards per import` })
-  const cards: StoredCard[] = []
+  const cards: ImportedCard[] = []
   const seen = new Set<string>()
+  const numbers = new Set<string>()
   for (const [index, row] of rows.entries()) {
     const uid = decodeCardUid(row.uid, `cards[${index}].uid`)
     if (!uid.ok) return new AdminRejected({ field: uid.field, message: uid.message })
-    if (row.number !== undefined && (typeof row.number !== "string" || !/^[A-Za-z0-9-]{1,32}$/.test(row.number))) {
+    const number = row.number
+    if (number !== undefined && (typeof number !== "string" || !/^[A-Za-z0-9-]{1,32}$/.test(number))) {
       return new AdminRejected({ field: `cards[${index}].number`, message: "a card number is 1 to 32 letters, digits or dashes" })
     }
     // The uid itself stays out of the answer: an operator's script may log it.
     if (seen.has(uid.value)) return new AdminRejected({ field: `cards[${index}].uid`, message: "this uid appears earlier in the list" })
     seen.add(uid.value)
-    cards.push({ uid: uid.value, number: row.number as string | undefined, status: "active", wallet: cardWallet(uid.value) })
+    const card = names.pseudonym(uid.value)
+    if (number !== undefined) {
+      const holder = names.byNumber(number)
+      if (numbers.has(number) || (holder !== undefined && holder !== card)) {
+        return new AdminRejected({ field: `cards[${index}].number`, message: "this number is printed on another card" })
+      }
+      numbers.add(number)
+    }
+    cards.push({ card, number: number as string | undefined })
   }
   return cards
 }
 
 /**
- * Registers cards: `cards` transactions of at most cardsPerTxMax entries each, by uid (PROTOCOL.md
- * section 9.2). A card's printed number stays with the node (it is not in the ledger: whoever reads a
- * card's number could follow its transactions); it is set as its transaction is applied, and stored
- * with it. Known cards are counted and left as they are; a list of known cards makes no transaction.
+ * Registers cards: `cards` transactions of at most cardsPerTxMax entries each, by pseudonym
+ * (PROTOCOL.md sections 9.2, 9.4). A card's printed number stays with the node (it is not in the
+ * ledger: whoever reads a card's number could follow its transactions); it is set as its transaction
+ * is applied, and stored with it. Known cards are counted and left as they are; a list of known cards
+ * makes no transaction.
  */
-export const importCards = (admin: AdminDeps, cards: readonly StoredCard[]) =>
+export const importCards = (admin: AdminDeps, cards: readonly ImportedCard[]) =>
   Effect.gen(function* () {
     let added = 0
     for (let start = 0; start < cards.length; start += limits.cardsPerTxMax) {
       const chunk = cards.slice(start, start + limits.cardsPerTxMax)
-      const fresh = chunk.filter((card) => !admin.writer().state.cards.has(card.uid as CardUid))
+      const fresh = chunk.filter((card) => !admin.writer().state.cards.has(card.card))
       if (fresh.length === 0) continue
       // An approved command carries a request id (PROTOCOL.md section 9.3): the digest of its cards, so
       // that importing the same new cards again after a failure asks the same.
-      const request = `cards-${sha256Hex(new TextEncoder().encode(fresh.map((card) => card.uid).join("\n"))).slice(0, 40)}`
-      const command = yield* decoded({ kind: "cards", request, cards: fresh.map((card) => ({ card: card.uid })) })
-      const numbers = new Map(fresh.map((card) => [card.uid, card.number]))
+      const request = `cards-${sha256Hex(new TextEncoder().encode(fresh.map((card) => card.card).join("\n"))).slice(0, 40)}`
+      const command = yield* decoded({ kind: "cards", request, cards: fresh.map((card) => ({ card: card.card })) })
+      const numbers = new Map(fresh.map((card) => [card.card, card.number]))
       const setNumbers = (_tx: Transaction, state: LedgerState) => {
-        for (const [uid, number] of numbers) {
-          const card = state.cards.get(uid as CardUid)
-          if (card !== undefined && number !== undefined && card.number === undefined) card.number = number
+        for (const [id, number] of numbers) {
+          const card = state.cards.get(id)
+          if (card !== undefined && number !== undefined && card.number === undefined) {
+            card.number = number
+            admin.cards.numbered(number, id)
+          }
         }
       }
       yield* registryChange(admin, command, {}, setNumbers)

@@ -28,13 +28,13 @@ import type { JsonValue } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
 import { Ledger } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
-import { genesisDocument, Session, t0 } from "../test/federation.js"
+import { cardOf, genesisCardsCommand, genesisDocument, ledgerDocumentOf, Session, t0 } from "../test/federation.js"
 import { Replica, ReplayInStorage } from "./replica.js"
 
 const key = keyFromSeed(new Uint8Array(32).fill(7))
 if (key === undefined) throw new Error("a 32-byte seed makes a key")
 const validator = validatorId(key.publicKeyRaw) as ValidatorId
-const document = { ...genesisDocument, validators: { keys: [validator], threshold: 1 } } as unknown as JsonValue
+const document = ledgerDocumentOf({ ...genesisDocument, validators: { keys: [validator], threshold: 1 } }) as unknown as JsonValue
 const genesis = (() => {
   const decoded = decodeGenesis(document)
   if (!decoded.ok) throw new Error(decoded.message)
@@ -60,17 +60,19 @@ const frame = (prev: BlockHeader, txTexts: readonly string[], time: number): { h
   return { header, text: `{"type":"block","block":${blockJson(header, txTexts, signatures)}}` }
 }
 
+// The genesis's cards come first (PROTOCOL.md section 9.4), then a refill and a top-up.
 const block1Texts = texts([
-  { kind: "refill", wallet: "card:04a1b2c3", amount: 1_000, ref: "pi_1" },
-  { kind: "topup", place: "raffinerie", reader: "desk-1", card: "04a1b2c3", amount: 20, asset: "raf-eur", request: "t1" },
+  genesisCardsCommand(),
+  { kind: "refill", wallet: `card:${cardOf("04a1b2c3")}`, amount: 1_000, ref: "pi_1" },
+  { kind: "topup", place: "raffinerie", reader: "desk-1", card: cardOf("04a1b2c3"), amount: 20, asset: "raf-eur", request: "t1" },
 ])
 const block1 = frame(header0, block1Texts, t1)
 node.now = t2
-const block2 = frame(block1.header, texts([{ kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 300, request: "s1" }]), t2)
+const block2 = frame(block1.header, texts([{ kind: "sale", place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3"), amount: 300, request: "s1" }]), t2)
 /** Block 2 with block 1's top-up again (same id, command and time), validly signed. */
-const replaying = frame(block1.header, [...texts([{ kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 5, request: "s2" }]), block1Texts[1] as string], t2)
+const replaying = frame(block1.header, [...texts([{ kind: "sale", place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3"), amount: 5, request: "s2" }]), block1Texts[2] as string], t2)
 /** Block 2 made of block 1's top-up again alone: re-executed on block 1, it makes the same bytes. */
-const replayingAlone = frame(block1.header, [block1Texts[1] as string], t2)
+const replayingAlone = frame(block1.header, [block1Texts[2] as string], t2)
 
 const received = (text: string): ReceivedBlock => {
   const decoded = decodeReceivedBlock((JSON.parse(text) as { block: unknown }).block, text)
@@ -111,14 +113,14 @@ describe("a replica following final blocks from the feed", () => {
         expect(replica.pageFull).toBe(false)
         expect((yield* store.blockTip).sealed?.height).toBe(0)
         yield* replica.save
-        expect(replica.saved).toEqual({ height: 2, lastSeq: 3 })
+        expect(replica.saved).toEqual({ height: 2, lastSeq: 4 })
         expect(replica.unsavedBlocks).toBe(0)
       }).pipe(Effect.scoped, Effect.provide(pgliteLedger(dataDir)))
       const reopened = yield* Ledger.pipe(Effect.flatMap(Replica.open), Effect.scoped, Effect.provide(pgliteLedger(dataDir)))
       expect(reopened?.height).toBe(2)
       expect(reopened?.chain.last.hash).toBe(headerHash(block2.header))
       // The sale of 300 took the 20 topped up in raf-eur first, then 280 of the 1,000 fed refilled.
-      expect(reopened === undefined ? undefined : [balance(reopened, "card:04a1b2c3", "raf-eur"), balance(reopened, "card:04a1b2c3", "fed")]).toEqual([0, 720])
+      expect(reopened === undefined ? undefined : [balance(reopened, `card:${cardOf("04a1b2c3")}`, "raf-eur"), balance(reopened, `card:${cardOf("04a1b2c3")}`, "fed")]).toEqual([0, 720])
     }), 120_000)
 
   it.live("refuses a block replaying a transaction it followed and is left as it was; one replaying a stored transaction fails its page's save, storing nothing of it", () =>
@@ -126,10 +128,10 @@ describe("a replica following final blocks from the feed", () => {
       const store = yield* Ledger
       const replica = yield* created(store)
       expect(yield* replica.followFinal(received(block1.text))).toBeUndefined()
-      const before = { height: replica.height, fed: balance(replica, "card:04a1b2c3", "fed"), eur: balance(replica, "card:04a1b2c3", "raf-eur") }
+      const before = { height: replica.height, fed: balance(replica, `card:${cardOf("04a1b2c3")}`, "fed"), eur: balance(replica, `card:${cardOf("04a1b2c3")}`, "raf-eur") }
       const inMemory = yield* replica.followFinal(received(replaying.text))
-      expect(inMemory).toEqual({ code: "reexecution", message: "transaction tx-2 is already in the ledger" })
-      expect({ height: replica.height, fed: balance(replica, "card:04a1b2c3", "fed"), eur: balance(replica, "card:04a1b2c3", "raf-eur") }).toEqual(before)
+      expect(inMemory).toEqual({ code: "reexecution", message: "transaction tx-3 is already in the ledger" })
+      expect({ height: replica.height, fed: balance(replica, `card:${cardOf("04a1b2c3")}`, "fed"), eur: balance(replica, `card:${cardOf("04a1b2c3")}`, "raf-eur") }).toEqual(before)
       yield* replica.save
       // Refused by re-execution (the sale's legs are the node's after block 2), the block is looked up
       // in storage, and named as the replay it is.

@@ -3,7 +3,7 @@
  * from a storage Snapshot, and the stored form of wallets and cards for a commit batch.
  */
 import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
-import type { AssetId, CardUid, PlaceId, ReaderId, TimeMs, WalletId } from "../engine/names.js"
+import type { AssetId, CardId, PlaceId, ReaderId, TimeMs, WalletId } from "../engine/names.js"
 import { isRecord } from "../engine/names.js"
 import { decodeKeys, decodeObserverKeys, decodeRulesVersion, decodeStaff } from "../engine/registry.js"
 import { newCard, setMeltedUntil, setMembership, type Card, type CardRecord, type JsonValue, type LedgerState, type Transaction, type Wallet } from "../engine/state.js"
@@ -28,7 +28,8 @@ export const stateFromSnapshot = (snapshot: Snapshot): LedgerState => {
     places: snapshot.places,
     // A revoked reader is out of the state the engine authorizes with: its requests are `forbidden`.
     readers: snapshot.readers.filter((reader) => !reader.revoked).map(({ id, place, role, tokenSha256 }) => ({ id, place, role, tokenSha256 })),
-    cards: [],
+    // Block 0's commitment: the cards themselves come from storage below.
+    cards: genesis["cards"],
   }
   const decoded = decodeGenesis(document)
   if (!decoded.ok) throw new SnapshotInvalid(`stored ledger definition is invalid at ${decoded.field}: ${decoded.message}`)
@@ -37,7 +38,7 @@ export const stateFromSnapshot = (snapshot: Snapshot): LedgerState => {
   for (const reader of snapshot.readers) {
     if (reader.revoked) state.readers.set(reader.id as ReaderId, { id: reader.id as ReaderId, place: reader.place as PlaceId, role: reader.role, tokenSha256: reader.tokenSha256, revoked: true })
   }
-  for (const card of snapshot.cards) state.cards.set(card.uid as CardUid, cardFromStore(card))
+  for (const card of snapshot.cards) state.cards.set(card.id as CardId, cardFromStore(card))
   for (const wallet of snapshot.wallets) walletFromStore(state, wallet)
   for (const ref of snapshot.refs) state.refs.add(ref)
   for (const request of snapshot.requests) {
@@ -141,8 +142,8 @@ export const touchedRows = (state: LedgerState, touched: Touched) => ({
     const wallet = state.wallets.get(id)
     return wallet === undefined ? [] : [walletToStore(wallet)]
   }),
-  cards: [...touched.cards].flatMap((uid) => {
-    const card = state.cards.get(uid as CardUid)
+  cards: [...touched.cards].flatMap((id) => {
+    const card = state.cards.get(id as CardId)
     return card === undefined ? [] : [cardToStore(card)]
   }),
   places: touched.places.size === 0 ? undefined : [...touched.places].flatMap((id) => document(state.places.get(id as PlaceId))),
@@ -196,7 +197,7 @@ const applyStoredMeta = (state: LedgerState, meta: Readonly<Record<string, JsonV
 }
 
 const cardFromStore = (stored: StoredCard): CardRecord => {
-  const card = newCard(stored.uid as CardUid, stored.number, stored.status, stored.wallet as WalletId)
+  const card = newCard(stored.id as CardId, stored.number, stored.status, stored.wallet as WalletId)
   if (stored.staff !== undefined && stored.staff !== null) {
     const staff = decodeStaff(stored.staff, "card.staff")
     if (!staff.ok || staff.value === null) throw new SnapshotInvalid(`stored staff rights of a card are invalid: ${staff.ok ? "null" : staff.message}`)
@@ -224,7 +225,7 @@ export const walletToStore = (wallet: Wallet): StoredWallet => ({
 })
 
 export const cardToStore = (card: Card): StoredCard => ({
-  uid: card.uid,
+  id: card.pseudonym,
   number: card.number,
   status: card.status,
   wallet: card.wallet,

@@ -6,10 +6,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, TestClock } from "effect"
 import { decodeCommand } from "../engine/command.js"
-import { ledgerFromGenesis } from "../engine/genesis.js"
 import { testPreset } from "../engine/limits.js"
 import { type LedgerStore, type Snapshot, StorageError } from "../storage/ledger.js"
-import { genesis, genesisDocument, t0 } from "../test/federation.js"
+import { cards, genesisDocument, ledger, ledgerDocument, t0, testCardKeyHex, cardOf } from "../test/federation.js"
 import { LedgerWriter, recoveryBackoffMaxMs } from "./writer.js"
 
 /** What a server out of disk space answers to a commit (its SQLSTATE 53100, the file and the device after the colon). */
@@ -22,11 +21,13 @@ const down = new StorageError({ operation: "ping", message: "connect ECONNREFUSE
 
 /** The ledger as storage holds it: the genesis, nothing committed. */
 const snapshot: Snapshot = {
-  genesis: genesisDocument,
+  genesis: ledgerDocument as never,
   assets: genesisDocument.assets,
   places: genesisDocument.places,
   readers: genesisDocument.readers.map((reader) => ({ ...reader, role: reader.role as "bar" | "cashdesk", revoked: false })),
-  cards: [],
+  // The genesis's cards, which the node commits with the genesis as seq 1.
+  cards: cards.map((id) => ({ id, status: "active" as const, wallet: `card:${id}` })),
+  cardKey: testCardKeyHex,
   approved: [],
   genesisHash: undefined,
   wallets: [],
@@ -35,7 +36,7 @@ const snapshot: Snapshot = {
   refs: [],
   backing: { received: 0, refunded: 0, paidOut: 0 },
   meta: {},
-  lastSeq: 0,
+  lastSeq: 1,
 }
 
 /** A store whose ping and commit fail as told, counting when (by the TestClock) it is pinged and loaded. */
@@ -65,7 +66,7 @@ const failingStore = () => {
 const tap = (writer: LedgerWriter, request: string, answers: string[]) =>
   Clock.currentTimeMillis.pipe(
     Effect.map((nowMs) => {
-      const command = decodeCommand({ kind: "check", reader: "bar-1", request, place: "raffinerie", card: "04a1b2c3" })
+      const command = decodeCommand({ kind: "check", reader: "bar-1", request, place: "raffinerie", card: cardOf("04a1b2c3") })
       if (!command.ok) throw new Error(command.message)
       writer.submit(
         { command: command.value, render: () => "answered", reply: (json) => void answers.push(json), refuse: (why) => void answers.push(why) },
@@ -78,7 +79,7 @@ const tap = (writer: LedgerWriter, request: string, answers: string[]) =>
 const started = Effect.gen(function* () {
   yield* TestClock.setTime(t0)
   const failing = failingStore()
-  const writer = new LedgerWriter(ledgerFromGenesis(genesis()), 1, failing.store, testPreset, 5_000)
+  const writer = new LedgerWriter(ledger(), 2, failing.store, testPreset, 5_000)
   const loop = yield* Effect.fork(writer.commitLoop)
   return { ...failing, writer, loop }
 })

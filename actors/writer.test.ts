@@ -10,13 +10,11 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Fiber } from "effect"
 import { decodeCommand, type Command } from "../engine/command.js"
-import { genesisTransaction, ledgerFromGenesis } from "../engine/genesis.js"
 import { stateBalances } from "../engine/apply.js"
 import { requestRetentionMs, testPreset, type NodeLimits } from "../engine/limits.js"
-import type { TimeMs } from "../engine/names.js"
 import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
-import { genesis, genesisDocument, t0 } from "../test/federation.js"
+import { ledger as testLedger, t0, testLedgerStart, cardOf } from "../test/federation.js"
 import { stateFromSnapshot } from "./snapshot.js"
 import { LedgerWriter, type Refusal } from "./writer.js"
 
@@ -47,9 +45,9 @@ const withWriter = <A>(use: (writer: LedgerWriter) => Promise<A>) =>
     const ledger = yield* Ledger
     // Counts the lookups of forgotten request ids in storage.
     const store = { ...ledger, reply: (reader: string, request: string) => ((lookups.count += 1), ledger.reply(reader, request)) }
-    const tx = genesisTransaction(genesisDocument as never, t0 as TimeMs)
-    yield* store.initialize(genesisDocument as never, { seq: 0, id: tx.id, time: tx.time, body: JSON.stringify(tx) })
-    const writer = new LedgerWriter(ledgerFromGenesis(genesis()), 1, store, { ...testPreset, requestCacheMax: 4 }, 5_000)
+    const made = testLedgerStart()
+    yield* store.initialize(made.document, made.genesisTx, made.start)
+    const writer = new LedgerWriter(testLedger(), 2, store, { ...testPreset, requestCacheMax: 4 }, 5_000)
     const loop = yield* Effect.fork(writer.commitLoop)
     const result = yield* Effect.promise(() => use(writer))
     yield* Fiber.interrupt(loop)
@@ -60,19 +58,19 @@ describe("LedgerWriter", () => {
   it.scopedLive("answers after the commit, and a retry with the first reply, from memory and from storage", () =>
     Effect.gen(function* () {
       const { result, writer, snapshot } = yield* withWriter(async (writer) => {
-        const topup = await submit(writer, { kind: "topup", reader: "desk-1", request: "t1", place: "raffinerie", card: "04a1b2c3", amount: 1000, asset: "raf-eur" })
+        const topup = await submit(writer, { kind: "topup", reader: "desk-1", request: "t1", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 1000, asset: "raf-eur" })
         const sales = await Promise.all(
-          Array.from({ length: 12 }, (_, i) => submit(writer, { kind: "sale", reader: "bar-1", request: `s${i}`, place: "raffinerie", card: "04a1b2c3", amount: 100 })),
+          Array.from({ length: 12 }, (_, i) => submit(writer, { kind: "sale", reader: "bar-1", request: `s${i}`, place: "raffinerie", card: cardOf("04a1b2c3"), amount: 100 })),
         )
-        const again = await submit(writer, { kind: "sale", reader: "bar-1", request: "s0", place: "raffinerie", card: "04a1b2c3", amount: 100 })
+        const again = await submit(writer, { kind: "sale", reader: "bar-1", request: "s0", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 100 })
         const forgotten = writer.forgetOldRequests(t0 + 1)
-        const fromStorage = await submit(writer, { kind: "sale", reader: "bar-1", request: "s1", place: "raffinerie", card: "04a1b2c3", amount: 100 })
-        const conflict = await submit(writer, { kind: "sale", reader: "bar-1", request: "s2", place: "raffinerie", card: "04a1b2c3", amount: 5 })
+        const fromStorage = await submit(writer, { kind: "sale", reader: "bar-1", request: "s1", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 100 })
+        const conflict = await submit(writer, { kind: "sale", reader: "bar-1", request: "s2", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 5 })
         const lookupsBefore = lookups.count
-        const fresh = await submit(writer, { kind: "sale", reader: "bar-1", request: "new-one", place: "raffinerie", card: "04a1b2c3", amount: 5 })
+        const fresh = await submit(writer, { kind: "sale", reader: "bar-1", request: "new-one", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 5 })
         return { topup, sales, again, forgotten, fromStorage, conflict, fresh, freshLookups: lookups.count - lookupsBefore, lookupsBefore }
       })
-      expect(JSON.parse(result.topup)).toEqual({ ok: true, tx: "1" })
+      expect(JSON.parse(result.topup)).toEqual({ ok: true, tx: "2" })
       expect(result.sales.filter((reply) => JSON.parse(reply).ok === true)).toHaveLength(10)
       expect(result.sales.filter((reply) => JSON.parse(reply).status === "insufficient_funds")).toHaveLength(2)
       expect(result.again).toBe(result.sales[0])
@@ -84,10 +82,10 @@ describe("LedgerWriter", () => {
       expect(result.lookupsBefore).toBe(2)
       expect(result.freshLookups).toBe(0)
       expect(JSON.parse(result.fresh)).toEqual({ ok: false, status: "insufficient_funds" })
-      expect(writer.height).toBe(11)
+      expect(writer.height).toBe(12)
       const rebuilt = stateFromSnapshot(snapshot)
       expect(stateBalances(rebuilt)).toEqual(stateBalances(writer.state))
-      expect(snapshot.lastSeq).toBe(11)
+      expect(snapshot.lastSeq).toBe(12)
     }),
   )
 })
@@ -114,8 +112,8 @@ const runningClock = () => {
   return { clock, run: (ms: number) => void (runningMs += ms) }
 }
 
-const sale = (request: string, amount = 100) => ({ kind: "sale", reader: "bar-1", request, place: "raffinerie", card: "04a1b2c3", amount })
-const topup = { kind: "topup", reader: "desk-1", request: "t1", place: "raffinerie", card: "04a1b2c3", amount: 1000, asset: "raf-eur" }
+const sale = (request: string, amount = 100) => ({ kind: "sale", reader: "bar-1", request, place: "raffinerie", card: cardOf("04a1b2c3"), amount })
+const topup = { kind: "topup", reader: "desk-1", request: "t1", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 1000, asset: "raf-eur" }
 const run = <A>(effect: Effect.Effect<A, unknown>): Promise<A> => Effect.runPromise(effect)
 
 interface Ledgers {
@@ -131,8 +129,8 @@ const withLedger = <A>(use: (ledgers: Ledgers) => Promise<A>) =>
   Effect.gen(function* () {
     const ledger = yield* Ledger
     const store = { ...ledger, reply: (reader: string, request: string) => ((lookups.count += 1), ledger.reply(reader, request)) }
-    const tx = genesisTransaction(genesisDocument as never, t0 as TimeMs)
-    yield* store.initialize(genesisDocument as never, { seq: 0, id: tx.id, time: tx.time, body: JSON.stringify(tx) })
+    const made = testLedgerStart()
+    yield* store.initialize(made.document, made.genesisTx, made.start)
     const loops: Array<Fiber.RuntimeFiber<never>> = []
     const start: Ledgers["start"] = async (nowMs, clock, limits = {}, events = {}) => {
       const merged = { ...testPreset, requestCacheMax: 4, ...limits }
@@ -143,7 +141,7 @@ const withLedger = <A>(use: (ledgers: Ledgers) => Promise<A>) =>
       return writer
     }
     const balance = async () => {
-      const wallet = (await run(store.load(0))).wallets.find((stored) => stored.id === "card:04a1b2c3")
+      const wallet = (await run(store.load(0))).wallets.find((stored) => stored.id === `card:${cardOf("04a1b2c3")}`)
       return wallet?.balances["raf-eur"] ?? 0
     }
     const result = yield* Effect.promise(() => use({ store, start, balance }))
@@ -165,7 +163,7 @@ describe("LedgerWriter and a wall clock that jumps", () => {
       writer.forgetOldRequests(jumpedMs)
       expect(writer.state.requests.has("bar-1/s6"), "a request an hour old in running time stays in memory").toBe(true)
       expect(writer.state.requests.has("bar-1/s1"), "the oldest one went to the forgotten ids (the cache bound)").toBe(false)
-      expect(await submit(writer, sale("s6"), jumpedMs), "from memory").toBe(JSON.stringify({ ok: true, tx: "7" }))
+      expect(await submit(writer, sale("s6"), jumpedMs), "from memory").toBe(JSON.stringify({ ok: true, tx: "8" }))
       const lookupsBefore = lookups.count
       expect(await submit(writer, sale("s1"), jumpedMs), "from storage").toBe(first)
       expect(lookups.count, "one look-up: no commit refused and answered from storage").toBe(lookupsBefore + 1)
@@ -175,11 +173,11 @@ describe("LedgerWriter and a wall clock that jumps", () => {
       const restarted = await start(jumpedMs, clock)
       expect(restarted.state.requests.has("bar-1/s6"), "loaded as young in running time").toBe(true)
       expect(await submit(restarted, sale("s1"), jumpedMs)).toBe(first)
-      expect(await submit(restarted, sale("s6"), jumpedMs)).toBe(JSON.stringify({ ok: true, tx: "7" }))
+      expect(await submit(restarted, sale("s6"), jumpedMs)).toBe(JSON.stringify({ ok: true, tx: "8" }))
       restarted.forgetOldRequests(jumpedMs)
-      expect(await submit(restarted, sale("s2"), jumpedMs)).toBe(JSON.stringify({ ok: true, tx: "3" }))
+      expect(await submit(restarted, sale("s2"), jumpedMs)).toBe(JSON.stringify({ ok: true, tx: "4" }))
       expect(await balance()).toBe(400)
-      expect(restarted.height).toBe(7)
+      expect(restarted.height).toBe(8)
     }))
 
   it.scopedLive("jumped 25 h back: nothing is forgotten early, and times of new transactions never go backwards, across a restart too", () =>
@@ -198,7 +196,7 @@ describe("LedgerWriter and a wall clock that jumps", () => {
       const restarted = await start(backMs, clock)
       expect(await submit(restarted, sale("s1"), backMs)).toBe(first)
       await submit(restarted, sale("s3"), backMs)
-      const times = (await run(store.transactions(1, 100))).map((tx) => tx.time)
+      const times = (await run(store.transactions(2, 100))).map((tx) => tx.time)
       expect(times).toEqual([t0, t0 + hourMs, t0 + hourMs, t0 + hourMs])
       expect(await balance()).toBe(700)
     }))
@@ -221,7 +219,7 @@ describe("LedgerWriter and a wall clock that jumps", () => {
       const laterMs = t0 + dayMs + hourMs
       const again = await submit(writer, sale("s1"), laterMs)
       expect(again).not.toBe(first)
-      expect(again).toBe(JSON.stringify({ ok: true, tx: "8" }))
+      expect(again).toBe(JSON.stringify({ ok: true, tx: "9" }))
       expect(await balance()).toBe(300)
       // Forgetting now drops what the writer had recorded by the time noted two minutes in (s6, of
       // that very time, stays: a tie is kept), and nothing younger.
@@ -247,11 +245,11 @@ describe("LedgerWriter and a wall clock that jumps", () => {
         submit(forgetful, sale("s2", 50), t0 + dayMs + hourMs),
       ])
       expect(retry).toBe(first)
-      expect(other).toBe(JSON.stringify({ ok: true, tx: "3" }))
+      expect(other).toBe(JSON.stringify({ ok: true, tx: "4" }))
       expect(forgetful.mode).toBe("ready")
       expect(failures).toEqual([])
       expect(await balance()).toBe(850)
-      expect((await run(store.transactions(1, 100))).map((tx) => tx.request)).toEqual(["t1", "s1", "s2"])
+      expect((await run(store.transactions(2, 100))).map((tx) => tx.request)).toEqual(["t1", "s1", "s2"])
       expect(await submit(forgetful, sale("s1"), t0 + dayMs + hourMs)).toBe(first)
     }))
 })

@@ -29,6 +29,9 @@ export { tokenOf }
 /** Card uids of 7 bytes, numbered from 1, the same in every process of the bench. */
 export const cardUid = (index: number): string => `04${(index + 1).toString(16).padStart(12, "0")}`
 export const cardUids = (count: number): string[] => Array.from({ length: count }, (_, index) => cardUid(index))
+/** Pseudonym-shaped card ids (32 hex), for the benches that run the engine alone, without a node's card key. */
+export const cardId = (index: number): string => (index + 1).toString(16).padStart(32, "0")
+export const cardIds = (count: number): string[] => Array.from({ length: count }, (_, index) => cardId(index))
 /** The card every connection taps in the hot-card scenario. */
 export const hotCardIndex = 0
 

@@ -15,13 +15,13 @@
 import { performance } from "node:perf_hooks"
 import { decodeCommand } from "../engine/command.js"
 import { execute } from "../engine/execute.js"
-import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
+import { decodeGenesisInput, ledgerFromGenesis } from "../engine/genesis.js"
 import { requestKey } from "../engine/command.js"
 import { defaults } from "../engine/limits.js"
-import { type CardUid, type TimeMs, type TxId } from "../engine/names.js"
+import { type CardId, type TimeMs, type TxId } from "../engine/names.js"
 import { newCard, type LedgerState } from "../engine/state.js"
 import { resultFrame } from "../transport/wire.js"
-import { barReader, benchAsset, benchGenesis, cardUid, cardUids, deskReader, hotPlace } from "./federation.js"
+import { barReader, benchAsset, benchGenesis, cardId, cardIds, deskReader, hotPlace } from "./federation.js"
 
 export interface StateMemory {
   readonly method: string
@@ -47,13 +47,13 @@ const collect = (): number => {
 
 /** Returns the engine's microseconds per topup. */
 const addWallets = (state: LedgerState, count: number): number => {
-  // The uids as a node holds them: parsed from a document (a card import, rows read back). Strings
-  // built here by concatenation would be kept as two pieces, and count twice their size.
-  const uids = JSON.parse(JSON.stringify(cardUids(count))) as CardUid[]
-  for (const uid of uids) state.cards.set(uid, newCard(uid, undefined))
+  // The pseudonyms as a node holds them: parsed from a document (rows read back). Strings built here
+  // by concatenation would be kept as two pieces, and count twice their size.
+  const ids = JSON.parse(JSON.stringify(cardIds(count))) as CardId[]
+  for (const id of ids) state.cards.set(id, newCard(id, undefined))
   const started = performance.now()
   for (let index = 0; index < count; index++) {
-    const command = decodeCommand({ kind: "topup", place: hotPlace, reader: deskReader, card: cardUid(index), amount: 1000 + (index % 1000), asset: benchAsset })
+    const command = decodeCommand({ kind: "topup", place: hotPlace, reader: deskReader, card: cardId(index), amount: 1000 + (index % 1000), asset: benchAsset })
     if (!command.ok) throw new Error(`topup does not decode: ${command.message}`)
     const executed = execute(state, command.value, { now: (timeMs + index) as TimeMs, txId: String(index + 1) as TxId })
     if (!executed.ok) throw new Error(`topup ${index} failed: ${executed.status}`)
@@ -66,7 +66,7 @@ const addRequests = (state: LedgerState, count: number, cards: number): void => 
   const reader = barReader("spread", 0)
   for (let index = 0; index < count; index++) {
     const request = `p1c0-${index}`
-    const command = decodeCommand({ kind: "sale", place: hotPlace, reader, card: cardUid(index % cards), amount: 1, request })
+    const command = decodeCommand({ kind: "sale", place: hotPlace, reader, card: cardId(index % cards), amount: 1, request })
     if (!command.ok) throw new Error(`sale does not decode: ${command.message}`)
     const executed = execute(state, command.value, { now: (timeMs + index) as TimeMs, txId: String(cards + index + 1) as TxId })
     if (!executed.ok) throw new Error(`sale ${index} failed: ${executed.status}`)
@@ -78,9 +78,9 @@ const addRequests = (state: LedgerState, count: number, cards: number): void => 
 }
 
 export const measureStateMemory = (wallets: number): StateMemory => {
-  const genesis = decodeGenesis(benchGenesis(1, 0))
+  const genesis = decodeGenesisInput(benchGenesis(1, 0))
   if (!genesis.ok) throw new Error(`the bench genesis is invalid at ${genesis.field}: ${genesis.message}`)
-  const state = ledgerFromGenesis(genesis.value)
+  const state = ledgerFromGenesis(genesis.value.genesis)
   const empty = collect()
   const microsecondsPerTopup = addWallets(state, wallets)
   const withWallets = collect()

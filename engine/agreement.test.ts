@@ -31,7 +31,7 @@ import { decodeGenesis, genesisTransaction, ledgerFromGenesis } from "./genesis.
 import type { TimeMs, ValidatorId } from "./names.js"
 import type { JsonValue, Transaction } from "./state.js"
 import { transactionJson } from "./transaction.js"
-import { day, genesisDocument, Session, t0 } from "../test/federation.js"
+import { day, genesisCardsCommand, genesisCardsOf, genesisDocument, ledgerDocumentOf, Session, t0 } from "../test/federation.js"
 import { ledgerContents } from "../test/ledger-contents.js"
 import { anyCommand, delay, open } from "../test/random-commands.js"
 import { allScenarios, cardW, raf, title, uid, user, type GenesisDocument, type Raw, type Scenario } from "../test/scenarios.js"
@@ -46,13 +46,17 @@ class Node extends Session {
   last: Sealed
 
   constructor(readonly document: GenesisDocument) {
-    const genesis = decodeGenesis(document)
+    const ledgerDoc = ledgerDocumentOf(document)
+    const genesis = decodeGenesis(ledgerDoc)
     if (!genesis.ok) throw new Error(`test genesis rejected: ${genesis.field}: ${genesis.message}`)
     super(ledgerFromGenesis(genesis.value), t0)
-    const tx = genesisTransaction(document as unknown as JsonValue, t0 as TimeMs)
+    const tx = genesisTransaction(ledgerDoc as unknown as JsonValue, t0 as TimeMs)
     const header = genesisHeader(genesis.value, tx, proposer)
     this.last = { header, hash: headerHash(header), text: blockJson(header, [transactionJson(tx)], undefined), txs: [tx] }
     this.state.genesisHash = this.last.hash
+    // The genesis's cards come first, by pseudonym, as block 1 (PROTOCOL.md section 9.4).
+    const cards = genesisCardsOf(document)
+    if (cards.length > 0) this.must(genesisCardsCommand(cards))
   }
 
   override run(raw: Raw): Executed {

@@ -5,7 +5,7 @@
  * over a list of transactions and returns the balances they produce.
  */
 import * as limits from "./limits.js"
-import type { AssetId, CardUid, TimeMs, WalletId } from "./names.js"
+import type { AssetId, CardId, TimeMs, WalletId } from "./names.js"
 import { isRecord, walletKind } from "./names.js"
 import { registryKinds, type CardStatus, type Holdings, type LedgerState, type Leg, type Transaction, type Wallet } from "./state.js"
 import { setMeltedUntil, setMembership, walletFor } from "./state.js"
@@ -140,7 +140,7 @@ export const applyTransaction = (state: LedgerState, tx: Transaction, undo?: Und
     }
   }
   if (active && tx.card !== undefined) {
-    const card = state.cards.get(tx.card as CardUid)
+    const card = state.cards.get(tx.card as CardId)
     if (card !== undefined) {
       openWallet(state, card.wallet, undo).lastActivityMs = tx.time
     }

@@ -15,12 +15,13 @@ import type { TimeMs, TxId } from "./names.js"
 import { Undo } from "./registry.js"
 import { decodeTransaction, transactionJson } from "./transaction.js"
 import type { Transaction } from "./state.js"
-import { day, newcomerSigner, Session, spareSigners, stewardSigners, validatorSigner, type Signer } from "../test/federation.js"
+import { day, genesis, genesisCardsCommand, newcomerSigner, Session, spareSigners, stewardSigners, validatorSigner, type Signer, cardOf } from "../test/federation.js"
+import { ledgerFromGenesis } from "./genesis.js"
 import { ledgerContents } from "../test/ledger-contents.js"
 
 type Raw = Record<string, unknown>
 
-const uid = "04a1b2c3"
+const uid = cardOf("04a1b2c3")
 const cardW = `card:${uid}`
 const fedMint = (f: Raw = {}): Raw => ({ kind: "mint", asset: "fed", to: cardW, amount: 100, request: "m1", ...f })
 const giftMint = (f: Raw = {}): Raw => ({ kind: "mint", asset: "raf-gift", to: cardW, amount: 100, request: "g1", ...f })
@@ -173,7 +174,7 @@ describe("an approval that proves nothing is refused", () => {
   })
 
   it("of another request id, or to another wallet", () => {
-    for (const other of [fedMint({ request: "m2" }), fedMint({ to: "card:deadbeef" })]) {
+    for (const other of [fedMint({ request: "m2" }), fedMint({ to: `card:${cardOf("deadbeef")}` })]) {
       const s = new Session()
       const refused = s.runWith(fedMint(), signed(s, other, bothStewards))
       expect(refused.status).toBe("forbidden")
@@ -413,6 +414,33 @@ describe("co-optation: validators approve a change of their set, and a newcomer 
   })
 })
 
+describe("the genesis's cards come first, and need no approval (PROTOCOL.md section 9.4)", () => {
+  const fromBlock0 = () => new Session(ledgerFromGenesis(genesis()))
+
+  it("refuses anything else until they are registered, whatever approves it", () => {
+    const s = fromBlock0()
+    for (const raw of [giftMint(), { kind: "refill", wallet: cardW, amount: 100, ref: "pi_early" }, { kind: "sale", place: "raffinerie", reader: "bar-1", card: uid, amount: 1 }]) {
+      const approved = s.approve(raw)
+      const refused = s.runWith(approved.raw, approved.approvals)
+      expect(refused.status).toBe("forbidden")
+      expect(refused.ok ? undefined : refused.message).toMatch(/block 0 commits to 5 cards/)
+    }
+    expect(s.state.approved.size).toBe(0)
+    s.must(genesisCardsCommand())
+    expect(s.run(giftMint({ request: "after" })).status).toBe("ok")
+  })
+
+  it("takes them without approvals, and refuses approvals given to them", () => {
+    const s = fromBlock0()
+    const command = commandOf(genesisCardsCommand())
+    expect(authorityOf(s.state, command)).toEqual({ by: "none" })
+    const approvals = [signApproval(stewardSigners[0].key, stewardSigners[0].id, s.state.genesisHash, command)]
+    expect(s.runWith({ ...genesisCardsCommand(), request: "c1" }, approvals).status).toBe("bad_request")
+    expect(s.runWith(genesisCardsCommand(), undefined).status).toBe("ok")
+    expect(authorityOf(s.state, command)).toMatchObject({ by: "stewards", count: 1 })
+  })
+})
+
 describe("the table of section 9.3", () => {
   const s = new Session()
   s.must(giftMint({ amount: 500, request: "fund" }))
@@ -424,10 +452,10 @@ describe("the table of section 9.3", () => {
     [{ kind: "deposit", place: "raffinerie", amount: 1, ref: "po_1" }, stewards(2)],
     [{ kind: "observers", keys: ["M".repeat(43)] }, stewards(2)],
     [{ kind: "stewards", keys: [steward1.id], threshold: 1 }, stewards(2)],
-    [{ kind: "transfer", from: cardW, to: "card:deadbeef", asset: "raf-gift", amount: 1 }, stewards(1)],
+    [{ kind: "transfer", from: cardW, to: `card:${cardOf("deadbeef")}`, asset: "raf-gift", amount: 1 }, stewards(1)],
     [{ kind: "fusion", card: uid, user: "user:00000000-0000-4000-8000-000000000001" }, stewards(1)],
     [{ kind: "void", card: uid, reason: "lost" }, stewards(1)],
-    [{ kind: "void", card: "deadbeef", reason: "lost" }, { by: "none" }],
+    [{ kind: "void", card: cardOf("deadbeef"), reason: "lost" }, { by: "none" }],
     [{ kind: "reader", id: "bar-1", revoke: true }, { by: "none" }],
     [{ kind: "block", card: uid, reason: "lost" }, { by: "none" }],
     [{ kind: "sale", place: "raffinerie", card: uid, amount: 1 }, stewards(1)],

@@ -16,6 +16,7 @@ import { base64urlDecode, sign, verify, type SigningKey } from "./ed25519.js"
 import * as limits from "./limits.js"
 import { accept, decodeValidatorId, isRecord, reject, type Decoded, type ValidatorId } from "./names.js"
 import { fail, type Failure } from "./outcome.js"
+import { genesisCardsPending } from "./pseudonyms.js"
 import type { LedgerState } from "./state.js"
 import { commandJson } from "./transaction.js"
 
@@ -54,8 +55,8 @@ const stewards = (state: LedgerState, all: boolean): Authority => {
 }
 
 /** Whether a card holds anything a void would move: a balance or a membership. */
-const cardHoldsMoney = (state: LedgerState, uid: string): boolean => {
-  const card = state.cards.get(uid as never)
+const cardHoldsMoney = (state: LedgerState, id: string): boolean => {
+  const card = state.cards.get(id as never)
   if (card === undefined) return false
   const wallet = state.wallets.get(card.wallet)
   if (wallet === undefined) return false
@@ -79,10 +80,12 @@ export const authorityOf = (state: LedgerState, command: Command): Authority => 
     // Blocking a card takes authority away: a reader's or the node's admin's word is enough.
     case "block":
       return none
+    // The genesis's cards need none: block 0 commits to them (section 9.4).
+    case "cards":
+      return genesisCardsPending(state) ? none : stewards(state, false)
     case "exchange":
     case "transfer":
     case "fusion":
-    case "cards":
       return stewards(state, false)
     case "void":
       return cardHoldsMoney(state, command.card) ? stewards(state, false) : none
@@ -159,6 +162,9 @@ export const approvedKey = (command: Command): string | undefined => command.req
  * command that needs none are refused too: the transaction would carry signatures nobody checked.
  */
 export const authorize = (state: LedgerState, command: Command, approvals: readonly Approval[] | undefined): Failure | undefined => {
+  if (command.kind !== "cards" && genesisCardsPending(state)) {
+    return fail("forbidden", `block 0 commits to ${state.genesisCards.count} cards: their cards transactions come first`)
+  }
   const authority = authorityOf(state, command)
   if (authority.by === "none") {
     return approvals === undefined ? undefined : fail("bad_request", `a ${command.kind} command ${command.kind === "reader" || command.kind === "void" ? "of this form " : ""}needs no approval`, "approvals")

@@ -34,7 +34,7 @@ import { decodeGenesis, genesisTransaction, ledgerFromGenesis } from "./genesis.
 import type { TimeMs, ValidatorId } from "./names.js"
 import type { JsonValue } from "./state.js"
 import { transactionJson } from "./transaction.js"
-import { genesisDocument, Session, t0 } from "../test/federation.js"
+import { genesisCardsCommand, genesisDocument, ledgerDocumentOf, Session, t0, cardOf } from "../test/federation.js"
 
 const keyOf = (seed: number): SigningKey => {
   const key = keyFromSeed(new Uint8Array(32).fill(seed))
@@ -45,7 +45,7 @@ const [k1, k2, k3] = [keyOf(1), keyOf(2), keyOf(3)] as const
 const [v1, v2] = [k1, k2].map((key) => validatorId(key.publicKeyRaw) as ValidatorId) as [ValidatorId, ValidatorId]
 
 /** The test federation, two validators of which both must sign. */
-const document = { ...genesisDocument, validators: { keys: [v1, v2], threshold: 2 } } as unknown as JsonValue
+const document = ledgerDocumentOf({ ...genesisDocument, validators: { keys: [v1, v2], threshold: 2 } }) as unknown as JsonValue
 const decoded = decodeGenesis(document)
 if (!decoded.ok) throw new Error(`test genesis rejected: ${decoded.message}`)
 const genesis = decoded.value
@@ -63,22 +63,46 @@ const canonical = (value: unknown): string => {
 const header0 = genesisHeader(genesis, genesisTx, v1)
 const hash0 = headerHash(header0)
 
+/** The node's session, from block 0, its genesis cards registered as block 1 holds them (PROTOCOL.md section 9.4). */
+const nodeSession = (): { readonly node: Session; readonly cardsTx: TxValue } => {
+  const node = new Session(ledgerFromGenesis(genesis), t1, hash0)
+  const cards = node.must(genesisCardsCommand())
+  if (!cards.ok || cards.tx === null) throw new Error("the genesis cards made no transaction")
+  return { node, cardsTx: JSON.parse(transactionJson(cards.tx)) as TxValue }
+}
+const block1Txs = [nodeSession().cardsTx]
+const header1: BlockHeader = {
+  federation: header0.federation,
+  height: 1,
+  prev: hash0,
+  time: t1 as TimeMs,
+  txRoot: txRootOfTexts(block1Txs.map((tx) => canonical(tx))),
+  txCount: 1,
+  proposer: v1,
+}
+const hash1 = headerHash(header1)
+
+/** A replica of the federation that followed block 1, the genesis cards. */
 const replica = (): Chain => {
   const block0 = decodeBlock(JSON.parse(blockJson(header0, [transactionJson(genesisTx)], undefined)))
   if ("code" in block0) throw new Error(block0.message)
   const chain = chainFromGenesisBlock(block0.block, block0.rawTxs)
   if ("code" in chain) throw new Error(chain.message)
+  const block1 = decodeBlock(JSON.parse(blockJson(header1, block1Txs.map((tx) => canonical(tx)), [k1, k2].map((key) => signBlock(key, validatorId(key.publicKeyRaw) as ValidatorId, hash1)))))
+  if ("code" in block1) throw new Error(block1.message)
+  const followed = followBlock(chain, block1.block, block1.rawTxs)
+  if ("code" in followed) throw new Error(followed.message)
   return chain
 }
 
-/** Block 1's transactions as the node's engine makes them: a refill, a sale, a top-up and a transfer. */
+/** Block 2's transactions as the node's engine makes them: a refill, a sale, a top-up and a transfer. */
 const honestTxs = (): TxValue[] => {
-  const node = new Session(ledgerFromGenesis(genesis), t1, hash0)
+  const { node } = nodeSession()
   const commands = [
-    { kind: "refill", wallet: "card:04a1b2c3", amount: 1_000, ref: "pi_1" },
-    { kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 300, request: "s1" },
-    { kind: "topup", place: "raffinerie", reader: "desk-1", card: "04a1b2c3", amount: 20, asset: "raf-eur", request: "t1" },
-    { kind: "transfer", from: "card:04a1b2c3", to: "card:04a1b2c3d4e5f6", asset: "fed", amount: 100 },
+    { kind: "refill", wallet: `card:${cardOf("04a1b2c3")}`, amount: 1_000, ref: "pi_1" },
+    { kind: "sale", place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3"), amount: 300, request: "s1" },
+    { kind: "topup", place: "raffinerie", reader: "desk-1", card: cardOf("04a1b2c3"), amount: 20, asset: "raf-eur", request: "t1" },
+    { kind: "transfer", from: `card:${cardOf("04a1b2c3")}`, to: `card:${cardOf("04a1b2c3d4e5f6")}`, asset: "fed", amount: 100 },
   ]
   return commands.map((command) => {
     const outcome = node.must(command)
@@ -93,12 +117,12 @@ interface Sealed {
   readonly signatures: readonly BlockSignature[]
 }
 
-/** Block 1 over these transactions, its root and count right, signed by the keys given. */
+/** Block 2 over these transactions, its root and count right, signed by the keys given. */
 const sealed = (txs: readonly TxValue[], signers: readonly SigningKey[] = [k1, k2], change: (header: BlockHeader) => BlockHeader = (h) => h): Sealed => {
   const header = change({
     federation: header0.federation,
-    height: 1,
-    prev: hash0,
+    height: 2,
+    prev: hash1,
     time: t1 as TimeMs,
     txRoot: txRootOfTexts(txs.map(canonical)),
     txCount: txs.length,
@@ -190,9 +214,9 @@ describe("a final block received from the feed, followed in one re-execution", (
     {
       what: "a field no transaction has and a height skipped, signed: the decoder speaks first",
       code: "malformed",
-      frame: () => frameOf(sealed(honestTxs().map((tx, index) => (index === 2 ? { ...tx, tip: 1 } : tx)), [k1, k2], (h) => ({ ...h, height: 2 }))),
+      frame: () => frameOf(sealed(honestTxs().map((tx, index) => (index === 2 ? { ...tx, tip: 1 } : tx)), [k1, k2], (h) => ({ ...h, height: 3 }))),
     },
-    { what: "a height skipped, signed", code: "height", frame: () => frameOf(sealed(honestTxs(), [k1, k2], (h) => ({ ...h, height: 2 }))) },
+    { what: "a height skipped, signed", code: "height", frame: () => frameOf(sealed(honestTxs(), [k1, k2], (h) => ({ ...h, height: 3 }))) },
     {
       what: "a prev changed after signing: the header's checks come before the signatures'",
       code: "prev",

@@ -40,7 +40,7 @@ import { decodeGenesis, genesisTransaction, ledgerFromGenesis, type Genesis } fr
 import type { FederationId, TimeMs, TxId, ValidatorId } from "./names.js"
 import type { JsonValue, LedgerState, Transaction } from "./state.js"
 import { transactionJson } from "./transaction.js"
-import { day, genesisDocument, Session, t0 } from "../test/federation.js"
+import { day, genesisCardsCommand, genesisDocument, ledgerDocumentOf, Session, t0, cardOf } from "../test/federation.js"
 import { sortedApprovals } from "./authority.js"
 
 const keyOf = (seed: number): SigningKey => {
@@ -54,7 +54,7 @@ const [v0, v1, v2, v3] = ids as [ValidatorId, ValidatorId, ValidatorId, Validato
 const [k0, k1, k2, k3] = keys as [SigningKey, SigningKey, SigningKey, SigningKey]
 
 /** The test federation, validated by the first three keys, two of which make a block final. */
-const document = { ...genesisDocument, validators: { keys: [v0, v1, v2], threshold: 2 } } as unknown as JsonValue
+const document = ledgerDocumentOf({ ...genesisDocument, validators: { keys: [v0, v1, v2], threshold: 2 } }) as unknown as JsonValue
 const decodedGenesis = (doc: JsonValue): Genesis => {
   const decoded = decodeGenesis(doc)
   if (!decoded.ok) throw new Error(`test genesis rejected: ${decoded.field}: ${decoded.message}`)
@@ -128,6 +128,8 @@ class Node {
   constructor() {
     this.session.state.genesisHash = this.last.hash
     this.session.signers = [...this.session.signers, ...keys.map((key, index) => ({ id: ids[index] as ValidatorId, key }))]
+    // The genesis's cards come first (PROTOCOL.md section 9.4): they open block 1.
+    this.run(genesisCardsCommand())
   }
 
   run(raw: Record<string, unknown>): TxValue {
@@ -153,11 +155,11 @@ const replicaOf = (block0: Sealed): Chain => {
   return chain
 }
 
-const card = "card:04a1b2c3"
-const spare = "card:04a1b2c3d4e5f6"
-const other = "card:0102030405060708090a"
-const blocked = "card:deadbeef"
-const idle = "card:cafebabe"
+const card = `card:${cardOf("04a1b2c3")}`
+const spare = `card:${cardOf("04a1b2c3d4e5f6")}`
+const other = `card:${cardOf("0102030405060708090a")}`
+const blocked = `card:${cardOf("deadbeef")}`
+const idle = `card:${cardOf("cafebabe")}`
 
 const t1 = t0 + 1_000
 /** Block 2's time: the idle card's fed has been idle past its 180 days and one 30-day period of demurrage. */
@@ -174,11 +176,11 @@ const runBlock1 = (node: Node): Sealed => {
   node.run({ kind: "mint", asset: "raf-gift", to: card, amount: 100 })
   node.run({ kind: "subscribe", place: "raffinerie", wallet: card, asset: "raf-member", periodMs: 30 * day, amount: 50 })
   node.run({ kind: "refill", wallet: blocked, amount: 500, ref: "pi_2" })
-  node.run({ kind: "block", reader: "desk-1", place: "raffinerie", card: "deadbeef", reason: "lost", request: "b1" })
+  node.run({ kind: "block", reader: "desk-1", place: "raffinerie", card: cardOf("deadbeef"), reason: "lost", request: "b1" })
   node.run({ kind: "refill", wallet: idle, amount: 1_000, ref: "pi_3" })
   node.run({ kind: "reader", id: "bar-3", place: "manapany", role: "bar", tokenSha256: "f".repeat(64) })
   node.run({ kind: "reader", id: "bar-2", revoke: true })
-  node.run({ kind: "cards", cards: [{ card: "0badcafe" }, { card: "04a1b2c3d4e5f6", staff: { places: ["raffinerie"], roles: ["bar"], until: t0 + day } }] })
+  node.run({ kind: "cards", cards: [{ card: cardOf("0badcafe") }, { card: cardOf("04a1b2c3d4e5f6"), staff: { places: ["raffinerie"], roles: ["bar"], until: t0 + day } }] })
   node.run({ kind: "asset", id: "kio-gift", assetKind: "gift", name: "Bon du Kiosque", issuer: "kiosque" })
   node.run({ kind: "place", id: "kiosque", name: "Le Kiosque", accepts: ["kio-gift", "mana-time"] })
   node.run({ kind: "stewards", keys: [v0, v1], threshold: 1 })
@@ -189,8 +191,8 @@ const runBlock1 = (node: Node): Sealed => {
 
 /** Block 2's commands: a sale, a top-up, a transfer, an exchange and a melt. */
 const block2Commands: ReadonlyArray<Record<string, unknown>> = [
-  { kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 300, request: "s1" },
-  { kind: "topup", place: "raffinerie", reader: "desk-1", card: "04a1b2c3", amount: 20, asset: "raf-eur", request: "t1" },
+  { kind: "sale", place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3"), amount: 300, request: "s1" },
+  { kind: "topup", place: "raffinerie", reader: "desk-1", card: cardOf("04a1b2c3"), amount: 20, asset: "raf-eur", request: "t1" },
   { kind: "transfer", from: card, to: spare, asset: "fed", amount: 100 },
   { kind: "exchange", wallet: card, asset: "mana-time", direction: "from_fed", amount: 100 },
   { kind: "demurrage", wallet: idle, asset: "fed" },
@@ -324,17 +326,17 @@ describe("a replica following the node", () => {
   it("re-executes the registry's commands of block 1 and holds the node's registry", () => {
     const { chain, block1 } = scene()
     expect(block1.txs.map((tx) => tx["kind"])).toEqual([
-      "refill", "mint", "subscribe", "refill", "block", "refill", "reader", "reader", "cards", "asset", "place", "stewards", "observers", "rules",
+      "cards", "refill", "mint", "subscribe", "refill", "block", "refill", "reader", "reader", "cards", "asset", "place", "stewards", "observers", "rules",
     ])
     // Every transaction after block 0 carries the command it was made from.
     for (const tx of block1.txs) expect(tx["command"]).toMatchObject({ kind: tx["kind"] })
     agrees(chain, nodeAtBlock1())
     const state = chain.state
-    expect(state.cards.get("deadbeef" as never)?.status).toBe("blocked")
+    expect(state.cards.get(cardOf("deadbeef"))?.status).toBe("blocked")
     expect(state.readers.get("bar-2" as never)?.revoked).toBe(true)
     expect(state.readers.get("bar-3" as never)).toMatchObject({ place: "manapany", role: "bar" })
-    expect(state.cards.get("0badcafe" as never)?.status).toBe("active")
-    expect(state.cards.get("04a1b2c3d4e5f6" as never)?.staff).toEqual({ places: ["raffinerie"], roles: ["bar"], until: t0 + day })
+    expect(state.cards.get(cardOf("0badcafe"))?.status).toBe("active")
+    expect(state.cards.get(cardOf("04a1b2c3d4e5f6"))?.staff).toEqual({ places: ["raffinerie"], roles: ["bar"], until: t0 + day })
     expect(state.assets.get("kio-gift" as never)).toMatchObject({ kind: "gift", issuer: "kiosque" })
     expect(state.places.get("kiosque" as never)?.accepts).toEqual(["kio-gift", "mana-time"])
     expect(state.stewards).toEqual({ keys: [v0, v1], threshold: 1 })
@@ -372,14 +374,14 @@ describe("a replica following the node", () => {
     const { chain } = scene()
     const node = nodeAtBlock1()
     node.run({ kind: "transfer", from: card, to: spare, asset: "fed", amount: 100 })
-    node.run({ kind: "block", card: "04a1b2c3d4e5f6", reason: "lost" })
-    node.run({ kind: "fusion", card: "04a1b2c3", user: "user:00000000-0000-4000-8000-000000000001" })
+    node.run({ kind: "block", card: cardOf("04a1b2c3d4e5f6"), reason: "lost" })
+    node.run({ kind: "fusion", card: cardOf("04a1b2c3"), user: "user:00000000-0000-4000-8000-000000000001" })
     const block = received(node.seal().text)
     const before = replicaSnapshot(chain)
     expect(checkBlock(chain, block.block, block.rawTxs)).toBeUndefined()
     expect(replicaSnapshot(chain)).toBe(before)
-    expect(chain.state.cards.get("04a1b2c3d4e5f6" as never)?.status).toBe("active")
-    expect(chain.state.cards.get("04a1b2c3" as never)?.wallet).toBe(card)
+    expect(chain.state.cards.get(cardOf("04a1b2c3d4e5f6"))?.status).toBe("active")
+    expect(chain.state.cards.get(cardOf("04a1b2c3"))?.wallet).toBe(card)
     follows(chain, block)
     agrees(chain, node)
   })
@@ -477,7 +479,7 @@ describe("a tampered or forged block is refused with the fault of the check that
       name: "a top-up credited to another card than its command's",
       code: "reexecution",
       says: notMade,
-      block: (s) => resealed(s, (txs) => { const topup = txOf(txs, "topup"); topup["card"] = "04a1b2c3d4e5f6"; (topup.legs[0] as { to: string }).to = spare }),
+      block: (s) => resealed(s, (txs) => { const topup = txOf(txs, "topup"); topup["card"] = cardOf("04a1b2c3d4e5f6"); (topup.legs[0] as { to: string }).to = spare }),
     },
     { name: "a field the engine does not make (a memo on a sale)", code: "reexecution", says: notMade, block: (s) => resealed(s, (txs) => (txOf(txs, "sale")["memo"] = "tip")) },
     {
@@ -501,32 +503,32 @@ describe("a tampered or forged block is refused with the fault of the check that
       name: "a sale by a reader of another place",
       code: "reexecution",
       says: refused("forbidden"),
-      block: (s) => resealed(s, (txs) => txs.splice(0, 1, forged("f1", { ...commandOf(txs[0] as TxValue), reader: "mana-bar" }, { place: "raffinerie", reader: "mana-bar", card: "04a1b2c3", request: "s1", legs: sale300 }))),
+      block: (s) => resealed(s, (txs) => txs.splice(0, 1, forged("f1", { ...commandOf(txs[0] as TxValue), reader: "mana-bar" }, { place: "raffinerie", reader: "mana-bar", card: cardOf("04a1b2c3"), request: "s1", legs: sale300 }))),
     },
     {
       name: "a bar reader's top-up",
       code: "reexecution",
       says: refused("forbidden"),
       block: (s) =>
-        resealed(s, (txs) => txs.push(forged("f1", { kind: "topup", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 20, asset: "raf-eur", request: "t9" }, { place: "raffinerie", reader: "bar-1", card: "04a1b2c3", request: "t9", legs: [leg("raf-eur", "issuance:raf-eur", card, 20)] }))),
+        resealed(s, (txs) => txs.push(forged("f1", { kind: "topup", place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3"), amount: 20, asset: "raf-eur", request: "t9" }, { place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3"), request: "t9", legs: [leg("raf-eur", "issuance:raf-eur", card, 20)] }))),
     },
     {
       name: "a sale by a reader revoked in block 1",
       code: "reexecution",
       says: refused("forbidden"),
-      block: (s) => resealed(s, (txs) => txs.push(forged("f1", { kind: "sale", place: "raffinerie", reader: "bar-2", card: "04a1b2c3d4e5f6", amount: 50, request: "r1" }, { place: "raffinerie", reader: "bar-2", card: "04a1b2c3d4e5f6", request: "r1", legs: [leg("fed", spare, "place:raffinerie", 50)] }))),
+      block: (s) => resealed(s, (txs) => txs.push(forged("f1", { kind: "sale", place: "raffinerie", reader: "bar-2", card: cardOf("04a1b2c3d4e5f6"), amount: 50, request: "r1" }, { place: "raffinerie", reader: "bar-2", card: cardOf("04a1b2c3d4e5f6"), request: "r1", legs: [leg("fed", spare, "place:raffinerie", 50)] }))),
     },
     {
       name: "a sale by a reader that was never registered",
       code: "reexecution",
       says: refused("forbidden"),
-      block: (s) => resealed(s, (txs) => txs.push(forged("f1", { kind: "sale", place: "raffinerie", reader: "bar-9", card: "04a1b2c3d4e5f6", amount: 50, request: "r1" }, { place: "raffinerie", reader: "bar-9", card: "04a1b2c3d4e5f6", request: "r1", legs: [leg("fed", spare, "place:raffinerie", 50)] }))),
+      block: (s) => resealed(s, (txs) => txs.push(forged("f1", { kind: "sale", place: "raffinerie", reader: "bar-9", card: cardOf("04a1b2c3d4e5f6"), amount: 50, request: "r1" }, { place: "raffinerie", reader: "bar-9", card: cardOf("04a1b2c3d4e5f6"), request: "r1", legs: [leg("fed", spare, "place:raffinerie", 50)] }))),
     },
     {
       name: "a sale on a card blocked by a block transaction of block 1",
       code: "reexecution",
       says: refused("card_blocked"),
-      block: (s) => resealed(s, (txs) => txs.push(forged("f1", { kind: "sale", place: "raffinerie", reader: "bar-1", card: "deadbeef", amount: 100, request: "x1" }, { place: "raffinerie", reader: "bar-1", card: "deadbeef", request: "x1", legs: [leg("fed", blocked, "place:raffinerie", 100)] }))),
+      block: (s) => resealed(s, (txs) => txs.push(forged("f1", { kind: "sale", place: "raffinerie", reader: "bar-1", card: cardOf("deadbeef"), amount: 100, request: "x1" }, { place: "raffinerie", reader: "bar-1", card: cardOf("deadbeef"), request: "x1", legs: [leg("fed", blocked, "place:raffinerie", 100)] }))),
     },
     {
       name: "a transfer beyond the balance, its legs what its command says",
@@ -628,7 +630,7 @@ describe("a tampered or forged block is refused with the fault of the check that
       name: "a check as a transaction",
       code: "reexecution",
       says: /a check makes no transaction/,
-      block: (s) => resealed(s, (txs) => txs.push(forged("f1", { kind: "check", place: "raffinerie", reader: "bar-1", card: "04a1b2c3" }, { kind: "badge", place: "raffinerie", reader: "bar-1", card: "04a1b2c3" }))),
+      block: (s) => resealed(s, (txs) => txs.push(forged("f1", { kind: "check", place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3") }, { kind: "badge", place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3") }))),
     },
     {
       name: "the same transaction id twice",
@@ -761,7 +763,7 @@ describe("a validators transaction", () => {
     expect(chain.state.validators).toEqual(node.session.state.validators)
 
     node.session.now = t2 + 2_000
-    node.run({ kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 10, request: "s2" })
+    node.run({ kind: "sale", place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3"), amount: 10, request: "s2" })
     const block4 = node.seal()
     const sign = (key: SigningKey, id: ValidatorId) => signBlock(key, id, block4.hash)
     expect(checkSignatures(block4.hash, [sign(k0, v0), sign(k1, v1)], chain.setInForce)?.code).toBe("threshold")

@@ -3,7 +3,7 @@
  * card then pays from that wallet) and `void` (a card reported lost is blocked, or voided for good,
  * optionally paying its refundable money back in cash at a place).
  */
-import type { CardUid, WalletId } from "./names.js"
+import type { CardId, WalletId } from "./names.js"
 import { cardWallet } from "./names.js"
 import { findPlace, legsMoving } from "./holders.js"
 import { applied, fail, isFailure, transaction, type Context, type Outcome } from "./outcome.js"
@@ -38,8 +38,8 @@ export const fusion = (state: LedgerState, cmd: CommandOf<"fusion">, ctx: Contex
   const card = state.cards.get(cmd.card)
   if (card === undefined) return fail("unknown_card", `no card ${cmd.card}`, "card")
   if (card.status !== "active") return fail("card_blocked", `card ${cmd.card} is ${card.status}`, "card")
-  if (card.wallet !== cardWallet(card.uid)) {
-    return fail("already_fused", `card ${card.uid} already pays from ${card.wallet}`, "card")
+  if (card.wallet !== cardWallet(card.pseudonym)) {
+    return fail("already_fused", `card ${card.pseudonym} already pays from ${card.wallet}`, "card")
   }
   const legs = fusionLegs(state, card.wallet, cmd.user)
   return applied(transaction(ctx, "fusion", { ...cmd, memo: { wallet: cmd.user } }, legs))
@@ -65,8 +65,8 @@ export const voidCard = (state: LedgerState, cmd: CommandOf<"void">, ctx: Contex
     if (isFailure(place)) return place
     // A fused card pays from its holder's user wallet, which outlives the card: only an anonymous
     // card's own wallet is paid back when the card is voided.
-    if (card.wallet === cardWallet(card.uid)) legs = cashRefundLegs(state, place, card.wallet)
+    if (card.wallet === cardWallet(card.pseudonym)) legs = cashRefundLegs(state, place, card.wallet)
   }
-  return applied(transaction(ctx, "void", { ...cmd, card: card.uid as CardUid, memo: { status } }, legs))
+  return applied(transaction(ctx, "void", { ...cmd, card: card.pseudonym as CardId, memo: { status } }, legs))
 }
 

@@ -39,7 +39,7 @@ export const topup = (state: LedgerState, cmd: CommandOf<"topup">, ctx: Context)
     return fail("supply_limit", `the supply of ${asset.id} would exceed ${limits.supplyMax}`, "amount")
   }
   const leg: Leg = { asset: asset.id, from: issuanceWallet(asset.id), to: card.wallet, amount: cmd.amount }
-  return applied(transaction(ctx, "topup", { ...cmd, card: card.uid }, [leg]))
+  return applied(transaction(ctx, "topup", { ...cmd, card: card.pseudonym }, [leg]))
 }
 
 /**
@@ -77,6 +77,6 @@ export const refund = (state: LedgerState, cmd: CommandOf<"refund">, ctx: Contex
   const card = usableCard(state, cmd.card)
   if (isFailure(card)) return card
   const legs = cashRefundLegs(state, place, card.wallet)
-  if (legs.length === 0) return fail("nothing_to_refund", `card ${card.uid} holds nothing refundable at ${place.id}`)
-  return applied(transaction(ctx, "refund", { ...cmd, card: card.uid }, legs))
+  if (legs.length === 0) return fail("nothing_to_refund", `card ${card.pseudonym} holds nothing refundable at ${place.id}`)
+  return applied(transaction(ctx, "refund", { ...cmd, card: card.pseudonym }, legs))
 }

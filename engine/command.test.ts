@@ -8,7 +8,8 @@ import { commandKinds, commandSpecs, decodeCommand, type CommandKind } from "./c
 import { fingerprint } from "./execute.js"
 import type { JsonValue } from "./state.js"
 import { commandJson } from "./transaction.js"
-import { decodeGenesis } from "./genesis.js"
+import { decodeGenesis, decodeGenesisInput } from "./genesis.js"
+import { cardsCommitment } from "./pseudonyms.js"
 import * as limits from "./limits.js"
 import {
   decodeAmount,
@@ -33,7 +34,7 @@ import {
   type Decoded,
   type RejectStatus,
 } from "./names.js"
-import { day, genesisDocument, Session, users } from "../test/federation.js"
+import { cards, day, genesisDocument, ledgerDocument, Session, users, cardOf } from "../test/federation.js"
 
 type Raw = Record<string, unknown>
 
@@ -47,26 +48,26 @@ const [user] = users
 const stewardKey = "E".repeat(43)
 /** The smallest valid command of each kind: its required fields only. */
 const minimal: { readonly [K in CommandKind]: Raw } = {
-  sale: { kind: "sale", place: "raffinerie", card: "04a1b2c3", amount: 100 },
-  check: { kind: "check", card: "04a1b2c3" },
-  badge: { kind: "badge", place: "raffinerie", card: "04a1b2c3" },
-  topup: { kind: "topup", place: "raffinerie", card: "04a1b2c3", amount: 500, asset: "raf-eur" },
-  refund: { kind: "refund", place: "raffinerie", card: "04a1b2c3" },
-  transfer: { kind: "transfer", from: "card:04a1b2c3", to: user, asset: "fed", amount: 1 },
-  fusion: { kind: "fusion", card: "04a1b2c3", user },
-  subscribe: { kind: "subscribe", place: "raffinerie", wallet: "card:04a1b2c3", asset: "raf-member", periodMs: day },
-  refill: { kind: "refill", wallet: "card:04a1b2c3", amount: 1000, ref: "pi_1" },
+  sale: { kind: "sale", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 100 },
+  check: { kind: "check", card: cardOf("04a1b2c3") },
+  badge: { kind: "badge", place: "raffinerie", card: cardOf("04a1b2c3") },
+  topup: { kind: "topup", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 500, asset: "raf-eur" },
+  refund: { kind: "refund", place: "raffinerie", card: cardOf("04a1b2c3") },
+  transfer: { kind: "transfer", from: `card:${cardOf("04a1b2c3")}`, to: user, asset: "fed", amount: 1 },
+  fusion: { kind: "fusion", card: cardOf("04a1b2c3"), user },
+  subscribe: { kind: "subscribe", place: "raffinerie", wallet: `card:${cardOf("04a1b2c3")}`, asset: "raf-member", periodMs: day },
+  refill: { kind: "refill", wallet: `card:${cardOf("04a1b2c3")}`, amount: 1000, ref: "pi_1" },
   deposit: { kind: "deposit", place: "raffinerie", amount: 100, ref: "bank-1" },
-  exchange: { kind: "exchange", wallet: "card:04a1b2c3", asset: "mana-time", direction: "to_fed", amount: 3 },
-  demurrage: { kind: "demurrage", wallet: "card:04a1b2c3", asset: "fed" },
-  void: { kind: "void", card: "04a1b2c3", reason: "lost" },
-  mint: { kind: "mint", asset: "raf-gift", to: "card:04a1b2c3", amount: 100 },
+  exchange: { kind: "exchange", wallet: `card:${cardOf("04a1b2c3")}`, asset: "mana-time", direction: "to_fed", amount: 3 },
+  demurrage: { kind: "demurrage", wallet: `card:${cardOf("04a1b2c3")}`, asset: "fed" },
+  void: { kind: "void", card: cardOf("04a1b2c3"), reason: "lost" },
+  mint: { kind: "mint", asset: "raf-gift", to: `card:${cardOf("04a1b2c3")}`, amount: 100 },
   validators: { kind: "validators" },
   place: { kind: "place", id: "epicerie", name: "L'Épicerie", accepts: [] },
   asset: { kind: "asset", id: "raf-bon", assetKind: "gift", name: "Bon d'achat" },
   reader: { kind: "reader", id: "bar-3" },
-  cards: { kind: "cards", cards: [{ card: "0a0b0c0d" }] },
-  block: { kind: "block", card: "04a1b2c3", reason: "lost" },
+  cards: { kind: "cards", cards: [{ card: cardOf("0a0b0c0d") }] },
+  block: { kind: "block", card: cardOf("04a1b2c3"), reason: "lost" },
   stewards: { kind: "stewards", keys: [stewardKey], threshold: 1 },
   observers: { kind: "observers", keys: [] },
   rules: { kind: "rules", version: 1, from: 0 },
@@ -120,7 +121,7 @@ describe("decodeCommand: shape", () => {
   it.each([
     ["an unknown kind", { ...minimal.sale, kind: "pay" }],
     ["a kind in capitals", { ...minimal.sale, kind: "SALE" }],
-    ["a missing kind", { place: "raffinerie", card: "04a1b2c3", amount: 1 }],
+    ["a missing kind", { place: "raffinerie", card: cardOf("04a1b2c3"), amount: 1 }],
     ["a kind that is not a string", { ...minimal.sale, kind: 1 }],
     ["a transaction kind that is no command", { kind: "sealing" }],
   ])("rejects %s, naming kind", (_, input) => {
@@ -143,10 +144,10 @@ describe("decodeCommand: shape", () => {
   })
 
   it("builds the fields in spec order whatever the input order, so that the fingerprint is stable", () => {
-    const shuffled = { amount: 500, asset: "raf-eur", card: "04A1B2C3", place: "raffinerie", kind: "topup", request: "r1", reader: "desk-1" }
+    const shuffled = { amount: 500, asset: "raf-eur", card: cardOf("04a1b2c3"), place: "raffinerie", kind: "topup", request: "r1", reader: "desk-1" }
     const decoded = valueOf(decodeCommand(shuffled))
     expect(decoded === undefined ? [] : Object.keys(decoded)).toEqual(["kind", "request", "reader", "place", "card", "amount", "asset"])
-    const ordered = valueOf(decodeCommand({ kind: "topup", request: "r1", reader: "desk-1", place: "raffinerie", card: "04a1b2c3", amount: 500, asset: "raf-eur" }))
+    const ordered = valueOf(decodeCommand({ kind: "topup", request: "r1", reader: "desk-1", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 500, asset: "raf-eur" }))
     expect(decoded && fingerprint(decoded)).toBe(ordered && fingerprint(ordered))
   })
 
@@ -159,7 +160,7 @@ describe("decodeCommand: shape", () => {
   it.each(["toString", "constructor", "hasOwnProperty", "__proto__", "valueOf"])(
     "names an unknown extra field called %s ",
     (name) => {
-      const input: unknown = JSON.parse(`{"kind":"check","card":"04a1b2c3",${JSON.stringify(name)}:"x"}`)
+      const input: unknown = JSON.parse(`{"kind":"check","card":"${cardOf("04a1b2c3")}",${JSON.stringify(name)}:"x"}`)
       expect(verdict(decodeCommand(input))).toEqual(badRequest(name))
     },
   )
@@ -169,7 +170,7 @@ describe("the registry's commands", () => {
   /** Distinct ids of a kind, as many as asked: `p0`, `p1`, … padded to a validator id's length when `width` is given. */
   const ids = (count: number, width = 0): string[] => Array.from({ length: count }, (_, n) => `p${n}`.padStart(width, "A"))
   const staff = { places: ["raffinerie"], roles: ["bar"], until: 1_732_400_000_000 }
-  const card = (n: number): string => n.toString(16).padStart(8, "0")
+  const card = (n: number): string => n.toString(16).padStart(32, "0")
 
   it.each([
     ["place.accepts", "accepts", limits.acceptsPerPlaceMax, (n: number) => ({ ...minimal.place, accepts: ids(n) })],
@@ -343,17 +344,24 @@ describe("names", () => {
       expect(verdict(decodeCardUid(uid, "card"))).toEqual(badRequest("card"))
       expect(verdict(decodeCommand({ ...minimal.check, card: uid }))).toEqual(badRequest("card"))
     })
-    it("accepts any case and keeps the uid lowercase, so that the card is found", () => {
+    it("accepts any case and keeps the uid lowercase, so that the card's pseudonym is found", () => {
       expect(valueOf(decodeCardUid("04A1b2C3D4E5F6", "card"))).toBe("04a1b2c3d4e5f6")
-      expect(valueOf(decodeCommand({ ...minimal.sale, card: "DEADBEEF" }))).toMatchObject({ card: "deadbeef" })
-      expect(new Session().run({ kind: "check", card: "DEADBEEF" }).status).toBe("ok")
+      expect(cardOf("DEADBEEF")).toBe(cardOf("deadbeef"))
+      expect(new Session().run({ kind: "check", card: cardOf("DEADBEEF") }).status).toBe("ok")
+    })
+    it("are refused by the engine, which names a card by its pseudonym only (PROTOCOL.md section 9.4)", () => {
+      for (const uid of ["04a1b2c3", "04a1b2c3d4e5f6", "0102030405060708090a"]) {
+        expect(verdict(decodeCommand({ ...minimal.check, card: uid }))).toEqual(badRequest("card"))
+        expect(verdict(decodeWalletId(`card:${uid}`, "wallet"))).toEqual(badRequest("wallet"))
+      }
+      expect(verdict(decodeCommand({ ...minimal.check, card: cardOf("04a1b2c3").toUpperCase() }))).toEqual(badRequest("card"))
+      expect(verdict(decodeCommand({ ...minimal.check, card: cardOf("04a1b2c3").slice(1) }))).toEqual(badRequest("card"))
     })
   })
 
   describe("wallet ids", () => {
     it.each([
-      ["card:04a1b2c3", "card:04a1b2c3"],
-      ["card:04A1B2C3D4E5F6", "card:04a1b2c3d4e5f6"],
+      [`card:${cardOf("04a1b2c3")}`, `card:${cardOf("04a1b2c3")}`],
       [user, user],
       ["user:ABCDEF01-2345-4678-89AB-CDEF01234567", "user:abcdef01-2345-4678-89ab-cdef01234567"],
       ["place:raffinerie", "place:raffinerie"],
@@ -367,6 +375,8 @@ describe("names", () => {
     })
     it.each([
       ["a card of 5 bytes", "card:0102030405"],
+      ["a card by its uid", "card:04a1b2c3d4e5f6"],
+      ["a pseudonym in capitals", `card:${cardOf("04a1b2c3").toUpperCase()}`],
       ["an empty card", "card:"],
       ["a user that is no uuid", "user:not-a-uuid"],
       ["a user uuid one digit short", "user:00000000-0000-4000-8000-00000000000"],
@@ -400,13 +410,13 @@ describe("names", () => {
       expect(verdict(decodeCommand({ ...minimal[kind], [field]: "issuance:fed" }))).toEqual(badRequest(field))
     })
     it.each([
-      ["transfer", "to", ["card:deadbeef", user, "place:manapany", "fund:common"], []],
-      ["subscribe", "wallet", ["card:deadbeef", user], ["place:manapany", "fund:common"]],
-      ["refill", "wallet", ["card:deadbeef", user, "place:manapany"], ["fund:common"]],
-      ["exchange", "wallet", ["card:deadbeef", user], ["place:manapany", "fund:common"]],
-      ["demurrage", "wallet", ["card:deadbeef", user, "place:manapany"], ["fund:common"]],
-      ["mint", "to", ["card:deadbeef", user, "place:manapany", "fund:common"], []],
-      ["fusion", "user", [user], ["card:deadbeef", "place:manapany", "fund:common"]],
+      ["transfer", "to", [`card:${cardOf("deadbeef")}`, user, "place:manapany", "fund:common"], []],
+      ["subscribe", "wallet", [`card:${cardOf("deadbeef")}`, user], ["place:manapany", "fund:common"]],
+      ["refill", "wallet", [`card:${cardOf("deadbeef")}`, user, "place:manapany"], ["fund:common"]],
+      ["exchange", "wallet", [`card:${cardOf("deadbeef")}`, user], ["place:manapany", "fund:common"]],
+      ["demurrage", "wallet", [`card:${cardOf("deadbeef")}`, user, "place:manapany"], ["fund:common"]],
+      ["mint", "to", [`card:${cardOf("deadbeef")}`, user, "place:manapany", "fund:common"], []],
+      ["fusion", "user", [user], [`card:${cardOf("deadbeef")}`, "place:manapany", "fund:common"]],
     ] as const)("%s.%s takes only the wallet kinds it allows", (kind, field, allowed, refused) => {
       for (const wallet of allowed) expect(verdict(decodeCommand({ ...minimal[kind], [field]: wallet })), wallet).toBe("accepted")
       for (const wallet of refused) expect(verdict(decodeCommand({ ...minimal[kind], [field]: wallet })), wallet).toEqual(badRequest(field))
@@ -469,19 +479,34 @@ describe("decodeGenesis", () => {
     return found as Record<string, unknown>
   }
 
-  it("accepts the fixture's document", () => {
-    const decoded = valueOf(decodeGenesis(genesisDocument))
-    expect(decoded?.federation.id).toBe("reunion")
-    expect(decoded?.assets.map((a) => a.id)).toEqual(genesisDocument.assets.map((a) => a.id))
-    expect(decoded?.places.find((p) => p.id === "raffinerie")?.accepts).toEqual(["raf-gift", "raf-eur", "fed"])
-    expect(decoded?.readers).toHaveLength(genesisDocument.readers.length)
+  it("accepts the fixture's document as gesell start takes it, its cards by uid", () => {
+    const decoded = valueOf(decodeGenesisInput(genesisDocument))
+    expect(decoded?.genesis.federation.id).toBe("reunion")
+    expect(decoded?.genesis.assets.map((a) => a.id)).toEqual(genesisDocument.assets.map((a) => a.id))
+    expect(decoded?.genesis.places.find((p) => p.id === "raffinerie")?.accepts).toEqual(["raf-gift", "raf-eur", "fed"])
+    expect(decoded?.genesis.readers).toHaveLength(genesisDocument.readers.length)
     expect(decoded?.cards[0]).toEqual({ uid: "04a1b2c3", number: "A1B2C3D4" })
-    expect(decoded?.validators.threshold).toBe(1)
+    expect(decoded?.genesis.validators.threshold).toBe(1)
   })
 
   it("lowercases card uids", () => {
-    const decoded = valueOf(decodeGenesis(variant((doc) => doc.cards.push({ uid: "0A0B0C0D" }))))
+    const decoded = valueOf(decodeGenesisInput(variant((doc) => doc.cards.push({ uid: "0A0B0C0D" }))))
     expect(decoded?.cards.at(-1)).toEqual({ uid: "0a0b0c0d" })
+  })
+
+  it("takes block 0's document with its cards by their commitment, and never a list of uids", () => {
+    expect(valueOf(decodeGenesis(ledgerDocument))?.cards).toEqual(cardsCommitment(cards))
+    expect(valueOf(decodeGenesis({ ...ledgerDocument, cards: undefined }))?.cards).toEqual(cardsCommitment([]))
+    const refused = (doc: unknown) => {
+      const decoded = decodeGenesis(doc)
+      return decoded.ok ? undefined : decoded.field
+    }
+    expect(refused(genesisDocument)).toBe("cards")
+    expect(refused({ ...ledgerDocument, cards: [] })).toBe("cards")
+    expect(refused({ ...ledgerDocument, cards: { count: 5, sha256: "AB".repeat(32) } })).toBe("cards.sha256")
+    expect(refused({ ...ledgerDocument, cards: { count: 0, sha256: "ab".repeat(32) } })).toBe("cards.sha256")
+    expect(refused({ ...ledgerDocument, cards: { count: -1, sha256: "ab".repeat(32) } })).toBe("cards.count")
+    expect(refused({ ...ledgerDocument, cards: { count: 5, sha256: "ab".repeat(32), uids: [] } })).toBe("cards.uids")
   })
 
   it.each([
@@ -537,16 +562,16 @@ describe("decodeGenesis", () => {
     ["an empty federation name", variant((doc) => (doc.federation.name = "")), "federation.name"],
   ])("rejects %s, naming the path", (_, input, field) => {
     const raw = typeof input === "function" ? input() : input
-    expect(verdict(decodeGenesis(raw))).toEqual(badRequest(field))
+    expect(verdict(decodeGenesisInput(raw))).toEqual(badRequest(field))
   })
 
   // `unique` names `${field}[i].id`, but a card's key is `uid`.
   it("names a duplicate card uid by its path, cards[i].uid", () => {
     const duplicate = variant((doc) => doc.cards.push({ uid: "DEADBEEF" }))
-    expect(verdict(decodeGenesis(duplicate))).toEqual(badRequest(`cards[${genesisDocument.cards.length}].uid`))
+    expect(verdict(decodeGenesisInput(duplicate))).toEqual(badRequest(`cards[${genesisDocument.cards.length}].uid`))
   })
   it("rejects a duplicate card uid, whatever its case", () => {
     const duplicate = variant((doc) => doc.cards.push({ uid: "DEADBEEF" }))
-    expect(verdict(decodeGenesis(duplicate))).toMatchObject({ status: "bad_request" })
+    expect(verdict(decodeGenesisInput(duplicate))).toMatchObject({ status: "bad_request" })
   })
 })

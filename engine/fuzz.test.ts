@@ -13,7 +13,7 @@ import { decodeGenesis, ledgerFromGenesis } from "./genesis.js"
 import * as limits from "./limits.js"
 import type { Decoded, TimeMs, TxId } from "./names.js"
 import type { LedgerState } from "./state.js"
-import { cards, day, genesisDocument, Session, t0, users } from "../test/federation.js"
+import { cards, day, genesisDocument, Session, t0, users, cardOf } from "../test/federation.js"
 import { ledgerContents } from "../test/ledger-contents.js"
 
 type Raw = Record<string, unknown>
@@ -90,7 +90,7 @@ describe("the decoders never throw", () => {
 
 
 // Values that mean something in the test federation, field by field.
-const unknownCard = "00000000"
+const unknownCard = cardOf("00000000")
 const assets = [...genesisDocument.assets.map((asset) => asset.id), "nope"]
 /** The wallets the prepared ledger puts money in. */
 const funded = [...cards.slice(0, 4).map((uid) => `card:${uid}`), users[0], "place:manapany"]
@@ -123,7 +123,7 @@ const meaningful: Readonly<Record<string, fc.Arbitrary<unknown>>> = {
   from: fc.oneof(fc.constantFrom(...funded), fc.constantFrom(...wallets)),
   to: fc.constantFrom(...wallets),
   wallet: fc.oneof(fc.constantFrom(...funded), fc.constantFrom(...wallets)),
-  user: fc.constantFrom(...users, "card:deadbeef"),
+  user: fc.constantFrom(...users, `card:${cardOf("deadbeef")}`),
   periodMs: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: limits.membershipPeriodMsMax }) }, { weight: 1, arbitrary: fc.constantFrom(0, limits.membershipPeriodMsMax + 1) }),
   ref: fc.constantFrom("pi_1", "pi_2", "bank-1", "bank-2"),
   direction: fc.constantFrom("to_fed", "from_fed"),
@@ -256,7 +256,7 @@ const preparedSession = (): Session => {
   }
   s.must({ kind: "sale", place: "manapany", card: first, amount: 1_000 })
   s.must({ kind: "subscribe", place: "raffinerie", wallet: `card:${second}`, asset: "raf-member", periodMs: 30 * day, amount: 100 })
-  s.must({ kind: "mint", asset: "mana-time", to: "card:deadbeef", amount: limits.amountMax, ref: "bank-2", request: "r2" })
+  s.must({ kind: "mint", asset: "mana-time", to: `card:${cardOf("deadbeef")}`, amount: limits.amountMax, ref: "bank-2", request: "r2" })
   s.must({ kind: "fusion", card: third, user: users[0] })
   s.must({ kind: "void", card: blocked, reason: "lost" })
   return s

@@ -21,6 +21,7 @@ import {
   isRecord,
   reject,
   type AssetId,
+  type CardId,
   type CardUid,
   type Decoded,
   type FederationId,
@@ -28,9 +29,9 @@ import {
   type TxId,
   type ValidatorId,
 } from "./names.js"
+import { noCards, type CardsCommitment } from "./pseudonyms.js"
 import {
   assetKinds,
-  newCard,
   Wallets,
   type Asset,
   type CardRecord,
@@ -58,7 +59,14 @@ export interface Genesis {
   readonly assets: readonly Asset[]
   readonly places: readonly Place[]
   readonly readers: readonly Reader[]
-  readonly cards: ReadonlyArray<{ readonly uid: CardUid; readonly number?: string }>
+  /** Block 0 commits to the genesis's cards; their pseudonyms come in the transactions after it (section 9.4). */
+  readonly cards: CardsCommitment
+}
+
+/** A card as `gesell start --genesis` takes it: by uid, with the number printed on it. */
+export interface GenesisCard {
+  readonly uid: CardUid
+  readonly number?: string
 }
 
 /** Thrown only inside this module to stop at the first rejection; never escapes it. */
@@ -174,7 +182,7 @@ const decodeReader = (raw: unknown, field: string, places: ReadonlySet<string>):
   }
 }
 
-const decodeCard = (raw: unknown, field: string): Genesis["cards"][number] => {
+const decodeCard = (raw: unknown, field: string): GenesisCard => {
   const card = record(raw, field)
   const number = card["number"]
   if (number !== undefined && (typeof number !== "string" || !/^[A-Za-z0-9-]{1,32}$/.test(number))) {
@@ -206,7 +214,24 @@ const decodeStewards = (raw: unknown): KeySet | undefined => {
   return { keys, threshold: take(decodeCount(stewards["threshold"], "stewards.threshold", 1, keys.length)) }
 }
 
-const decodeDocument = (raw: unknown): Genesis => {
+const decodeCommitment = (raw: unknown): CardsCommitment => {
+  if (raw === undefined) return noCards
+  if (Array.isArray(raw)) {
+    take(reject("cards", "block 0 commits to its cards as {count, sha256}: their uids are given to gesell start only, and never enter the ledger"))
+  }
+  const commitment = record(raw, "cards")
+  for (const name of Object.keys(commitment)) if (name !== "count" && name !== "sha256") take(reject(`cards.${name}`, `${name} is not a field of cards`))
+  const count = take(decodeCount(commitment["count"], "cards.count", 0, genesisCardsMax))
+  const sha256 = commitment["sha256"]
+  if (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256)) take(reject("cards.sha256", "cards.sha256 must be 64 lowercase hex digits"))
+  if (count === 0 && sha256 !== noCards.sha256) take(reject("cards.sha256", "no cards commit to the SHA-256 of the empty text"))
+  return { count, sha256: sha256 as string }
+}
+
+/** Cards a genesis document may list. */
+export const genesisCardsMax = 1_000_000
+
+const decodeDocument = (raw: unknown, cardsGiven: (cards: unknown) => CardsCommitment): Genesis => {
   const doc = record(raw, "genesis")
   const federation = record(doc["federation"], "federation")
   const placesRaw = list(doc["places"], "places", 100_000).map((place, index) => decodePlace(place, `places[${index}]`))
@@ -222,11 +247,10 @@ const decodeDocument = (raw: unknown): Genesis => {
   const readers = list(doc["readers"] ?? [], "readers", 100_000).map((reader, index) =>
     decodeReader(reader, `readers[${index}]`, placeIds),
   )
-  const cards = list(doc["cards"] ?? [], "cards", 1_000_000).map((card, index) => decodeCard(card, `cards[${index}]`))
+  const cards = cardsGiven(doc["cards"])
   unique(placesRaw.map((place) => place.id), "places")
   unique(assets.map((asset) => asset.id), "assets")
   unique(readers.map((reader) => reader.id), "readers")
-  unique(cards.map((card) => card.uid), "cards", "uid")
   return {
     federation: {
       id: take(decodeFederationId(federation["id"], "federation.id")),
@@ -253,7 +277,29 @@ const decoding = <T>(run: () => T): Decoded<T> => {
   }
 }
 
-export const decodeGenesis = (raw: unknown): Decoded<Genesis> => decoding(() => decodeDocument(raw))
+/** The genesis document as block 0 carries it: its cards by their commitment (PROTOCOL.md section 9.4). */
+export const decodeGenesis = (raw: unknown): Decoded<Genesis> => decoding(() => decodeDocument(raw, decodeCommitment))
+
+/**
+ * The genesis document as `gesell start --genesis` takes it: its cards listed by uid, each with the
+ * number printed on it. The node turns it into block 0's document (`ledgerGenesisDocument`).
+ */
+export const decodeGenesisInput = (raw: unknown): Decoded<{ readonly genesis: Genesis; readonly cards: readonly GenesisCard[] }> =>
+  decoding(() => {
+    let cards: GenesisCard[] = []
+    const genesis = decodeDocument(raw, (given) => {
+      cards = list(given ?? [], "cards", genesisCardsMax).map((card, index) => decodeCard(card, `cards[${index}]`))
+      unique(cards.map((card) => card.uid), "cards", "uid")
+      return noCards
+    })
+    return { genesis, cards }
+  })
+
+/** Block 0's document: the given one with its list of cards replaced by their commitment. */
+export const ledgerGenesisDocument = (input: Record<string, JsonValue>, commitment: CardsCommitment): JsonValue => ({
+  ...input,
+  cards: { count: commitment.count, sha256: commitment.sha256 },
+})
 
 export const decodeDemurragePolicy = (raw: unknown, field: string): Decoded<DemurragePolicy> => decoding(() => decodeDemurrage(raw, field))
 export const decodeExchangeRate = (raw: unknown, field: string): Decoded<ExchangeRate> => decoding(() => decodeExchange(raw, field))
@@ -262,8 +308,8 @@ export const decodeExchangeRate = (raw: unknown, field: string): Decoded<Exchang
 
 /** A new ledger holding what the genesis document declares, with every balance at zero. */
 export const ledgerFromGenesis = (genesis: Genesis): LedgerState => {
-  const cards = new Map<CardUid, CardRecord>()
-  for (const card of genesis.cards) cards.set(card.uid, newCard(card.uid, card.number))
+  // The genesis's cards come with the transactions after block 0 (section 9.4).
+  const cards = new Map<CardId, CardRecord>()
   return {
     federation: genesis.federation.id,
     assets: new Map(genesis.assets.map((asset) => [asset.id, asset])),
@@ -280,6 +326,7 @@ export const ledgerFromGenesis = (genesis: Genesis): LedgerState => {
     rules: { version: genesis.rules, from: 0 },
     genesisHash: "",
     approved: new Set(),
+    genesisCards: genesis.cards,
     backing: { received: 0, refunded: 0, paidOut: 0 },
   }
 }

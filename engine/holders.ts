@@ -4,7 +4,7 @@
  * or the failure to report, so that commands read as a list of checks in order of precedence.
  */
 import * as limits from "./limits.js"
-import type { AssetId, CardUid, PlaceId, ReaderId, WalletId } from "./names.js"
+import type { AssetId, CardId, PlaceId, ReaderId, WalletId } from "./names.js"
 import { commonFund, maintenanceFund, walletKind, walletRest } from "./names.js"
 import { fail, isFailure, type Failure } from "./outcome.js"
 import type { Asset, Card, LedgerState, Leg, Place, Wallet } from "./state.js"
@@ -37,12 +37,12 @@ export const findAsset = (state: LedgerState, id: AssetId): Asset | Failure<"unk
 /** A card that exists and is active. */
 export const usableCard = (
   state: LedgerState,
-  uid: CardUid,
+  id: CardId,
   field = "card",
 ): Card | Failure<"unknown_card" | "card_blocked"> => {
-  const card = state.cards.get(uid)
-  if (card === undefined) return fail("unknown_card", `no card ${uid}`, field)
-  if (card.status !== "active") return fail("card_blocked", `card ${uid} is ${card.status}`, field)
+  const card = state.cards.get(id)
+  if (card === undefined) return fail("unknown_card", `no card ${id}`, field)
+  if (card.status !== "active") return fail("card_blocked", `card ${id} is ${card.status}`, field)
   return card
 }
 
@@ -63,7 +63,7 @@ export const unknownHolder = (
     return fail("unknown_wallet", `no place ${walletRest(wallet)}`, field)
   }
   if (kind === "fund" && !knownFunds.has(wallet)) return fail("unknown_wallet", `no fund ${walletRest(wallet)}`, field)
-  if (kind === "card" && !state.cards.has(walletRest(wallet) as CardUid)) {
+  if (kind === "card" && !state.cards.has(walletRest(wallet) as CardId)) {
     return fail("unknown_card", `no card ${walletRest(wallet)}`, field)
   }
   return undefined
@@ -91,7 +91,7 @@ export const personWallet = (
   field: string,
 ): WalletId | Failure<"unknown_card" | "card_blocked"> => {
   if (walletKind(wallet) !== "card") return wallet
-  const card = usableCard(state, walletRest(wallet) as CardUid, field)
+  const card = usableCard(state, walletRest(wallet) as CardId, field)
   return isFailure(card) ? card : card.wallet
 }
 

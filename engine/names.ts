@@ -14,8 +14,13 @@ export type PlaceId = Brand<string, "PlaceId">
 export type AssetId = Brand<string, "AssetId">
 export type ReaderId = Brand<string, "ReaderId">
 export type FundName = Brand<string, "FundName">
-/** Lowercase hex of 4, 7 or 10 bytes. */
+/** A card's uid as its chip gives it: lowercase hex of 4, 7 or 10 bytes. Known to the node only. */
 export type CardUid = Brand<string, "CardUid">
+/**
+ * A card's name in the ledger: its pseudonym, 32 lowercase hex (PROTOCOL.md section 9.4). Only the
+ * node, holding the federation's card key, can tell which uid it stands for.
+ */
+export type CardId = Brand<string, "CardId">
 export type RequestId = Brand<string, "RequestId">
 export type TxId = Brand<string, "TxId">
 export type WalletId = Brand<string, "WalletId">
@@ -48,6 +53,7 @@ export const reject = (field: string, message: string, status: RejectStatus = "b
 const namePattern = /^[a-z0-9][a-z0-9-]{0,62}$/
 const requestIdPattern = /^[A-Za-z0-9_-]{1,64}$/
 const cardUidPattern = /^(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{14}|[0-9a-fA-F]{20})$/
+const cardIdPattern = /^[0-9a-f]{32}$/
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const validatorIdPattern = /^[A-Za-z0-9_-]{43}$/
 const refPattern = /^[\x21-\x7e]{1,255}$/
@@ -79,7 +85,15 @@ export const decodeCardUid = (value: unknown, field: string): Decoded<CardUid> =
     ? accept(value.toLowerCase() as CardUid)
     : reject(field, `${field} must be the hex of a 4, 7 or 10 byte card uid`)
 
-export const cardWallet = (uid: CardUid): WalletId => `card:${uid}` as WalletId
+/** A card as the ledger names it: a pseudonym, never a uid (a uid here is refused, so none enters a block). */
+export const decodeCardId = (value: unknown, field: string): Decoded<CardId> =>
+  typeof value === "string" && cardIdPattern.test(value)
+    ? accept(value as CardId)
+    : reject(field, `${field} must be a card's pseudonym: 32 lowercase hex digits (a uid never enters the ledger)`)
+
+export const isCardId = (value: string): value is CardId => cardIdPattern.test(value)
+
+export const cardWallet = (card: CardId): WalletId => `card:${card}` as WalletId
 export const placeWallet = (place: PlaceId): WalletId => `place:${place}` as WalletId
 export const issuanceWallet = (asset: AssetId): WalletId => `issuance:${asset}` as WalletId
 export const fundWallet = (name: FundName): WalletId => `fund:${name}` as WalletId
@@ -96,13 +110,13 @@ export const decodeWalletId = (value: unknown, field: string): Decoded<WalletId>
   const rest = value.slice(colon + 1)
   const valid =
     colon > 0 &&
-    ((kind === "card" && cardUidPattern.test(rest)) ||
+    ((kind === "card" && cardIdPattern.test(rest)) ||
       (kind === "user" && uuidPattern.test(rest.toLowerCase())) ||
       ((kind === "place" || kind === "fund" || kind === "issuance") && namePattern.test(rest)))
   if (!valid) {
-    return reject(field, `${field} must be card:<uid>, user:<uuid>, place:<id>, fund:<name> or issuance:<asset>`)
+    return reject(field, `${field} must be card:<pseudonym>, user:<uuid>, place:<id>, fund:<name> or issuance:<asset>`)
   }
-  return accept((kind === "card" || kind === "user" ? `${kind}:${rest.toLowerCase()}` : value) as WalletId)
+  return accept((kind === "user" ? `${kind}:${rest.toLowerCase()}` : value) as WalletId)
 }
 
 export const walletKind = (wallet: WalletId): WalletKind => wallet.slice(0, wallet.indexOf(":")) as WalletKind

@@ -3,7 +3,7 @@
  * failing status in the command's order of precedence, with a message and the field at fault.
  */
 import type { Approval } from "./authority.js"
-import type { CardUid, PlaceId, ReaderId, TimeMs, TxId } from "./names.js"
+import type { CardId, PlaceId, ReaderId, TimeMs, TxId } from "./names.js"
 import type { JsonValue, Leg, Transaction, TxKind } from "./state.js"
 
 export interface Applied {
@@ -37,7 +37,7 @@ export interface Context {
 interface TxParts {
   readonly place?: PlaceId | undefined
   readonly reader?: ReaderId | undefined
-  readonly card?: CardUid | undefined
+  readonly card?: CardId | undefined
   readonly request?: string | undefined
   readonly ref?: string | undefined
   readonly memo?: JsonValue | undefined

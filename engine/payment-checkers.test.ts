@@ -8,7 +8,7 @@ import { keyFromSeed, validatorId, type SigningKey } from "./ed25519.js"
 import { decodeGenesis } from "./genesis.js"
 import type { ValidatorId } from "./names.js"
 import { needsPaymentChecker, validatorSetOf } from "./validators.js"
-import { genesisDocument, Session } from "../test/federation.js"
+import { genesisDocument, ledgerDocument, Session } from "../test/federation.js"
 
 const signer = (fill: number): { id: ValidatorId; key: SigningKey } => {
   const key = keyFromSeed(new Uint8Array(32).fill(fill)) as SigningKey
@@ -33,7 +33,7 @@ describe("a block holding a refill", () => {
 
 describe("the set's payment checkers", () => {
   it("are distinct members of the set, in the genesis and in a set's memo", () => {
-    const genesis = (paymentCheckers: unknown) => decodeGenesis({ ...genesisDocument, validators: { keys: [a.id, b.id], threshold: 1, paymentCheckers } })
+    const genesis = (paymentCheckers: unknown) => decodeGenesis({ ...ledgerDocument, validators: { keys: [a.id, b.id], threshold: 1, paymentCheckers } })
     expect(genesis([b.id])).toMatchObject({ ok: true, value: { validators: { keys: [a.id, b.id], threshold: 1, paymentCheckers: [b.id] } } })
     expect(genesis([c.id])).toMatchObject({ ok: false, field: "validators.paymentCheckers" })
     expect(genesis([b.id, b.id])).toMatchObject({ ok: false, field: "validators.paymentCheckers" })

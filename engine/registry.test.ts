@@ -13,7 +13,7 @@ import { decideAndApply } from "./execute.js"
 import type { TimeMs, TxId } from "./names.js"
 import { Undo } from "./registry.js"
 import { transactionJson } from "./transaction.js"
-import { cards, day, Session, t0, users } from "../test/federation.js"
+import { cards, day, Session, t0, users, cardOf } from "../test/federation.js"
 import { ledgerContents } from "../test/ledger-contents.js"
 import { commandSequence, open } from "../test/random-commands.js"
 
@@ -128,10 +128,10 @@ describe("Undo", () => {
         [{ kind: "place", id: "epicerie", name: "L'Épicerie", accepts: ["fed"] }, 0],
         [{ kind: "asset", id: "epi-bon", assetKind: "gift", name: "Bon", issuer: "epicerie" }, 0],
         [{ kind: "reader", id: "bar-3", place: "epicerie", role: "bar", tokenSha256: "f".repeat(64) }, 0],
-        [{ kind: "cards", cards: [{ card: "0a0b0c0d" }] }, 0],
-        [{ kind: "mint", asset: "epi-bon", to: "card:0a0b0c0d", amount: 10 }, 0],
-        [{ kind: "refill", wallet: "card:0a0b0c0d", amount: 10, ref: "pi_new" }, 0],
-        [{ kind: "sale", place: "epicerie", reader: "bar-3", card: "0a0b0c0d", amount: 10 }, 0],
+        [{ kind: "cards", cards: [{ card: cardOf("0a0b0c0d") }] }, 0],
+        [{ kind: "mint", asset: "epi-bon", to: `card:${cardOf("0a0b0c0d")}`, amount: 10 }, 0],
+        [{ kind: "refill", wallet: `card:${cardOf("0a0b0c0d")}`, amount: 10, ref: "pi_new" }, 0],
+        [{ kind: "sale", place: "epicerie", reader: "bar-3", card: cardOf("0a0b0c0d"), amount: 10 }, 0],
       ],
       undo,
     )

@@ -8,11 +8,12 @@
 import { electronicFormatIBAN, isValidIBAN } from "ibantools"
 import type { CommandOf } from "./command.js"
 import { authorize, findPlace } from "./holders.js"
+import { cardsCommitment, genesisCardsPending } from "./pseudonyms.js"
 import * as limits from "./limits.js"
 import {
   accept,
   decodeAssetId,
-  decodeCardUid,
+  decodeCardId,
   decodeCount,
   decodeDisplayName,
   decodeLiteral,
@@ -22,7 +23,7 @@ import {
   isRecord,
   reject,
   type AssetId,
-  type CardUid,
+  type CardId,
   type Decoded,
   type PlaceId,
   type ValidatorId,
@@ -105,7 +106,7 @@ export const decodeStaff = (value: unknown, field: string): Decoded<Staff | null
 }
 
 export interface CardEntry {
-  readonly card: CardUid
+  readonly card: CardId
   /** Present: the card's staff rights are replaced (null revokes them); absent: left as they are. */
   readonly staff?: Staff | null
 }
@@ -113,10 +114,8 @@ export interface CardEntry {
 const decodeCardEntry = (value: unknown, field: string): Decoded<CardEntry> => {
   if (!isRecord(value)) return reject(field, `${field} must be {card} or {card, staff}`)
   for (const name of Object.keys(value)) if (name !== "card" && name !== "staff") return reject(`${field}.${name}`, `${name} is not a field of ${field}`)
-  const card = decodeCardUid(value["card"], `${field}.card`)
+  const card = decodeCardId(value["card"], `${field}.card`)
   if (!card.ok) return card
-  // A uid given in capitals would be another command's bytes than the one the node recorded.
-  if (card.value !== value["card"]) return reject(`${field}.card`, `${field}.card must be written in lowercase`)
   if (value["staff"] === undefined) return accept({ card: card.value })
   const staff = decodeStaff(value["staff"], `${field}.staff`)
   return staff.ok ? accept({ card: card.value, staff: staff.value }) : staff
@@ -125,7 +124,7 @@ const decodeCardEntry = (value: unknown, field: string): Decoded<CardEntry> => {
 export const decodeCardEntries = (value: unknown, field: string): Decoded<CardEntry[]> => {
   const entries = decodeList(decodeCardEntry, 1, limits.cardsPerTxMax, false)(value, field)
   if (!entries.ok) return entries
-  const seen = new Set<CardUid>()
+  const seen = new Set<CardId>()
   for (const [index, entry] of entries.value.entries()) {
     if (seen.has(entry.card)) return reject(`${field}[${index}].card`, "this card appears earlier in the list")
     seen.add(entry.card)
@@ -206,11 +205,30 @@ export const changeReader = (state: LedgerState, cmd: CommandOf<"reader">, ctx: 
   return applied(registryTx(ctx, "reader", cmd))
 }
 
-export const cardsStatuses = ["ok", "bad_request", "conflict", "unknown_place"] as const
+export const cardsStatuses = ["ok", "bad_request", "conflict", "forbidden", "unknown_place"] as const
 export type CardsStatus = (typeof cardsStatuses)[number]
+
+/**
+ * The genesis's cards (PROTOCOL.md section 9.4), which need no approval: new cards without staff
+ * rights, no more than block 0 commits to, and, with the last of them, exactly the ones it commits to.
+ */
+const genesisCards = (state: LedgerState, cmd: CommandOf<"cards">, ctx: Context): Outcome<CardsStatus> => {
+  const { count, sha256 } = state.genesisCards
+  for (const [index, entry] of cmd.cards.entries()) {
+    if (entry.staff !== undefined) return fail("forbidden", "a genesis card carries no staff rights", `cards[${index}].staff`)
+    if (state.cards.has(entry.card)) return fail("forbidden", "this genesis card is registered already", `cards[${index}].card`)
+  }
+  const registered = state.cards.size + cmd.cards.length
+  if (registered > count) return fail("forbidden", `block 0 commits to ${count} cards, not ${registered}`, "cards")
+  if (registered === count && cardsCommitment([...state.cards.keys(), ...cmd.cards.map((entry) => entry.card)]).sha256 !== sha256) {
+    return fail("forbidden", "these are not the cards block 0 commits to", "cards")
+  }
+  return applied(registryTx(ctx, "cards", cmd))
+}
 
 /** Registers cards (a known card stays as it is) and sets or revokes staff rights. */
 export const putCards = (state: LedgerState, cmd: CommandOf<"cards">, ctx: Context): Outcome<CardsStatus> => {
+  if (genesisCardsPending(state)) return genesisCards(state, cmd, ctx)
   for (const [index, entry] of cmd.cards.entries()) {
     for (const [position, place] of (entry.staff?.places ?? []).entries()) {
       if (!state.places.has(place)) return fail("unknown_place", `no place ${place}`, `cards[${index}].staff.places[${position}]`)

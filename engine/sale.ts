@@ -71,7 +71,7 @@ export const sale = (state: LedgerState, cmd: CommandOf<"sale">, ctx: Context): 
       ? euroCascade(state, place, card.wallet, cmd.amount)
       : explicitAssetLegs(state, place, card.wallet, cmd.asset, cmd.amount)
   if (isFailure(legs)) return legs
-  return applied(transaction(ctx, "sale", { ...cmd, card: card.uid }, legs))
+  return applied(transaction(ctx, "sale", { ...cmd, card: card.pseudonym }, legs))
 }
 
 export const checkStatuses = ["ok", "bad_request", "forbidden", "unknown_place", "unknown_card", "card_blocked"] as const
@@ -100,5 +100,5 @@ export const badge = (state: LedgerState, cmd: CommandOf<"badge">, ctx: Context)
   if (isFailure(place)) return place
   const card = usableCard(state, cmd.card)
   if (isFailure(card)) return card
-  return applied(transaction(ctx, "badge", { ...cmd, card: card.uid }, []))
+  return applied(transaction(ctx, "badge", { ...cmd, card: card.pseudonym }, []))
 }

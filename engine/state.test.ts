@@ -1,7 +1,7 @@
 // A wallet's Holdings behave as a Map of asset -> amount under any sequence of sets and deletes.
 import { describe, it, expect } from "vitest"
 import fc from "fast-check"
-import type { AssetId, CardUid, WalletId } from "./names.js"
+import type { AssetId, CardId, WalletId } from "./names.js"
 import { Holdings, newCard, Wallets, type CardRecord, type Wallet } from "./state.js"
 
 const assets = ["fed", "raf-eur", "raf-gift", "time"] as AssetId[]
@@ -43,7 +43,7 @@ describe("Holdings", () => {
 })
 
 describe("Wallets", () => {
-  const uids = ["04000000000001", "04000000000002", "04000000000003"] as CardUid[]
+  const uids = ["1".padStart(32, "0"), "2".padStart(32, "0"), "3".padStart(32, "0")] as CardId[]
   const ids = [...uids.map((uid) => `card:${uid}`), "place:bar", "user:u1", "issuance:fed"] as WalletId[]
 
   it("is a map of wallets created on first use, whichever cards are registered before or after", () => {
@@ -53,7 +53,7 @@ describe("Wallets", () => {
     )
     fc.assert(
       fc.property(fc.array(step, { maxLength: 30 }), (steps) => {
-        const cards = new Map<CardUid, CardRecord>()
+        const cards = new Map<CardId, CardRecord>()
         const wallets = new Wallets(cards)
         // The model: wallet id -> the amount of fed it holds, for the wallets opened so far.
         const model = new Map<WalletId, number>()
@@ -80,8 +80,8 @@ describe("Wallets", () => {
   })
 
   it("keeps a card's own wallet in its CardRecord, and the card pays from the wallet it is fused into", () => {
-    const cards = new Map<CardUid, CardRecord>()
-    const uid = uids[0] as CardUid
+    const cards = new Map<CardId, CardRecord>()
+    const uid = uids[0] as CardId
     const card = newCard(uid, "A1")
     cards.set(uid, card)
     const wallets = new Wallets(cards)
@@ -92,6 +92,6 @@ describe("Wallets", () => {
     expect(card.wallet).toBe("user:u1")
     card.wallet = `card:${uid}` as WalletId
     expect(card.wallet).toBe(`card:${uid}`)
-    expect(newCard(uid, undefined, "blocked", "user:u2" as WalletId)).toMatchObject({ uid, status: "blocked", wallet: "user:u2", number: undefined })
+    expect(newCard(uid, undefined, "blocked", "user:u2" as WalletId)).toMatchObject({ pseudonym: uid, status: "blocked", wallet: "user:u2", number: undefined })
   })
 })

@@ -7,9 +7,10 @@
  * tap is not an option. Everything that decides is pure; `applyTransaction` is the one mutation.
  */
 import { cardWallet } from "./names.js"
+import type { CardsCommitment } from "./pseudonyms.js"
 import type {
   AssetId,
-  CardUid,
+  CardId,
   FederationId,
   PlaceId,
   ReaderId,
@@ -93,10 +94,11 @@ export interface Staff {
   readonly until: TimeMs
 }
 export interface Card {
-  readonly uid: CardUid
+  /** Its pseudonym (PROTOCOL.md section 9.4): the ledger never holds a card's uid. */
+  readonly pseudonym: CardId
   readonly number?: string | undefined
   status: CardStatus
-  /** `card:<uid>` until the card is fused into a user's wallet. */
+  /** `card:<pseudonym>` until the card is fused into a user's wallet. */
   wallet: WalletId
   /** Staff rights, if the card is a staff card. */
   staff: Staff | undefined
@@ -216,7 +218,7 @@ export interface LedgerState {
   readonly assets: Map<AssetId, Asset>
   readonly places: Map<PlaceId, Place>
   readonly readers: Map<ReaderId, Reader>
-  readonly cards: Map<CardUid, CardRecord>
+  readonly cards: Map<CardId, CardRecord>
   /** Every wallet: a card's own wallet is its CardRecord, the others are kept apart. */
   readonly wallets: Wallets
   /** The federation's one `fed` asset. */
@@ -239,6 +241,8 @@ export interface LedgerState {
   genesisHash: string
   /** Request ids of approved commands, kept for all time: an approval is never used twice. */
   readonly approved: Set<string>
+  /** Block 0's commitment to the genesis's cards, which the first `cards` transactions register (section 9.4). */
+  readonly genesisCards: CardsCommitment
   /** Euros received (refills), refunded and paid out (deposits), in cents, for the backing proof. */
   readonly backing: { received: number; refunded: number; paidOut: number }
 }
@@ -290,7 +294,7 @@ export interface Transaction {
   readonly time: TimeMs
   readonly place?: PlaceId
   readonly reader?: ReaderId
-  readonly card?: CardUid
+  readonly card?: CardId
   readonly request?: string
   readonly ref?: string
   readonly memo?: JsonValue
@@ -332,8 +336,8 @@ export const emptyWallet = (id: WalletId): Wallet => ({
 })
 
 /**
- * A card and its own wallet (`card:<uid>`) in one object. Cards are most of the wallets, a million
- * at a big festival: one object and one map entry per card, with no `card:<uid>` text kept (it is
+ * A card and its own wallet (`card:<pseudonym>`) in one object. Cards are most of the wallets, a million
+ * at a big festival: one object and one map entry per card, with no `card:<pseudonym>` text kept (it is
  * made when asked for), cost about 110 bytes where a card, a wallet, its balances and their ids
  * apart cost about 370. The card's wallet exists once `opened` (first used, or read from storage),
  * as a wallet of its own would have been created then. It is its own `balances` (a Holdings).
@@ -349,7 +353,7 @@ export class CardRecord extends Holdings implements Card, Wallet {
   meltedUntilMs: ReadonlyMap<AssetId, number> = noEntries
 
   constructor(
-    readonly uid: CardUid,
+    readonly pseudonym: CardId,
     /** Printed on the card; known to the node only (not in the ledger), set once. */
     public number: string | undefined = undefined,
   ) {
@@ -358,7 +362,7 @@ export class CardRecord extends Holdings implements Card, Wallet {
 
   /** The card's own wallet id. */
   get id(): WalletId {
-    return cardWallet(this.uid)
+    return cardWallet(this.pseudonym)
   }
 
   get balances(): Holdings {
@@ -367,16 +371,16 @@ export class CardRecord extends Holdings implements Card, Wallet {
 
   /** The wallet the card pays from: its own until it is fused into a user's. */
   get wallet(): WalletId {
-    return this.fusedInto ?? cardWallet(this.uid)
+    return this.fusedInto ?? cardWallet(this.pseudonym)
   }
 
   set wallet(id: WalletId) {
-    this.fusedInto = id === cardWallet(this.uid) ? undefined : id
+    this.fusedInto = id === cardWallet(this.pseudonym) ? undefined : id
   }
 }
 
-export const newCard = (uid: CardUid, number: string | undefined, status: CardStatus = "active", wallet?: WalletId): CardRecord => {
-  const card = new CardRecord(uid, number)
+export const newCard = (pseudonym: CardId, number: string | undefined, status: CardStatus = "active", wallet?: WalletId): CardRecord => {
+  const card = new CardRecord(pseudonym, number)
   card.status = status
   if (wallet !== undefined) card.wallet = wallet
   return card
@@ -394,7 +398,7 @@ export class Wallets implements Iterable<[WalletId, Wallet]> {
   /** `card:` wallets among the others: none on a node, so a card's wallet is found in one lookup. */
   private cardWalletsApart = 0
 
-  constructor(private readonly cards: ReadonlyMap<CardUid, CardRecord>) {}
+  constructor(private readonly cards: ReadonlyMap<CardId, CardRecord>) {}
 
   get(id: WalletId): Wallet | undefined {
     const card = this.cardOf(id)
@@ -454,7 +458,7 @@ export class Wallets implements Iterable<[WalletId, Wallet]> {
   }
 
   private cardOf(id: WalletId): CardRecord | undefined {
-    return id.startsWith(cardPrefix) ? this.cards.get(id.slice(cardPrefix.length) as CardUid) : undefined
+    return id.startsWith(cardPrefix) ? this.cards.get(id.slice(cardPrefix.length) as CardId) : undefined
   }
 }
 

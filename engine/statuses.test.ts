@@ -10,8 +10,7 @@ import { describe, expect, it } from "vitest"
 import { commandKinds, type CommandKind } from "./command.js"
 import { statusesOf, type Executed } from "./execute.js"
 import * as limits from "./limits.js"
-import { decodeGenesis, ledgerFromGenesis } from "./genesis.js"
-import { genesisDocument, Session, t0 } from "../test/federation.js"
+import { genesisDocument, Session, stateOf, t0 } from "../test/federation.js"
 import { ledgerContents, type LedgerContents } from "../test/ledger-contents.js"
 import {
   block,
@@ -49,8 +48,8 @@ import {
   type Scenario,
 } from "../test/scenarios.js"
 
-const play = (scenario: Pick<Scenario, "genesis" | "scene" | "command">): { s: Session; before: LedgerContents; outcome: Executed } => {
-  const s = sessionOf(scenario.genesis)
+const play = (scenario: Pick<Scenario, "genesis" | "fromBlock0" | "scene" | "command">): { s: Session; before: LedgerContents; outcome: Executed } => {
+  const s = sessionOf(scenario.genesis, scenario.fromBlock0 === true)
   scenario.scene?.(s)
   const before = ledgerContents(s.state)
   return { s, before, outcome: s.run(scenario.command) }
@@ -162,9 +161,7 @@ describe("exchange rounding with a rate that does not divide", () => {
   // rate, so this federation is the fixture's with 3 minutes worth 2 fed cents.
   const session = (): Session => {
     const assets = genesisDocument.assets.map((asset) => (asset.id === "mana-time" ? { ...asset, exchange: { fed: 2, local: 3 } } : asset))
-    const decoded = decodeGenesis({ ...genesisDocument, assets })
-    if (!decoded.ok) throw new Error(`${decoded.field}: ${decoded.message}`)
-    return new Session(ledgerFromGenesis(decoded.value))
+    return new Session(stateOf({ ...genesisDocument, assets }))
   }
 
   it("to_fed: 5 minutes are worth floor(10 / 3) = 3 fed cents", () => {

@@ -8,10 +8,10 @@ import { describe, expect, it } from "vitest"
 import fc from "fast-check"
 import { canonicalJson } from "./canonical.js"
 import * as limits from "./limits.js"
-import type { AssetId, CardUid, PlaceId, ReaderId, TimeMs, TxId, WalletId } from "./names.js"
+import type { AssetId, CardId, PlaceId, ReaderId, TimeMs, TxId, WalletId } from "./names.js"
 import { txKinds, type JsonValue, type Leg, type Transaction } from "./state.js"
 import { decodeTransaction, transactionJson } from "./transaction.js"
-import { cards, day, newcomerSigner, Session, spareSigners, t0, users } from "../test/federation.js"
+import { cards, day, newcomerSigner, Session, spareSigners, t0, users, cardOf } from "../test/federation.js"
 
 type Raw = Record<string, unknown>
 
@@ -68,9 +68,8 @@ const commands = fc.array(fc.tuple(command, fc.integer({ min: 0, max: 60 * day }
 // Transactions of any form the contract allows, including what the test federation never produces.
 
 const name = fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,62}$/)
-const uid = fc.oneof(...[4, 7, 10].map((bytes) => fc.uint8Array({ minLength: bytes, maxLength: bytes }))).map((bytes) =>
-  Buffer.from(bytes).toString("hex"),
-)
+/** A card's pseudonym: 16 bytes as hex (PROTOCOL.md section 9.4). */
+const uid = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((bytes) => Buffer.from(bytes).toString("hex"))
 const uuid = fc.uuid().map((id) => id.toLowerCase())
 const wallet: fc.Arbitrary<WalletId> = fc
   .oneof(
@@ -145,10 +144,10 @@ describe("transactionJson", () => {
   it("makes membership legs, memos, refs and requests along the way (the property above is not vacuous)", () => {
     const session = new Session(undefined, t0)
     const txs = [
-      session.must({ kind: "refill", wallet: "card:04a1b2c3", amount: 5_000, ref: "pi_\"1\"\\" }),
-      session.must({ kind: "subscribe", place: "raffinerie", wallet: "card:04a1b2c3", asset: "raf-member", periodMs: day, amount: 100 }),
-      session.must({ kind: "void", card: "deadbeef", reason: "lost" }),
-      session.must({ kind: "sale", place: "raffinerie", reader: "bar-1", card: "04a1b2c3", amount: 10, request: "Req_1-x" }),
+      session.must({ kind: "refill", wallet: `card:${cardOf("04a1b2c3")}`, amount: 5_000, ref: "pi_\"1\"\\" }),
+      session.must({ kind: "subscribe", place: "raffinerie", wallet: `card:${cardOf("04a1b2c3")}`, asset: "raf-member", periodMs: day, amount: 100 }),
+      session.must({ kind: "void", card: cardOf("deadbeef"), reason: "lost" }),
+      session.must({ kind: "sale", place: "raffinerie", reader: "bar-1", card: cardOf("04a1b2c3"), amount: 10, request: "Req_1-x" }),
       session.must({ kind: "validators", add: newcomerSigner.id, threshold: 2 }),
     ].map((outcome) => (outcome.ok ? outcome.tx : null) as Transaction)
     expect(txs[1]?.legs.some((l) => l.until !== undefined && l.amount === 0)).toBe(true)
@@ -168,14 +167,14 @@ describe("transactionJson", () => {
       time: 5 as TimeMs,
       place: "raffinerie" as PlaceId,
       reader: "desk-1" as ReaderId,
-      card: "04a1b2c3" as CardUid,
+      card: "0a1b2c3d0a1b2c3d0a1b2c3d0a1b2c3d" as CardId,
       request: "r",
       ref: "x",
       memo: { z: 1, a: [true, null, "é\n"] },
-      legs: [{ asset: "raf-member" as AssetId, from: "issuance:raf-member" as WalletId, to: "card:04a1b2c3" as WalletId, amount: 0, until: 9 as TimeMs }],
+      legs: [{ asset: "raf-member" as AssetId, from: "issuance:raf-member" as WalletId, to: "card:0a1b2c3d0a1b2c3d0a1b2c3d0a1b2c3d" as WalletId, amount: 0, until: 9 as TimeMs }],
     }
     expect(transactionJson(tx)).toBe(
-      '{"card":"04a1b2c3","id":"t1","kind":"subscribe","legs":[{"amount":0,"asset":"raf-member","from":"issuance:raf-member","to":"card:04a1b2c3","until":9}],' +
+      '{"card":"0a1b2c3d0a1b2c3d0a1b2c3d0a1b2c3d","id":"t1","kind":"subscribe","legs":[{"amount":0,"asset":"raf-member","from":"issuance:raf-member","to":"card:0a1b2c3d0a1b2c3d0a1b2c3d0a1b2c3d","until":9}],' +
         '"memo":{"a":[true,null,"é\\n"],"z":1},"place":"raffinerie","reader":"desk-1","ref":"x","request":"r","time":5}',
     )
   })
@@ -193,12 +192,12 @@ const sent = (): Raw => ({
   time: t0,
   place: "raffinerie",
   reader: "bar-1",
-  card: "04a1b2c3",
+  card: cardOf("04a1b2c3"),
   request: "req-1",
-  legs: [{ asset: "fed", from: "card:04a1b2c3", to: "place:raffinerie", amount: 250 }],
+  legs: [{ asset: "fed", from: `card:${cardOf("04a1b2c3")}`, to: "place:raffinerie", amount: 250 }],
 })
 const withLeg = (leg: Raw): Raw => ({ ...sent(), legs: [leg] })
-const goodLeg = (): Raw => ({ asset: "fed", from: "card:04a1b2c3", to: "place:raffinerie", amount: 250 })
+const goodLeg = (): Raw => ({ asset: "fed", from: `card:${cardOf("04a1b2c3")}`, to: "place:raffinerie", amount: 250 })
 
 const refused = (raw: unknown, field: string | RegExp): void => {
   const decoded = decodeTransaction(raw)
@@ -238,7 +237,8 @@ describe("decodeTransaction", () => {
   })
 
   it("refuses a wallet id in capitals in a leg, for the same reason", () => {
-    refused(withLeg({ ...goodLeg(), from: "card:04A1B2C3" }), "tx.legs[0].from")
+    refused(withLeg({ ...goodLeg(), from: `card:${cardOf("04a1b2c3").toUpperCase()}` }), "tx.legs[0].from")
+    refused(withLeg({ ...goodLeg(), from: "card:04a1b2c3" }), "tx.legs[0].from")
     refused(withLeg({ ...goodLeg(), to: "user:00000000-0000-4000-8000-00000000000A" }), "tx.legs[0].to")
   })
 
@@ -280,7 +280,7 @@ describe("decodeTransaction", () => {
   })
 
   it("accepts a membership leg that moves 0 with an until, and refuses a bad until", () => {
-    const membership = { asset: "raf-member", from: "issuance:raf-member", to: "card:04a1b2c3", amount: 0, until: t0 + day }
+    const membership = { asset: "raf-member", from: "issuance:raf-member", to: `card:${cardOf("04a1b2c3")}`, amount: 0, until: t0 + day }
     const decoded = decodeTransaction({ ...sent(), kind: "subscribe", legs: [membership] })
     expect(decoded).toEqual({ ok: true, value: { ...sent(), kind: "subscribe", legs: [membership] } })
     refused(withLeg({ ...membership, until: -5 }), "tx.legs[0].until")

@@ -15,7 +15,7 @@ import * as limits from "./limits.js"
 import {
   accept,
   decodeAssetId,
-  decodeCardUid,
+  decodeCardId,
   decodeCount,
   decodeLiteral,
   decodePlaceId,
@@ -41,7 +41,7 @@ const unknownField = (raw: Record<string, unknown>, known: Set<string>, field: s
   return undefined
 }
 
-/** A leg's wallet, refused in capitals as the card uid is (see decodeTransaction). */
+/** A leg's wallet, refused in capitals (see decodeTransaction). */
 const decodeLegWallet = (value: unknown, field: string): Decoded<WalletId> => {
   const wallet = decodeWalletId(value, field)
   return wallet.ok && wallet.value !== value ? reject(field, `${field} must be written in lowercase`) : wallet
@@ -71,14 +71,14 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 const optionalFields = {
   place: decodePlaceId,
   reader: decodeReaderId,
-  card: decodeCardUid,
+  card: decodeCardId,
   request: decodeRequestId,
   ref: decodeExternalRef,
 } as const
 
 /**
  * A transaction received from another node. Checks its form only (names, integers, kinds, no
- * unknown field, at most legsPerTxMax legs, a card uid already lowercase); whether its legs can
+ * unknown field, at most legsPerTxMax legs, a card by its pseudonym); whether its legs can
  * apply is re-execution's business.
  */
 export const decodeTransaction = (raw: unknown, field = "tx"): Decoded<Transaction> => {
@@ -107,7 +107,7 @@ export const decodeTransaction = (raw: unknown, field = "tx"): Decoded<Transacti
     if (value === undefined) continue
     const decoded = decode(value, `${field}.${name}`)
     if (!decoded.ok) return decoded
-    // A uid spelled in capitals would hash differently from the one the node committed.
+    // A name spelled in capitals would hash differently from the one the node committed.
     if (decoded.value !== value) return reject(`${field}.${name}`, `${name} must be written in lowercase`)
     ;(tx as Record<string, unknown>)[name] = decoded.value
   }

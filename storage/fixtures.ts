@@ -3,7 +3,7 @@
  * (PROTOCOL.md section 6) and batches of sales shaped like the ones the writer commits.
  */
 import type { JsonValue } from "../engine/state.js"
-import type { CommitBatch, StoredTx, StoredWallet } from "./ledger.js"
+import type { CommitBatch, LedgerStart, StoredCard, StoredTx, StoredWallet } from "./ledger.js"
 
 export const genesisTimeMs = 1_732_400_000_000
 
@@ -22,8 +22,21 @@ export const genesisDocument = {
   ],
   places: [{ id: "raffinerie", name: "La Raffinerie", accepts: ["raf-gift", "raf-eur", "fed"] }],
   readers: genesisReaders,
-  cards: [{ uid: "04a1b2c3", number: "A1B2C3D4" }, { uid: "04a1b2c4" }],
+  // Block 0 commits to its cards (PROTOCOL.md section 9.4); storage keeps the document as it is.
+  cards: { count: 2, sha256: "5".repeat(64) },
 } satisfies JsonValue
+
+/** The card key a new ledger is initialized with (64 hex). */
+export const fixtureCardKey = "4b".repeat(32)
+
+/** The genesis's cards as the node commits them with the genesis (storage takes any card id). */
+export const genesisCards: StoredCard[] = [
+  { id: "04a1b2c3", number: "A1B2C3D4", status: "active", wallet: "card:04a1b2c3" },
+  { id: "04a1b2c4", number: undefined, status: "active", wallet: "card:04a1b2c4" },
+]
+
+/** What a new ledger starts with beside its genesis: the card key, and the genesis's cards. */
+export const fixtureStart: LedgerStart = { cardKey: fixtureCardKey, first: { txs: [], replies: [], wallets: [], cards: genesisCards } }
 
 /** The genesis transaction as the node builds it: kind `validators`, the document in `memo`. */
 export const genesisTx: StoredTx = {

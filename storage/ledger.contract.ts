@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Fiber, type Layer, Ref, Schedule } from "effect"
-import { genesisDocument, genesisReaders, genesisTimeMs, genesisTx, sale, salesBatch, wallet } from "./fixtures.js"
+import { fixtureCardKey, fixtureStart, genesisDocument, genesisReaders, genesisTimeMs, genesisTx, sale, salesBatch, wallet } from "./fixtures.js"
 import {
   type CommitBatch,
   Ledger,
@@ -28,7 +28,7 @@ export interface ServerControl {
   readonly start: () => Promise<void>
 }
 
-const initialize = (store: LedgerStore) => store.initialize(genesisDocument, genesisTx)
+const initialize = (store: LedgerStore) => store.initialize(genesisDocument, genesisTx, fixtureStart)
 
 const byKey = <T>(key: (item: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
 const sortRequests = (requests: readonly StoredReply[]) =>
@@ -36,7 +36,7 @@ const sortRequests = (requests: readonly StoredReply[]) =>
 /** A snapshot with its unordered parts sorted, to compare two of them. */
 const sorted = (snapshot: Snapshot): Snapshot => ({
   ...snapshot,
-  cards: [...snapshot.cards].sort(byKey((card) => card.uid)),
+  cards: [...snapshot.cards].sort(byKey((card) => card.id)),
   wallets: [...snapshot.wallets].sort(byKey((wallet) => wallet.id)),
   requests: sortRequests(snapshot.requests),
   refs: [...snapshot.refs].sort(),
@@ -84,7 +84,7 @@ const hourMs = 60 * 60 * 1000
 /** A day and an hour: past the idempotency window (24 hours and a minute). */
 const dayMs = 25 * hourMs
 
-const blocked: StoredCard = { uid: "04a1b2c3", number: "A1B2C3D4", status: "blocked", wallet: "card:04a1b2c3" }
+const blocked: StoredCard = { id: "04a1b2c3", number: "A1B2C3D4", status: "blocked", wallet: "card:04a1b2c3" }
 
 const firstBatch: CommitBatch = {
   txs: [sale(1, "04a1b2c3"), refill(2, "pi_3Q0abc"), readerless(3, "http-1")],
@@ -113,10 +113,34 @@ const lifecycle = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       const store = yield* Ledger
       yield* initialize(store)
       const before = yield* store.load(0)
-      const other = { ...genesisDocument, federation: { id: "other", name: "Other" }, cards: [{ uid: "04ffffff" }] }
-      expect(yield* store.initialize(other, { ...genesisTx, body: "{}" })).toEqual({ created: false })
+      const other = { ...genesisDocument, federation: { id: "other", name: "Other" } }
+      const otherStart = { cardKey: "5c".repeat(32), first: { txs: [], replies: [], wallets: [], cards: [{ id: "04ffffff", status: "active" as const, wallet: "card:04ffffff" }] } }
+      expect(yield* store.initialize(other, { ...genesisTx, body: "{}" }, otherStart)).toEqual({ created: false })
       expect(sorted(yield* store.load(0))).toEqual(sorted(before))
       expect((yield* store.transactions(0, 10)).map((tx) => tx.body)).toEqual([genesisTx.body])
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a new ledger is written whole with its first batch and its card key, or not at all", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      const cardsTx: StoredTx = { seq: 1, id: "1", time: genesisTimeMs, body: '{"id":"1","kind":"cards"}' }
+      // A reader of no place: the database refuses the first batch, and with it the genesis.
+      const broken = { ...fixtureStart.first!, txs: [cardsTx], readers: [{ id: "ghost", place: "nowhere", role: "bar" as const, tokenSha256: "c".repeat(64), revoked: false }] }
+      const failed = yield* Effect.either(store.initialize(genesisDocument, genesisTx, { cardKey: fixtureCardKey, first: broken }))
+      expect(failed._tag).toBe("Left")
+      expect(yield* store.initialized).toBe(false)
+      expect(yield* store.initialize(genesisDocument, genesisTx, { cardKey: fixtureCardKey, first: { ...fixtureStart.first!, txs: [cardsTx] } })).toEqual({ created: true })
+      const snapshot = yield* store.load(0)
+      expect(snapshot.cardKey).toBe(fixtureCardKey)
+      expect(snapshot.lastSeq).toBe(1)
+      expect((yield* store.transactions(0, 10)).map((tx) => tx.seq)).toEqual([0, 1])
+    }).pipe(Effect.provide(layer())))
+
+  it.live("a ledger made without a card key loads without one", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* store.initialize(genesisDocument, genesisTx)
+      expect((yield* store.load(0)).cardKey).toBeUndefined()
     }).pipe(Effect.provide(layer())))
 
   it.live("a new ledger loads its genesis: assets, places, readers, cards, and seq 0", () =>
@@ -129,8 +153,8 @@ const lifecycle = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       expect(snapshot.places).toEqual(genesisDocument.places)
       expect(snapshot.readers).toEqual(genesisDocument.readers.map((reader) => ({ ...reader, revoked: false })))
       expect(snapshot.cards).toEqual([
-        { uid: "04a1b2c3", number: "A1B2C3D4", status: "active", wallet: "card:04a1b2c3" },
-        { uid: "04a1b2c4", number: undefined, status: "active", wallet: "card:04a1b2c4" },
+        { id: "04a1b2c3", number: "A1B2C3D4", status: "active", wallet: "card:04a1b2c3" },
+        { id: "04a1b2c4", number: undefined, status: "active", wallet: "card:04a1b2c4" },
       ])
       expect(snapshot.wallets).toEqual([])
       expect(snapshot.requests).toEqual([])
@@ -373,8 +397,8 @@ const registryBatch = (seq: number): CommitBatch => ({
   // A reader of the place this very batch creates, and a revocation.
   readers: [harbourReader, { ...(genesisReaders[0] as StoredReader), revoked: true }],
   cards: [
-    { uid: "04a1b2c3", status: "active", wallet: "card:04a1b2c3", staff },
-    { uid: "05000001", number: "N5000001", status: "active", wallet: "card:05000001" },
+    { id: "04a1b2c3", status: "active", wallet: "card:04a1b2c3", staff },
+    { id: "05000001", number: "N5000001", status: "active", wallet: "card:05000001" },
   ],
   meta: [{ key: "stewards", value: stewards }, { key: "observers", value: ["33qYAYKx"] }, { key: "rules", value: { version: 1, from: 0 } }],
 })
@@ -393,9 +417,9 @@ const registry = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       expect(snapshot.readers).toEqual([{ ...genesisReaders[0], revoked: true }, harbourReader, { ...genesisReaders[1], revoked: false }])
       // The row without a number keeps the printed one.
       expect(snapshot.cards).toEqual([
-        { uid: "04a1b2c3", number: "A1B2C3D4", status: "active", wallet: "card:04a1b2c3", staff },
-        { uid: "04a1b2c4", number: undefined, status: "active", wallet: "card:04a1b2c4", staff: undefined },
-        { uid: "05000001", number: "N5000001", status: "active", wallet: "card:05000001", staff: undefined },
+        { id: "04a1b2c3", number: "A1B2C3D4", status: "active", wallet: "card:04a1b2c3", staff },
+        { id: "04a1b2c4", number: undefined, status: "active", wallet: "card:04a1b2c4", staff: undefined },
+        { id: "05000001", number: "N5000001", status: "active", wallet: "card:05000001", staff: undefined },
       ])
       expect(snapshot.meta).toEqual({ stewards, observers: ["33qYAYKx"], rules: { version: 1, from: 0 } })
       expect(snapshot.lastSeq).toBe(4)
@@ -411,17 +435,17 @@ const registry = (layer: () => Layer.Layer<Ledger, StorageError>) => {
         replies: [],
         wallets: [],
         cards: [
-          { uid: "04a1b2c3", status: "blocked", wallet: "card:04a1b2c3", staff: null },
-          { uid: "05000001", status: "active", wallet: "card:05000001", staff: { ...staff, places: ["bar-du-port"] } },
+          { id: "04a1b2c3", status: "blocked", wallet: "card:04a1b2c3", staff: null },
+          { id: "05000001", status: "active", wallet: "card:05000001", staff: { ...staff, places: ["bar-du-port"] } },
         ],
         places: [{ id: "bar-du-port", name: "Bar du port", accepts: ["port-eur", "fed"] }],
         readers: [{ ...harbourReader, revoked: true }],
         meta: [{ key: "stewards", value: { keys: [], threshold: 0 } }],
       })
-      yield* store.commit({ txs: [registryTx(6, "cards")], replies: [], wallets: [], cards: [{ uid: "05000001", status: "active", wallet: "card:05000001" }] })
+      yield* store.commit({ txs: [registryTx(6, "cards")], replies: [], wallets: [], cards: [{ id: "05000001", status: "active", wallet: "card:05000001" }] })
       const snapshot = sorted(yield* store.load(0))
-      expect(snapshot.cards).toContainEqual({ uid: "04a1b2c3", number: "A1B2C3D4", status: "blocked", wallet: "card:04a1b2c3", staff: undefined })
-      expect(snapshot.cards).toContainEqual({ uid: "05000001", number: "N5000001", status: "active", wallet: "card:05000001", staff: undefined })
+      expect(snapshot.cards).toContainEqual({ id: "04a1b2c3", number: "A1B2C3D4", status: "blocked", wallet: "card:04a1b2c3", staff: undefined })
+      expect(snapshot.cards).toContainEqual({ id: "05000001", number: "N5000001", status: "active", wallet: "card:05000001", staff: undefined })
       expect(snapshot.places[0], "the document is replaced, not merged").toEqual({ id: "bar-du-port", name: "Bar du port", accepts: ["port-eur", "fed"] })
       expect(snapshot.readers).toContainEqual({ ...harbourReader, revoked: true })
       expect(snapshot.meta).toEqual({ stewards: { keys: [], threshold: 0 }, observers: ["33qYAYKx"], rules: { version: 1, from: 0 } })

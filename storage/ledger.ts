@@ -128,7 +128,8 @@ export interface StoredWallet {
 }
 
 export interface StoredCard {
-  readonly uid: string
+  /** Its pseudonym (PROTOCOL.md section 9.4): storage holds no card uid. */
+  readonly id: string
   readonly number?: string | undefined
   readonly status: "active" | "blocked" | "voided"
   readonly wallet: string
@@ -260,14 +261,28 @@ export interface Snapshot {
   readonly genesisHash: string | undefined
   /** The seq of the last committed transaction (0 when only the genesis is there). */
   readonly lastSeq: number
+  /**
+   * The federation's card key, hex (PROTOCOL.md section 9.4), as initialize stored it; undefined for
+   * a ledger made without one (storage tests). Kept by the node only: it is never in a block.
+   */
+  readonly cardKey: string | undefined
+}
+
+/** What a new ledger starts with beside its genesis. */
+export interface LedgerStart {
+  /** The card key, 64 hex. */
+  readonly cardKey: string
+  /** The genesis's cards: their transactions (seq 1 on) and rows, committed with the genesis. */
+  readonly first?: CommitBatch | undefined
 }
 
 export interface LedgerStore {
   /**
    * Creates the tables of a new ledger from its genesis, or does nothing if it already exists. The
-   * document is one that decodeGenesis accepted (anything else is a defect); `genesisTx` is seq 0.
+   * document is one that decodeGenesis accepted (anything else is a defect); `genesisTx` is seq 0;
+   * `start`'s batch, when given, is written in the same database transaction (all or nothing).
    */
-  readonly initialize: (genesis: JsonValue, genesisTx: StoredTx) => Effect.Effect<{ readonly created: boolean }, StorageError>
+  readonly initialize: (genesis: JsonValue, genesisTx: StoredTx, start?: LedgerStart) => Effect.Effect<{ readonly created: boolean }, StorageError>
   /** Whether a ledger exists in this database. */
   readonly initialized: Effect.Effect<boolean, StorageError>
   /**

@@ -226,14 +226,18 @@ const noLedger = new StorageError({ operation: "load", message: "no ledger in th
  * not wait behind reads: start, ping, reload, operator changes), `read` the bounded one.
  */
 const operations = (run: Run, read: Run): LedgerStore => ({
-  initialize: (genesis, genesisTx) =>
+  initialize: (genesis, genesisTx, start) =>
     Effect.sync(() => {
       if (genesisTx.seq !== 0) throw new Error(`the genesis transaction is seq 0, not ${genesisTx.seq}`)
       assertSafeInteger(genesisTx.time, "genesis time")
-      return genesisRows(genesis)
+      if (start !== undefined && !/^[0-9a-f]{64}$/.test(start.cardKey)) throw new Error("a card key is 64 lowercase hex digits")
+      const first = start?.first === undefined ? undefined : batchRows(start.first)
+      const gap = first === undefined ? undefined : seqGap(first.seqs)
+      if (gap !== undefined || (first !== undefined && first.seqs.length > 0 && first.seqs[0] !== 1)) throw new Error(`the first batch continues the genesis from seq 1: ${gap ?? "it does not"}`)
+      return { rows: genesisRows(genesis), first }
     }).pipe(
-      Effect.flatMap((rows) =>
-        run("initialize", postgresTimeouts.initializeTimeoutMs, (sql) => statements.writeGenesis(sql, genesis, rows, genesisTx)),
+      Effect.flatMap(({ rows, first }) =>
+        run("initialize", postgresTimeouts.initializeTimeoutMs, (sql) => statements.writeGenesis(sql, genesis, rows, genesisTx, start?.cardKey, first)),
       ),
       Effect.map((created) => ({ created })),
     ),

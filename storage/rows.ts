@@ -7,7 +7,6 @@
  * stored or believed.
  */
 import { Either, ParseResult, Schema } from "effect"
-import { cardWallet, type CardUid } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
 import {
   ledgerFormat,
@@ -137,7 +136,7 @@ export const batchRows = (batch: CommitBatch): BatchRows => {
   const seqs = checkTxs(batch.txs)
   for (const reply of batch.replies) assertSafeInteger(reply.time, `reply ${reply.reader}/${reply.request} time`)
   checkWallets(batch.wallets)
-  assertUnique(batch.cards.map((card) => card.uid), "card")
+  assertUnique(batch.cards.map((card) => card.id), "card")
   assertUnique((batch.readers ?? []).map((reader) => reader.id), "reader")
   if (batch.runningMs !== undefined && !(Number.isSafeInteger(batch.runningMs) && batch.runningMs >= 0)) {
     throw new Error(`runningMs must be a safe integer of at least 0, got ${batch.runningMs}`)
@@ -320,10 +319,10 @@ const corrupt = (what: string, value: unknown): never => {
 const cardStatuses: ReadonlySet<unknown> = new Set<StoredCard["status"]>(["active", "blocked", "voided"])
 
 const checkCard = (doc: unknown): StoredCard =>
-  isFields(doc) && isText(doc["uid"]) && (doc["number"] === null || isText(doc["number"])) &&
+  isFields(doc) && isText(doc["id"]) && (doc["number"] === null || isText(doc["number"])) &&
   cardStatuses.has(doc["status"]) && isText(doc["wallet"]) && (doc["staff"] === null || isFields(doc["staff"]))
     ? {
-        uid: doc["uid"],
+        id: doc["id"],
         number: present(doc["number"]),
         status: doc["status"] as StoredCard["status"],
         wallet: doc["wallet"],
@@ -362,7 +361,7 @@ const BackingValue = Schema.Struct({ received: SafeInteger, refunded: SafeIntege
 
 const snapshotParts = [
   "genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq", "olderRequests", "validators", "meta",
-  "approved", "genesisHash",
+  "approved", "genesisHash", "cardKey",
 ] as const
 type SnapshotPart = (typeof snapshotParts)[number]
 
@@ -410,6 +409,7 @@ export const decodeSnapshot = (rows: unknown): Snapshot | undefined => {
     meta: Object.fromEntries(decodeAll(MetaRow, "a registry meta row", parts.meta).map((row) => [row.key, row.value])),
     approved: parts.approved.map((doc) => (isText(doc) ? doc : corrupt("an approved request id", doc))),
     genesisHash: parts.genesisHash.map((doc) => (isText(doc) && /^[0-9a-f]{64}$/.test(doc) ? doc : corrupt("block 0's hash", doc)))[0],
+    cardKey: parts.cardKey.flatMap((doc) => (doc === null ? [] : [isText(doc) && /^[0-9a-f]{64}$/.test(doc) ? doc : corrupt("the card key", null)]))[0],
     lastSeq,
   }
 }
@@ -420,7 +420,6 @@ export interface GenesisRows {
   readonly assets: ReadonlyArray<{ readonly id: string; readonly doc: JsonValue }>
   readonly places: ReadonlyArray<{ readonly id: string; readonly doc: JsonValue }>
   readonly readers: readonly StoredReader[]
-  readonly cards: readonly StoredCard[]
 }
 
 type JsonObject = { readonly [key: string]: JsonValue }
@@ -450,12 +449,6 @@ export const genesisRows = (genesis: JsonValue): GenesisRows => {
   if (!isObject(genesis)) throw new Error("the genesis document must be an object")
   const documents = (name: string) =>
     objects(genesis, name).map((doc) => ({ id: field(doc, "id", name), doc }))
-  const cards = objects(genesis, "cards").map((card): StoredCard => {
-    const uid = field(card, "uid", "card")
-    const number = card["number"]
-    if (number !== undefined && typeof number !== "string") throw new Error(`genesis card ${uid} number must be text`)
-    return { uid, number, status: "active", wallet: cardWallet(uid as CardUid) }
-  })
   return {
     assets: documents("assets"),
     places: documents("places"),
@@ -466,6 +459,5 @@ export const genesisRows = (genesis: JsonValue): GenesisRows => {
       tokenSha256: field(reader, "tokenSha256", "reader"),
       revoked: false,
     })),
-    cards,
   }
 }

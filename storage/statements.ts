@@ -63,10 +63,10 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
   ), cards as (
     -- A card's number is printed on it and never changes; a row without one keeps the stored one. Its
     -- staff rights are the row's: a row without them takes them away.
-    insert into card (uid, number, status, wallet, staff)
-    select uid, number, status, wallet, staff
-    from json_to_recordset(${batch.cards ?? null}::text::json) as r (uid text, number text, status text, wallet text, staff jsonb)
-    on conflict (uid) do update set number = coalesce(excluded.number, card.number), status = excluded.status,
+    insert into card (id, number, status, wallet, staff)
+    select id, number, status, wallet, staff
+    from json_to_recordset(${batch.cards ?? null}::text::json) as r (id text, number text, status text, wallet text, staff jsonb)
+    on conflict (id) do update set number = coalesce(excluded.number, card.number), status = excluded.status,
       wallet = excluded.wallet, staff = excluded.staff
   ), places as (
     -- The registry (PROTOCOL.md section 9.2): documents replaced whole, readers by their row. A reader
@@ -153,7 +153,7 @@ export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | n
   union all select 2, doc::json from place
   union all select 3, json_build_object('id', id, 'place', place, 'role', role, 'tokenSha256', token_sha256,
     'revoked', revoked) from reader
-  union all select 4, json_build_object('uid', uid, 'number', number, 'status', status, 'wallet', wallet, 'staff', staff) from card
+  union all select 4, json_build_object('id', id, 'number', number, 'status', status, 'wallet', wallet, 'staff', staff) from card
   union all select 5, json_build_object('id', id, 'balances', balances, 'memberships', memberships, 'melted', melted,
     'lastActivityMs', last_activity_ms) from wallet
   union all select 6, doc from (select json_build_object('reader', reader, 'request', request,
@@ -168,7 +168,8 @@ export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | n
   union all select 12, json_build_object('key', key, 'value', value) from meta
     where key in (select json_array_elements_text(${JSON.stringify(registryMetaKeys)}::text::json))
   union all select 13, to_json(request) from approved
-  union all select 14, to_json(hash) from block where height = 0`
+  union all select 14, to_json(hash) from block where height = 0
+  union all select 15, value::json from meta where key = 'cardKey'`
 
 export const readTransactions = (pool: Sql, fromSeq: number, limit: number) => pool`
   select seq, id, time, body, reader, request, fingerprint, reply, ref from tx
@@ -237,20 +238,15 @@ export const ping = (pool: Sql) => pool`select 1`
 export const readDurabilitySettings = (pool: Sql) => pool`
   select name, setting from pg_settings where name in ('fsync', 'full_page_writes', 'synchronous_commit')`
 
-const insertCards = (sql: Session, rows: string) => sql`
-  insert into card (uid, number, status, wallet)
-  select uid, number, status, wallet
-  from json_to_recordset(${rows}::text::json) as r (uid text, number text, status text, wallet text)
-  on conflict (uid) do nothing`
-
 const insertDocuments = (sql: Session, table: "asset" | "place", rows: GenesisRows["assets"]) =>
   rows.length === 0
     ? []
     : [sql`insert into ${sql(table)} (id, doc) select id, doc
            from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) as r (id text, doc jsonb)`]
 
-const insertGenesis = (sql: Session, genesis: JsonValue, rows: GenesisRows, tx: StoredTx) => [
+const insertGenesis = (sql: Session, genesis: JsonValue, rows: GenesisRows, tx: StoredTx, cardKey: string | undefined) => [
   sql`insert into meta (key, value) values ('genesis', ${JSON.stringify(genesis)}::text::jsonb),
+      ('cardKey', ${JSON.stringify(cardKey ?? null)}::text::jsonb),
       ('format', ${JSON.stringify(ledgerFormat)}::text::jsonb),
       ('backing', ${JSON.stringify({ received: 0, refunded: 0, paidOut: 0 })}::text::jsonb)`,
   ...insertDocuments(sql, "asset", rows.assets),
@@ -261,20 +257,28 @@ const insertGenesis = (sql: Session, genesis: JsonValue, rows: GenesisRows, tx: 
     : [sql`insert into reader (id, place, role, token_sha256, revoked)
            select id, place, role, "tokenSha256", revoked from json_to_recordset(${JSON.stringify(rows.readers)}::text::json)
            as r (id text, place text, role text, "tokenSha256" text, revoked boolean)`]),
-  ...(rows.cards.length === 0 ? [] : [insertCards(sql, JSON.stringify(rows.cards))]),
   sql`insert into tx (seq, id, time, body) values (${tx.seq}, ${tx.id}, ${tx.time}, ${tx.body})`,
 ]
 
 /**
- * Creates the ledger unless one is there. The advisory lock makes two nodes that initialize the
- * same database at once agree: the second one waits, then finds the first one's genesis.
+ * Creates the ledger unless one is there, with its first batch (the genesis's cards) in the same
+ * database transaction. The advisory lock makes two nodes that initialize the same database at once
+ * agree: the second one waits, then finds the first one's genesis.
  */
-export const writeGenesis = (pool: Sql, genesis: JsonValue, rows: GenesisRows, tx: StoredTx): Promise<boolean> =>
+export const writeGenesis = (
+  pool: Sql,
+  genesis: JsonValue,
+  rows: GenesisRows,
+  tx: StoredTx,
+  cardKey: string | undefined,
+  first: BatchRows | undefined,
+): Promise<boolean> =>
   pool.begin(async (sql) => {
     await sql`select pg_advisory_xact_lock(hashtext('gesell.initialize'))`
     const existing = await sql`select 1 from meta where key = 'genesis'`
     if (existing.length > 0) return false
-    await Promise.all(insertGenesis(sql, genesis, rows, tx))
+    await Promise.all(insertGenesis(sql, genesis, rows, tx, cardKey))
+    if (first !== undefined) await writeBatch(sql, first)
     return true
   })
 

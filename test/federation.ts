@@ -3,13 +3,16 @@
  * roles, a few cards, a demurrage policy and an exchange rate, so that every rule has something to
  * bite on. `ledger()` gives a fresh state; `run()` decodes and executes a raw command.
  */
+import { CardKey } from "../actors/card-key.js"
+import { newLedger, type NewLedger } from "../actors/ledger-start.js"
 import { authorityOf, signApproval, type Approval } from "../engine/authority.js"
 import { decodeCommand, type Command } from "../engine/command.js"
 import { keyFromSeed, validatorId, type SigningKey } from "../engine/ed25519.js"
 import { execute, type Executed } from "../engine/execute.js"
-import { decodeGenesis, ledgerFromGenesis, type Genesis } from "../engine/genesis.js"
-import type { CardUid, TimeMs, TxId, ValidatorId } from "../engine/names.js"
-import type { LedgerState } from "../engine/state.js"
+import { decodeGenesis, ledgerFromGenesis, ledgerGenesisDocument, type Genesis } from "../engine/genesis.js"
+import { isRecord, type CardId, type CardUid, type TimeMs, type TxId, type ValidatorId } from "../engine/names.js"
+import { cardPseudonym, cardsCommitment, genesisCardsPending } from "../engine/pseudonyms.js"
+import type { JsonValue, LedgerState } from "../engine/state.js"
 
 export const day = 24 * 60 * 60 * 1000
 export const t0 = 1_732_400_000_000
@@ -76,16 +79,67 @@ export const genesisDocument = {
   ],
 }
 
-export const cards = ["04a1b2c3", "04a1b2c3d4e5f6", "0102030405060708090a", "deadbeef", "cafebabe"] as const
+/** The test federation's card key (PROTOCOL.md section 9.4): what its node would have made at genesis. */
+export const testCardKey = new Uint8Array(32).fill(0x4b)
+/** A card's pseudonym in the test federation. */
+export const card = (uid: string): CardId => cardPseudonym(testCardKey, uid.toLowerCase() as CardUid)
+/** `card`, for modules that name something else `card`. */
+export const cardOf = card
+/** The wallet of a card of the test federation, by its uid. */
+export const cardWalletOf = (uid: string): string => `card:${card(uid)}`
+
+export const cardUids = ["04a1b2c3", "04a1b2c3d4e5f6", "0102030405060708090a", "deadbeef", "cafebabe"] as const
+/** The genesis's cards as the ledger names them: by pseudonym, in the order of `cardUids`. */
+export const cards = cardUids.map(card) as readonly CardId[] as readonly [CardId, CardId, CardId, CardId, CardId]
 export const users = ["user:00000000-0000-4000-8000-000000000001", "user:00000000-0000-4000-8000-000000000002"] as const
 
+/** The pseudonyms of a genesis document's cards (as gesell start takes it: by uid), under the test card key. */
+export const genesisCardsOf = (input: unknown): CardId[] => {
+  const list = isRecord(input) && Array.isArray(input["cards"]) ? (input["cards"] as unknown[]) : []
+  return list.map((entry) => card(String(isRecord(entry) ? entry["uid"] : entry)))
+}
+
+/** Block 0's document of a genesis document as gesell start takes it: its cards by their commitment. */
+export const ledgerDocumentOf = (input: unknown): Record<string, unknown> =>
+  ledgerGenesisDocument(input as Record<string, JsonValue>, cardsCommitment(genesisCardsOf(input))) as Record<string, unknown>
+
+/** Block 0's document of the test federation. */
+export const ledgerDocument = ledgerDocumentOf(genesisDocument)
+
 export const genesis = (): Genesis => {
-  const decoded = decodeGenesis(genesisDocument)
+  const decoded = decodeGenesis(ledgerDocument)
   if (!decoded.ok) throw new Error(`test genesis rejected: ${decoded.field}: ${decoded.message}`)
   return decoded.value
 }
 
-export const ledger = (): LedgerState => ledgerFromGenesis(genesis())
+/** The `cards` command that registers the genesis's cards after block 0 (PROTOCOL.md section 9.4). */
+export const genesisCardsCommand = (pseudonyms: readonly string[] = cards): Record<string, unknown> => ({
+  kind: "cards",
+  cards: [...pseudonyms].sort().map((id) => ({ card: id })),
+})
+
+/** Registers the genesis's cards (`pseudonyms`) on a state fresh from block 0, as block 1 does. */
+export const withGenesisCards = (state: LedgerState, pseudonyms: readonly string[] = cards, now: number = t0): LedgerState => {
+  if (!genesisCardsPending(state)) return state
+  const command = decodeCommand(genesisCardsCommand(pseudonyms))
+  if (!command.ok) throw new Error(`genesis cards: ${command.message}`)
+  const executed = execute(state, command.value, { now: now as TimeMs, txId: "genesis-cards" as TxId })
+  if (!executed.ok) throw new Error(`genesis cards refused: ${executed.status}: ${executed.message}`)
+  return state
+}
+
+/**
+ * The state a genesis document (as gesell start takes it) makes once its cards are registered: what
+ * a node holds after block 1.
+ */
+export const stateOf = (input: unknown): LedgerState => {
+  const decoded = decodeGenesis(ledgerDocumentOf(input))
+  if (!decoded.ok) throw new Error(`test genesis rejected: ${decoded.field}: ${decoded.message}`)
+  return withGenesisCards(ledgerFromGenesis(decoded.value), genesisCardsOf(input))
+}
+
+/** A fresh state of the test federation, its genesis cards registered. */
+export const ledger = (): LedgerState => withGenesisCards(ledgerFromGenesis(genesis()))
 
 /**
  * Runs raw commands in order on a state, each at its own time and with its own transaction id. A
@@ -159,13 +213,27 @@ export class Session {
   }
 }
 
-export const card = (uid: string): CardUid => uid as CardUid
 
 /** Everything a failing command must leave as it was: balances, memberships, melt times, cards, refs, backing. */
 export const ledgerSnapshot = (state: LedgerState): string =>
   JSON.stringify({
     wallets: [...state.wallets].map(([id, w]) => [id, [...w.balances], [...w.memberships], [...w.meltedUntilMs]]),
-    cards: [...state.cards.values()].map((c) => [c.uid, c.status, c.wallet]),
+    cards: [...state.cards.values()].map((c) => [c.pseudonym, c.status, c.wallet]),
     refs: [...state.refs],
     backing: state.backing,
   })
+
+/** The test federation's card key as the node keeps it: what `newLedger` is given in tests. */
+export const testCardKeyHex = Buffer.from(testCardKey).toString("hex")
+
+/**
+ * The test federation as a node creates it (`newLedger`): block 0's document, its transaction, and
+ * the genesis's cards committed with it as seq 1. A writer on it starts from `ledger()` at seq 2.
+ */
+export const testLedgerStart = (document: unknown = genesisDocument, timeMs: number = t0): NewLedger => {
+  const key = CardKey.fromHex(testCardKeyHex)
+  if (key === undefined) throw new Error("the test card key is 64 hex")
+  const made = newLedger(document as JsonValue, key, timeMs)
+  if (!("start" in made)) throw new Error(`test genesis rejected: ${made.field}: ${made.message}`)
+  return made
+}

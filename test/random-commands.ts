@@ -7,12 +7,12 @@
  */
 import fc from "fast-check"
 import type { CommandKind } from "../engine/command.js"
-import { cards, day, genesisDocument, spareSigners, t0, users, type Session } from "./federation.js"
+import { card as pseudonymOf, cards, day, genesisDocument, spareSigners, t0, users, type Session } from "./federation.js"
 
 type Raw = Record<string, unknown>
 
 /** The card, place, asset and reader the registry's commands may add to the fixture. */
-const newCard = "0a0b0c0d"
+const newCard = pseudonymOf("0a0b0c0d")
 const places = ["raffinerie", "manapany", "kiosque", "epicerie"] as const
 const readersOf: Readonly<Record<string, readonly string[]>> = {
   raffinerie: ["bar-1", "bar-2", "desk-1"],

@@ -7,10 +7,10 @@
  */
 import { expect } from "vitest"
 import type { CommandKind } from "../engine/command.js"
-import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
 import * as limits from "../engine/limits.js"
 import type { Transaction } from "../engine/state.js"
-import { cards, day, genesisDocument, newcomerSigner, Session, spareSigners, t0, users } from "./federation.js"
+import { card as pseudonymOf, cards, day, genesisDocument, ledgerDocumentOf, newcomerSigner, Session, spareSigners, stateOf, t0, users } from "./federation.js"
+import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
 
 /** A genesis document of the fixture's shape, as given to the node and carried in block 0. */
 export type GenesisDocument = typeof genesisDocument
@@ -21,6 +21,8 @@ export interface Scenario {
   readonly status: string
   /** The genesis document of the federation to start from, when it is not the fixture's. */
   readonly genesis?: GenesisDocument
+  /** Start right after block 0, the genesis's cards not yet registered (PROTOCOL.md section 9.4). */
+  readonly fromBlock0?: true
   /** What the scenario shows, when it is not just the status. */
   readonly name?: string
   readonly scene?: (s: Session) => void
@@ -33,7 +35,7 @@ export interface Scenario {
 
 // The cast of the fixture.
 export const [uid, uid7, uid10, other, spare] = cards
-export const unknownUid = "00000000"
+export const unknownUid = pseudonymOf("00000000")
 export const [user, user2] = users
 export const cardW = `card:${uid}`
 export const otherW = `card:${other}`
@@ -42,7 +44,7 @@ export const newValidator = newcomerSigner.id as string
 export const raf = "place:raffinerie"
 export const mana = "place:manapany"
 /** Registry values the fixture does not hold yet. */
-export const newUid = "0a0b0c0d"
+export const newUid = pseudonymOf("0a0b0c0d")
 export const newToken = "f".repeat(64)
 export const stewardKeys = spareSigners.slice(0, 2).map((signer) => signer.id as string)
 export const observerKey = "M".repeat(43)
@@ -1108,7 +1110,7 @@ export const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
       command: raw.cards({ cards: [{ card: newUid }, { card: uid }] }),
       effect: (s, tx) => {
         expect(tx).toMatchObject({ kind: "cards", legs: [] })
-        expect(cardOf(s, newUid)).toMatchObject({ uid: newUid, status: "active", wallet: `card:${newUid}`, staff: undefined })
+        expect(cardOf(s, newUid)).toMatchObject({ pseudonym: newUid, status: "active", wallet: `card:${newUid}`, staff: undefined })
         s.must(raw.refill({ wallet: `card:${newUid}`, ref: "pi_new" }))
         s.must(raw.sale({ card: newUid, amount: 10 }))
         expect(cardOf(s, uid)).toMatchObject({ status: "blocked", staff: undefined })
@@ -1151,7 +1153,50 @@ export const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
     },
     { status: "bad_request", name: "no card", command: raw.cards({ cards: [] }), field: "cards" },
     { status: "bad_request", name: "a card listed twice", command: raw.cards({ cards: [{ card: newUid }, { card: newUid, staff: null }] }), field: "cards[1].card" },
-    { status: "bad_request", name: "a uid in capitals", command: raw.cards({ cards: [{ card: "0A0B0C0D" }] }), field: "cards[0].card" },
+    { status: "bad_request", name: "a card by its uid, not its pseudonym", command: raw.cards({ cards: [{ card: "0a0b0c0d" }] }), field: "cards[0].card" },
+    { status: "bad_request", name: "a pseudonym in capitals", command: raw.cards({ cards: [{ card: newUid.toUpperCase() }] }), field: "cards[0].card" },
+    {
+      status: "ok",
+      name: "the genesis's cards, in two transactions without approvals, once block 0 commits to them",
+      fromBlock0: true,
+      scene: (s) => s.must({ kind: "cards", cards: [...cards].sort().slice(0, 2).map((card) => ({ card })) }),
+      command: { kind: "cards", cards: [...cards].sort().slice(2).map((card) => ({ card })) },
+      effect: (s, tx) => {
+        expect(tx?.approvals).toBeUndefined()
+        expect([...s.state.cards.keys()].sort()).toEqual([...cards].sort())
+        // From now on, cards are a steward's to add.
+        expect(s.runWith(raw.cards({ request: "later" }), undefined).status).toBe("approvals_missing")
+      },
+    },
+    {
+      status: "forbidden",
+      name: "genesis cards that are not the ones block 0 commits to",
+      fromBlock0: true,
+      command: { kind: "cards", cards: [...cards.slice(1), newUid].map((card) => ({ card })) },
+      field: "cards",
+    },
+    {
+      status: "forbidden",
+      name: "more genesis cards than block 0 commits to",
+      fromBlock0: true,
+      command: { kind: "cards", cards: [...cards, newUid].map((card) => ({ card })) },
+      field: "cards",
+    },
+    {
+      status: "forbidden",
+      name: "a genesis card with staff rights",
+      fromBlock0: true,
+      command: { kind: "cards", cards: [{ card: uid, staff: staffRights }] },
+      field: "cards[0].staff",
+    },
+    {
+      status: "forbidden",
+      name: "a genesis card registered twice",
+      fromBlock0: true,
+      scene: (s) => s.must({ kind: "cards", cards: [{ card: uid }] }),
+      command: { kind: "cards", cards: [{ card: uid }] },
+      field: "cards[0].card",
+    },
     { status: "bad_request", name: "a role that is none", command: raw.cards({ cards: [{ card: uid, staff: { ...staffRights, roles: ["admin"] } }] }), field: "cards[0].staff.roles[0]" },
     { status: "bad_request", name: "staff rights without an end", command: raw.cards({ cards: [{ card: uid, staff: { places: ["raffinerie"], roles: ["bar"] } }] }), field: "cards[0].staff.until" },
     { status: "bad_request", name: "staff rights for no place", command: raw.cards({ cards: [{ card: uid, staff: { ...staffRights, places: [] } }] }), field: "cards[0].staff.places" },
@@ -1271,8 +1316,9 @@ export const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
 }
 
 /** A session on the federation of a genesis document (the fixture's by default). */
-export const sessionOf = (document: GenesisDocument = genesisDocument): Session => {
-  const decoded = decodeGenesis(document)
+export const sessionOf = (document: GenesisDocument = genesisDocument, fromBlock0 = false): Session => {
+  if (!fromBlock0) return new Session(stateOf(document))
+  const decoded = decodeGenesis(ledgerDocumentOf(document))
   if (!decoded.ok) throw new Error(`test genesis rejected: ${decoded.field}: ${decoded.message}`)
   return new Session(ledgerFromGenesis(decoded.value))
 }

@@ -184,7 +184,18 @@ const CardsCsv = Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", c
   description: "lines `uid,number` (a first line `uid,number` is a header); the request id is the `request` URL parameter",
 })
 const Command = Schema.Struct({ kind: Schema.String, request: RequestId }, { key: Schema.String, value: Schema.Unknown }).annotations({
-  description: "an engine command, e.g. {kind: refill, wallet: card:04a1b2c3, amount: 2000, ref: pi_123, request: r1}",
+  description:
+    "an engine command, e.g. {kind: refill, wallet: card:04a1b2c3, amount: 2000, ref: pi_123, request: r1}; a card (`card`, a `card:` wallet, `cards[].card`) is named by its uid, its printed number or its pseudonym, and goes to the ledger as its pseudonym",
+})
+const FindCard = Schema.Struct({ card: Schema.Unknown.annotations({ description: "the card's uid, its printed number, or its pseudonym" }) })
+const FoundCard = Schema.Struct({
+  card: Schema.String.annotations({ description: "its pseudonym: the name the ledger knows it by" }),
+  wallet: Schema.String.annotations({ description: "the wallet it pays from (its own, or its holder's once fused)" }),
+  status: Schema.Literal("active", "blocked", "voided"),
+  number: Schema.optional(Schema.String),
+  staff: Schema.optional(Schema.Unknown),
+  balances: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  memberships: Schema.Record({ key: Schema.String, value: Schema.Number }),
 })
 const Prepared = Schema.Struct({
   command: Schema.Unknown.annotations({ description: "the command as the engine decodes it: what approvals sign" }),
@@ -252,6 +263,13 @@ const adminEndpoints = HttpApiGroup.make("admin")
       .setPayload(Command)
       .addSuccess(Prepared)
       .annotate(OpenApi.Description, "The exact text stewards sign to approve a command, and who must approve it; changes nothing."),
+  )
+  .add(
+    HttpApiEndpoint.post("findCard", "/v1/admin/cards/find")
+      .setPayload(FindCard)
+      .addSuccess(FoundCard)
+      .addError(NotFound, { status: 404 })
+      .annotate(OpenApi.Description, "A card by its uid or printed number (in the body: a uid never goes in a URL): its pseudonym, status, staff rights and what its wallet holds."),
   )
   .add(
     HttpApiEndpoint.get("wallet", "/v1/admin/wallets/:id")

@@ -26,6 +26,7 @@ import {
   type CommandAnswer,
   type NodeApprovers,
 } from "../actors/admin.js"
+import { withPseudonyms, type CardNames } from "../actors/card-key.js"
 import type { BlockProducer } from "../actors/producer.js"
 import type { LedgerWriter } from "../actors/writer.js"
 import { approvalText, authorityOf, decodeApprovals } from "../engine/authority.js"
@@ -53,6 +54,8 @@ export interface HttpDeps {
   readonly nowMs: () => number
   /** The keys the node approves operator commands with (PROTOCOL.md section 9.3). */
   readonly approvers: NodeApprovers
+  /** Cards by uid, printed number or pseudonym (PROTOCOL.md section 9.4). */
+  readonly cards: CardNames
 }
 
 /**
@@ -121,10 +124,12 @@ export const operatorCommandTimeoutMs = 30_000
  * An operator command and the approvals given with it (PROTOCOL.md section 9.3), decoded; a reader's
  * command is not an operator's.
  */
-const operatorCommandOf = (raw: unknown) =>
+const operatorCommandOf = (deps: HttpDeps, raw: unknown) =>
   Effect.gen(function* () {
     const { approvals: rawApprovals, ...fields } = isRecord(raw) ? raw : {}
-    const decoded = decodeCommand(isRecord(raw) ? fields : raw)
+    const named = withPseudonyms(fields, deps.cards)
+    if (!named.ok) return yield* Effect.fail(problem(BadRequest, named.status, named.message, named.field))
+    const decoded = decodeCommand(isRecord(raw) ? named.value : raw)
     if (!decoded.ok) return yield* Effect.fail(problem(BadRequest, decoded.status, decoded.message, decoded.field))
     if ("reader" in decoded.value && decoded.value.reader !== undefined) {
       return yield* Effect.fail(problem(BadRequest, "bad_request", "operator commands are not made in a reader's name", "reader"))
@@ -138,7 +143,7 @@ const operatorCommandOf = (raw: unknown) =>
 /** Runs an operator command through the writer, with the node's approvals added, and answers once it is committed. */
 const operatorCommand = (deps: HttpDeps, raw: unknown) =>
   Effect.gen(function* () {
-    const { command, approvals } = yield* operatorCommandOf(raw)
+    const { command, approvals } = yield* operatorCommandOf(deps, raw)
     const all = withNodeApprovals(deps.writer().state, command, approvals, deps.approvers)
     const body = yield* submitCommand(deps.writer(), command, deps.nowMs(), undefined, all).pipe(
       Effect.catchTag("AdminUnavailable", ({ why }) =>
@@ -161,7 +166,7 @@ const operatorCommand = (deps: HttpDeps, raw: unknown) =>
 /** What stewards sign to approve a command, and who must: the command as the engine decodes it. */
 const prepareCommand = (deps: HttpDeps, raw: unknown) =>
   Effect.gen(function* () {
-    const { command } = yield* operatorCommandOf(raw)
+    const { command } = yield* operatorCommandOf(deps, raw)
     const state = deps.writer().state
     const authority = authorityOf(state, command)
     if (authority.by !== "none" && command.request === undefined) {
@@ -177,7 +182,7 @@ const adminGroup = (deps: HttpDeps) =>
     Effect.gen(function* () {
       const requests = yield* AdminRequests.make(deps.nowMs)
       const state = () => deps.writer().state
-      const admin: AdminDeps = { writer: deps.writer, nowMs: deps.nowMs, approvers: deps.approvers }
+      const admin: AdminDeps = { writer: deps.writer, nowMs: deps.nowMs, approvers: deps.approvers, cards: deps.cards }
       return handlers
         .handle("putPlace", ({ payload: { request, ...place } }) =>
           requests.once("putPlace", request, place, putPlace(admin, request, place)).pipe(Effect.flatMap(answered)),
@@ -222,12 +227,28 @@ const adminGroup = (deps: HttpDeps) =>
           const requestId = csv ? urlParams.request : payload.request
           if (requestId === undefined) return Effect.fail(problem(BadRequest, "bad_request", "a card import needs a request id (the `request` URL parameter for CSV)", "request"))
           const rows = csv ? cardRowsOfCsv(payload, deps.cardsPerImportMax) : payload.cards
-          const cards = rows instanceof AdminRejected ? rows : decodeCards(rows, deps.cardsPerImportMax)
+          const cards = rows instanceof AdminRejected ? rows : decodeCards(rows, deps.cardsPerImportMax, deps.cards)
           if (cards instanceof AdminRejected) return Effect.fail(problem(BadRequest, "bad_request", cards.message, cards.field))
           return requests.once("importCards", requestId, cards, importCards(admin, cards)).pipe(Effect.flatMap(answered))
         })
         .handle("command", ({ payload }) => operatorCommand(deps, payload).pipe(Effect.map(jsonText)))
         .handle("prepare", ({ payload }) => prepareCommand(deps, payload))
+        .handle("findCard", ({ payload }) => {
+          const id = deps.cards.resolve(payload.card, "card")
+          if (!id.ok) return Effect.fail(problem(BadRequest, "bad_request", id.message, id.field))
+          const card = state().cards.get(id.value)
+          if (card === undefined) return Effect.fail(problem(NotFound, "not_found", "no such card"))
+          const wallet = state().wallets.get(card.wallet)
+          return Effect.succeed({
+            card: card.pseudonym,
+            wallet: card.wallet,
+            status: card.status,
+            ...(card.number === undefined ? {} : { number: card.number }),
+            ...(card.staff === undefined ? {} : { staff: card.staff }),
+            balances: Object.fromEntries(wallet?.balances ?? []),
+            memberships: Object.fromEntries(wallet?.memberships ?? []),
+          })
+        })
         .handle("wallet", ({ path }) => {
           const wallet = state().wallets.get(path.id as never)
           if (wallet === undefined) return Effect.fail(problem(NotFound, "not_found", "no such wallet"))

@@ -11,12 +11,12 @@ import { Clock, Console, Duration, Effect, Layer, Option, Redacted, Schedule } f
 import { nodeConfig, type NodeConfig } from "../actors/config.js"
 import { stateFromSnapshot } from "../actors/snapshot.js"
 import { LedgerWriter } from "../actors/writer.js"
-import { canonicalJson } from "../engine/canonical.js"
-import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
-import { isRecord } from "../engine/names.js"
+import { decodeGenesis } from "../engine/genesis.js"
+import { CardKey, CardNames } from "../actors/card-key.js"
+import { newLedger } from "../actors/ledger-start.js"
 import { adminTokenCharsMin, requestRetentionMs } from "../engine/limits.js"
 import type { JsonValue } from "../engine/state.js"
-import type { TimeMs, ValidatorId } from "../engine/names.js"
+import type { ValidatorId } from "../engine/names.js"
 import { Ledger, type LedgerStore, StorageError } from "../storage/ledger.js"
 import { postgresLedger } from "../storage/postgres.js"
 import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
@@ -101,17 +101,12 @@ const createLedger = (store: LedgerStore, flags: StartFlags, config: NodeConfig,
       return undefined
     }
     const given = yield* genesisDocument(flags, config, validator, steward)
-    const demo = given.demo
-    // Block 0 states the rules' version (PROTOCOL.md section 9.1): 1 when the document does not say.
-    const document = isRecord(given.document) && given.document["rules"] === undefined ? { ...given.document, rules: 1 } : given.document
-    const decoded = decodeGenesis(document)
-    if (!decoded.ok) return yield* Effect.fail(new Error(`the genesis document is invalid at ${decoded.field}: ${decoded.message}`))
     const now = yield* Clock.currentTimeMillis
-    const tx = genesisTransaction(document, now as TimeMs)
-    const body = canonicalJson(tx)
-    if (!body.ok) return yield* Effect.fail(new Error(`the genesis document has no canonical form (${body.reason} at ${body.path})`))
-    yield* store.initialize(document, { seq: 0, id: tx.id, time: tx.time, body: body.value })
-    return demo
+    // The federation's card key is made here, once, and kept with the ledger (PROTOCOL.md section 9.4).
+    const made = newLedger(given.document, CardKey.generate(), now)
+    if (!("start" in made)) return yield* Effect.fail(new Error(`the genesis document is invalid at ${made.field}: ${made.message}`))
+    yield* store.initialize(made.document, made.genesisTx, made.start)
+    return given.demo
   })
 
 /**
@@ -193,6 +188,11 @@ export const startNode = (flags: StartFlags) =>
     yield* producer.start
     yield* Effect.forkScoped(producer.loop)
     const state = stateFromSnapshot(snapshot)
+    const cardKey = snapshot.cardKey === undefined ? undefined : CardKey.fromHex(snapshot.cardKey)
+    if (cardKey === undefined) {
+      return yield* Effect.fail(new Error("this ledger has no card key: it was made before cards by pseudonym (PROTOCOL.md section 9.4); start on a new data dir or database"))
+    }
+    const cards = new CardNames(cardKey, state.cards.values())
     // Block 0 was sealed by the producer's start when this ledger is new: approvals sign its hash.
     state.genesisHash = producer.genesisHash
     const writer = new LedgerWriter(state, snapshot.lastSeq + 1, store, config.limits, config.commitTimeoutMs, {
@@ -215,6 +215,7 @@ export const startNode = (flags: StartFlags) =>
     const gateway = new ReaderGateway({
       writer: () => writer,
       directory,
+      cards,
       metrics,
       nowMs,
       connectionsMax: config.limits.readerConnectionsMax,
@@ -237,6 +238,7 @@ export const startNode = (flags: StartFlags) =>
         nowMs,
         // The steward key first: a command both could approve is approved as the steward's.
         approvers: { keys: steward === undefined ? [key] : [steward, key] },
+        cards,
       },
       sink,
     )

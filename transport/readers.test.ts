@@ -14,12 +14,10 @@ import { Effect } from "effect"
 import { WebSocket } from "ws"
 import { tokenHash } from "../actors/admin.js"
 import { LedgerWriter, type Submission } from "../actors/writer.js"
-import { genesisTransaction, ledgerFromGenesis } from "../engine/genesis.js"
 import { testPreset } from "../engine/limits.js"
-import type { TimeMs } from "../engine/names.js"
 import { Ledger } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
-import { cards, genesis, genesisDocument, t0 } from "../test/federation.js"
+import { card, cardUids, ledger as testLedger, t0, testLedgerStart } from "../test/federation.js"
 import { ReaderDirectoryStore } from "./directory.js"
 import { makeMetrics } from "./metrics.js"
 import { defectSink } from "./http-server.js"
@@ -43,6 +41,7 @@ const pipelineAfterRevocation = async (writer: LedgerWriter) => {
   const gateway: ReaderGateway = new ReaderGateway({
     writer: () => revokingWriter(writer, () => gateway.disconnect("bar-1"), submitted),
     directory,
+    cards: { pseudonym: card },
     metrics,
     nowMs: () => t0,
     connectionsMax: 8,
@@ -58,7 +57,7 @@ const pipelineAfterRevocation = async (writer: LedgerWriter) => {
   // first is applied, and `ws` hands over the other nine after it.
   const socket = (client as unknown as { _socket: { cork(): void; uncork(): void } })._socket
   socket.cork()
-  for (let i = 0; i < 10; i++) client.send(JSON.stringify({ type: "sale", id: `s${i}`, card: cards[0], amount: 1 }))
+  for (let i = 0; i < 10; i++) client.send(JSON.stringify({ type: "sale", id: `s${i}`, card: cardUids[0], amount: 1 }))
   socket.uncork()
   const [code] = (await once(client, "close")) as [number]
   await gateway.close()
@@ -70,9 +69,9 @@ describe("ReaderGateway", () => {
   it.scopedLive("applies no frame of a reader after its revocation, even one read before it", () =>
     Effect.gen(function* () {
       const ledger = yield* Ledger
-      const tx = genesisTransaction(genesisDocument as never, t0 as TimeMs)
-      yield* ledger.initialize(genesisDocument as never, { seq: 0, id: tx.id, time: tx.time, body: JSON.stringify(tx) })
-      const writer = new LedgerWriter(ledgerFromGenesis(genesis()), 1, ledger, testPreset, 5_000)
+      const made = testLedgerStart()
+      yield* ledger.initialize(made.document, made.genesisTx, made.start)
+      const writer = new LedgerWriter(testLedger(), 2, ledger, testPreset, 5_000)
       yield* Effect.forkScoped(writer.commitLoop)
       const { submitted, code } = yield* Effect.promise(() => pipelineAfterRevocation(writer))
       expect(submitted).toEqual(["s0"])

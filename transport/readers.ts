@@ -13,7 +13,7 @@ import type { LedgerWriter, Refusal } from "../actors/writer.js"
 import { tokenHash } from "../actors/admin.js"
 import type { Metrics } from "./metrics.js"
 import { pathOf, rejectUpgrade } from "./upgrades.js"
-import { codeOf, decodeFrame, errorFrame, pongFrame, resultFrame, type Reader } from "./wire.js"
+import { codeOf, decodeFrame, errorFrame, pongFrame, resultFrame, type Pseudonyms, type Reader } from "./wire.js"
 
 export interface ReaderDirectory {
   /** The reader holding this token, if the token is known and not revoked. */
@@ -23,6 +23,8 @@ export interface ReaderDirectory {
 export interface GatewayDeps {
   readonly writer: () => LedgerWriter
   readonly directory: ReaderDirectory
+  /** The federation's card key: a frame's uid becomes the card's pseudonym as it comes in. */
+  readonly cards: Pseudonyms
   readonly metrics: Metrics
   readonly nowMs: () => number
   readonly connectionsMax: number
@@ -165,7 +167,7 @@ export class ReaderGateway {
   private onFrame(session: ReaderSession, text: string): void {
     const { metrics, nowMs } = this.deps
     const started = nowMs()
-    const frame = decodeFrame(text, session.reader)
+    const frame = decodeFrame(text, session.reader, this.deps.cards)
     if (frame.kind === "bad") {
       metrics.requests.inc({ type: "invalid", result: frame.code })
       if (session.badFrames.tooMany(started)) return this.closeSession(session, 1008, "too many bad frames", "bad_frames")

@@ -5,7 +5,7 @@
  */
 import { decodeCommand, type Command } from "../engine/command.js"
 import type { Executed } from "../engine/execute.js"
-import { decodeRequestId, isRecord } from "../engine/names.js"
+import { decodeCardUid, decodeRequestId, isRecord, type CardId, type CardUid } from "../engine/names.js"
 import { balancesOf, membershipsOf, type LedgerState, type ReaderRole, type Transaction } from "../engine/state.js"
 
 export const errorCodes = [
@@ -42,8 +42,13 @@ export type Frame =
   | { readonly kind: "ping"; readonly id: string }
   | { readonly kind: "bad"; readonly id: string | null; readonly code: ErrorCode; readonly message: string }
 
-/** Decodes a text frame; never throws. */
-export const decodeFrame = (text: string, reader: Reader): Frame => {
+/** Turns a card's uid into its pseudonym (PROTOCOL.md section 9.4): the engine never sees a uid. */
+export interface Pseudonyms {
+  pseudonym(uid: CardUid): CardId
+}
+
+/** Decodes a text frame; never throws. The card's uid becomes its pseudonym here, at the edge. */
+export const decodeFrame = (text: string, reader: Reader, cards: Pseudonyms): Frame => {
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -62,6 +67,11 @@ export const decodeFrame = (text: string, reader: Reader): Frame => {
     if (!Object.hasOwn(frameFields, field)) return { kind: "bad", id: id.value, code: "bad_request", message: `${field} is not a field of ${type}` }
   }
   const { type: _type, id: _id, ...fields } = value
+  if (fields["card"] !== undefined) {
+    const uid = decodeCardUid(fields["card"], "card")
+    if (!uid.ok) return { kind: "bad", id: id.value, code: "bad_request", message: uid.message }
+    fields["card"] = cards.pseudonym(uid.value)
+  }
   const decoded = decodeCommand({ kind: type, place: reader.place, ...fields, request: id.value, reader: reader.id })
   if (!decoded.ok) return { kind: "bad", id: id.value, code: decoded.status, message: decoded.message }
   return { kind: "command", id: id.value, type: type as RequestType, command: decoded.value }
