@@ -12,7 +12,7 @@ import { decodeGenesis, decodeGenesisInput, genesisTransaction, ledgerFromGenesi
 import * as limits from "../engine/limits.js"
 import { isRecord, type CardId, type TimeMs, type TxId } from "../engine/names.js"
 import { cardsCommitment } from "../engine/pseudonyms.js"
-import type { JsonValue } from "../engine/state.js"
+import type { JsonValue, LedgerState } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
 import { decodeCommand } from "../engine/command.js"
 import type { CommitBatch, LedgerStart, StoredTx } from "../storage/ledger.js"
@@ -24,6 +24,8 @@ export interface NewLedger {
   readonly document: JsonValue
   readonly genesisTx: StoredTx
   readonly start: LedgerStart
+  /** The engine's state once the genesis's cards are registered: what a writer starts from. */
+  readonly state: LedgerState
 }
 
 /** The ledger a genesis document makes, or why the document is refused (the field at fault and why). */
@@ -60,5 +62,5 @@ export const newLedger = (input: JsonValue, key: CardKey, nowMs: number): NewLed
     touchedBy(state, executed.tx, touched, seq)
   }
   const first: CommitBatch = { txs, replies: [], ...touchedRows(state, touched) }
-  return { document, genesisTx: { seq: 0, id: tx0.id, time: tx0.time, body: body.value }, start: { cardKey: key.exportHex(), first } }
+  return { document, genesisTx: { seq: 0, id: tx0.id, time: tx0.time, body: body.value }, start: { cardKey: key.exportHex(), first }, state }
 }

@@ -49,7 +49,7 @@ const getJson = async (base: string, path: string): Promise<Record<string, unkno
 
 interface FinalBlock {
   readonly header: { readonly height: number; readonly txCount: number }
-  readonly txs: ReadonlyArray<{ readonly kind: string; readonly memo?: unknown }>
+  readonly txs: ReadonlyArray<{ readonly kind: string; readonly memo?: unknown; readonly approvals?: unknown }>
   readonly signatures: ReadonlyArray<{ readonly validator: string }>
 }
 
@@ -63,8 +63,11 @@ const finalBlocks = async (node: NodeProcess): Promise<FinalBlock[]> => {
   }
 }
 
+/** Transactions in final blocks after block 0, but for the genesis's cards (unapproved `cards`, PROTOCOL.md section 9.4). */
 const finalTransactions = async (node: NodeProcess): Promise<number> =>
-  (await finalBlocks(node)).slice(1).reduce((sum, block) => sum + block.header.txCount, 0)
+  (await finalBlocks(node))
+    .slice(1)
+    .reduce((sum, block) => sum + block.txs.filter((tx) => !(tx.kind === "cards" && tx.approvals === undefined)).length, 0)
 
 const metric = async (node: NodeProcess, name: string): Promise<number> => {
   const text = await (await fetch(`${node.http}/metrics`)).text()
@@ -169,7 +172,8 @@ describe("blocks waiting for finality", () => {
     const env = { GESELL_BLOCK_INTERVAL_MS: "600000", GESELL_BLOCK_TX_MAX: "5", GESELL_BLOCKS_PENDING_TX_MAX: "20" }
     const node = track(await startNode({ genesis, env }))
     await topUp(node, 50)
-    expect((await getJson(node.http, `/v1/health`))["transactions"], "every top-up committed").toBe(50)
+    // The ledger holds the genesis's cards too, registered with the genesis (PROTOCOL.md section 9.4).
+    expect((await getJson(node.http, `/v1/health`))["transactions"], "every top-up committed").toBe(1 + 50)
     // Block 0 holds the genesis transaction; 1 + 3 × 5 = 16 fit in 20, a fourth block of 5 does not.
     await eventually("three blocks of top-ups sealed", async () => (await metric(node, "gesell_block_sealed_height")) === 3)
     await new Promise((resolve) => setTimeout(resolve, 500))
@@ -240,7 +244,8 @@ describe("a fresh peer", () => {
     for (let round = 0; round < rounds; round++) {
       await Promise.all(Array.from({ length: 8 }, (_, connection) => topUp(node, 60, `04${(connection * 7 + 1).toString(16).padStart(12, "0")}`)))
     }
-    const transactions = rounds * 8 * 60
+    // Block 1 holds the genesis's cards (PROTOCOL.md section 9.4), then one top-up per block.
+    const transactions = 1 + rounds * 8 * 60
     await eventually("every top-up in a final block", async () => (await getJson(node.http, `/v1/health`))["height"] === transactions, 180_000)
 
     const peer = track(await startPeer({ engine: node.http, dataDir: freshDataDir(), genesisHash: await genesisHashOf(node) }))
@@ -289,7 +294,9 @@ describe("a federation of stewards and members (PROTOCOL.md sections 9.3 and 9.7
     expect(alone.body).toMatchObject({ error: { code: "approvals_missing", message: expect.stringContaining("1 more of the stewards (2 of 2)") } })
     const preparedMint = await admin(node, "POST", "/v1/admin/commands/prepare", mint)
     expect(preparedMint.body).toMatchObject({ authority: { by: "stewards", count: 2 }, nodeApproves: [testSteward.id] })
-    expect(preparedMint.body["message"]).toBe(`gesell/approval/v1:${genesisHash}:{"amount":2500,"asset":"fed","kind":"mint","request":"fed-mint-1","to":"card:04000000000001"}`)
+    // The command stewards sign names the card by its pseudonym (PROTOCOL.md section 9.4), never by its uid.
+    const pseudonym = String((await admin(node, "POST", "/v1/admin/cards/find", { card: "04000000000001" })).body["card"])
+    expect(preparedMint.body["message"]).toBe(`gesell/approval/v1:${genesisHash}:{"amount":2500,"asset":"fed","kind":"mint","request":"fed-mint-1","to":"card:${pseudonym}"}`)
     const bySteward2 = await approvalByCli("steward", steward2, preparedMint.body, genesisHash)
     const minted = await admin(node, "POST", "/v1/admin/commands", { ...mint, approvals: [bySteward2] })
     expect(minted.body).toMatchObject({ ok: true, tx: { kind: "mint", approvals: expect.arrayContaining([bySteward2]) } })
@@ -334,7 +341,9 @@ describe("payment checkers (PROTOCOL.md section 9.5)", () => {
     const node = track(await within("the node", startNode({ genesis, dataDir: nodeDataDir(node1.seed), env: { GESELL_BLOCK_INTERVAL_MS: "20" } }), 60_000))
     const genesisHash = await genesisHashOf(node)
     const payments = join(freshDataDir(), "payments.json")
-    writeFileSync(payments, JSON.stringify({ pi_paid: { amount: 1_500, wallet: "card:04000000000001" } }))
+    // The processor knows the card by its pseudonym (PROTOCOL.md section 9.4), as the node names it.
+    const wallet = String((await admin(node, "POST", "/v1/admin/cards/find", { card: "04000000000001" })).body["wallet"])
+    writeFileSync(payments, JSON.stringify({ pi_paid: { amount: 1_500, wallet } }))
     track(await within("the checker", startValidator({ engine: node.http, key: checker.seed, dataDir: freshDataDir(), genesisHash, payments }), 60_000))
 
     const paid = await admin(node, "POST", "/v1/admin/commands", { kind: "refill", wallet: "card:04000000000001", amount: 1_500, ref: "pi_paid" })

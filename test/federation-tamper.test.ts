@@ -31,7 +31,7 @@ import { decodeGenesis, genesisTransaction, ledgerFromGenesis } from "../engine/
 import type { FederationId, TimeMs, ValidatorId } from "../engine/names.js"
 import type { JsonValue, Transaction } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
-import { day, genesisDocument, Session, stewardSigners, t0 } from "./federation.js"
+import { cardOf, day, genesisCardsCommand, genesisDocument, ledgerDocumentOf, Session, stewardSigners, t0 } from "./federation.js"
 import {
   FakeEngine,
   readyMsDefault,
@@ -49,7 +49,7 @@ const deadlineMs = 30_000
 
 const [alice, bruno, chloe, outsider] = [testKey(1), testKey(2), testKey(3), testKey(4)] as [TestKey, TestKey, TestKey, TestKey]
 
-const document = { ...genesisDocument, validators: { keys: [alice.id, bruno.id, chloe.id], threshold: 2 } }
+const document = ledgerDocumentOf({ ...genesisDocument, validators: { keys: [alice.id, bruno.id, chloe.id], threshold: 2 } })
 const decodedGenesis = decodeGenesis(document)
 if (!decodedGenesis.ok) throw new Error(`test genesis rejected: ${decodedGenesis.field}: ${decodedGenesis.message}`)
 const genesis = decodedGenesis.value
@@ -87,20 +87,21 @@ const block0: TestBlock = { header: genesisHeader(genesis, genesisTx, alice.id),
 // Block 1, made by the engine itself: top-ups, a sale, a refill paid by card (its payment's ref), a
 // gift, time credits that will melt, and a card funded and then blocked by its place's cash desk.
 const block1Commands: ReadonlyArray<Record<string, unknown>> = [
-  { kind: "topup", place: "raffinerie", reader: "desk-1", card: "04a1b2c3", asset: "raf-eur", amount: 2_000, request: "top-1" },
-  { kind: "topup", place: "raffinerie", card: "04a1b2c3d4e5f6", asset: "raf-eur", amount: 1_000 },
-  { kind: "sale", place: "raffinerie", card: "04a1b2c3", amount: 300 },
-  { kind: "refill", wallet: "card:deadbeef", amount: 1_000, ref: "pi_1" },
-  { kind: "mint", asset: "raf-gift", to: "card:04a1b2c3", amount: 100 },
-  { kind: "topup", place: "manapany", card: "0102030405060708090a", asset: "mana-time", amount: 100 },
-  { kind: "refill", wallet: "card:cafebabe", amount: 500, ref: "pi_2" },
-  { kind: "block", reader: "desk-1", place: "raffinerie", card: "cafebabe", reason: "lost", request: "lost-1" },
+  { kind: "topup", place: "raffinerie", reader: "desk-1", card: cardOf("04a1b2c3"), asset: "raf-eur", amount: 2_000, request: "top-1" },
+  { kind: "topup", place: "raffinerie", card: cardOf("04a1b2c3d4e5f6"), asset: "raf-eur", amount: 1_000 },
+  { kind: "sale", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 300 },
+  { kind: "refill", wallet: `card:${cardOf("deadbeef")}`, amount: 1_000, ref: "pi_1" },
+  { kind: "mint", asset: "raf-gift", to: `card:${cardOf("04a1b2c3")}`, amount: 100 },
+  { kind: "topup", place: "manapany", card: cardOf("0102030405060708090a"), asset: "mana-time", amount: 100 },
+  { kind: "refill", wallet: `card:${cardOf("cafebabe")}`, amount: 500, ref: "pi_2" },
+  { kind: "block", reader: "desk-1", place: "raffinerie", card: cardOf("cafebabe"), reason: "lost", request: "lost-1" },
 ]
 
 /** A ledger that executed block 1, whose commands then make transactions as the node's engine would. */
 class Engine {
   readonly session = new Session(ledgerFromGenesis(genesis), t0 + 1_000, headerHash(block0.header))
-  readonly block1Txs = block1Commands.map((command) => this.made(command))
+  // The genesis's cards come first (PROTOCOL.md section 9.4), then block 1's commands.
+  readonly block1Txs = [genesisCardsCommand(), ...block1Commands].map((command) => this.made(command))
 
   made(command: Record<string, unknown>, now = this.session.now): TxValue {
     this.session.now = now
@@ -115,19 +116,19 @@ const block1Txs = node.block1Txs
 const block1: TestBlock = { header: headerOf(1, headerHash(block0.header), t0 + 1_000, block1Txs), txs: block1Txs }
 const made = (command: Record<string, unknown>): TxValue => node.made(command)
 const session = node.session
-const cardHolds = { gift: session.balance("card:04a1b2c3", "raf-gift"), euros: session.balance("card:04a1b2c3", "raf-eur") }
+const cardHolds = { gift: session.balance(`card:${cardOf("04a1b2c3")}`, "raf-gift"), euros: session.balance(`card:${cardOf("04a1b2c3")}`, "raf-eur") }
 
 // Block 2, honest: two sales.
 session.now = t0 + 2_000
 const block2Txs = [
-  made({ kind: "sale", place: "raffinerie", card: "04a1b2c3", amount: 500 }),
-  made({ kind: "sale", place: "raffinerie", card: "04a1b2c3d4e5f6", amount: 200 }),
+  made({ kind: "sale", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 500 }),
+  made({ kind: "sale", place: "raffinerie", card: cardOf("04a1b2c3d4e5f6"), amount: 200 }),
 ]
 const block2: TestBlock = { header: headerOf(2, headerHash(block1.header), t0 + 2_000, block2Txs), txs: block2Txs }
 
 // Block 3's transactions: a sale. Its header (and time) is made by the test that sends it.
 session.now = t0 + 3_000
-const block3Txs = [made({ kind: "sale", place: "raffinerie", card: "04a1b2c3d4e5f6", amount: 100 })]
+const block3Txs = [made({ kind: "sale", place: "raffinerie", card: cardOf("04a1b2c3d4e5f6"), amount: 100 })]
 
 const hashOf = (block: TestBlock): string => headerHash(block.header)
 /**
@@ -167,8 +168,8 @@ const overdraft = block2Of([
     id: "tx-overdraft",
     command: { ...commandOf(block2Txs[0] as TxValue), amount: cardHolds.gift + cardHolds.euros + 1 },
     legs: [
-      { amount: cardHolds.gift, asset: "raf-gift", from: "card:04a1b2c3", to: "place:raffinerie" },
-      { amount: cardHolds.euros + 1, asset: "raf-eur", from: "card:04a1b2c3", to: "place:raffinerie" },
+      { amount: cardHolds.gift, asset: "raf-gift", from: `card:${cardOf("04a1b2c3")}`, to: "place:raffinerie" },
+      { amount: cardHolds.euros + 1, asset: "raf-eur", from: `card:${cardOf("04a1b2c3")}`, to: "place:raffinerie" },
     ],
   }),
 ])
@@ -179,13 +180,13 @@ const overdraft = block2Of([
  * transaction (a top-up draws on an issuance wallet), so only a replica that knows which
  * transactions it holds can tell. Applied, it would credit the card 2,000 a second time.
  */
-const replayed = block2Of([copy(block1Txs[0] as TxValue), ...block2.txs])
+const replayed = block2Of([copy(block1Txs[1] as TxValue), ...block2.txs])
 
 /**
  * Block 2 carrying block 1's refill again under a new id: the same payment (its ref) would credit
  * the card a second time. Its legs apply (a refill draws on the issuance wallet) and its id is new.
  */
-const paidTwice = block2Of([{ ...copy(block1Txs[3] as TxValue), id: "tx-refill-again" }, ...block2.txs])
+const paidTwice = block2Of([{ ...copy(block1Txs[4] as TxValue), id: "tx-refill-again" }, ...block2.txs])
 
 /** Tampered versions of block 2, each with the code of the check that must catch it. */
 const tamperedProposals: ReadonlyArray<{ what: string; code: string; block: TestBlock }> = [
@@ -195,7 +196,7 @@ const tamperedProposals: ReadonlyArray<{ what: string; code: string; block: Test
     code: "reexecution",
     block: {
       header: block2.header,
-      txs: editedTxs((txs) => legsOf(txs[1]).push({ amount: 100, asset: "raf-eur", from: "place:raffinerie", to: "card:04a1b2c3d4e5f6" })),
+      txs: editedTxs((txs) => legsOf(txs[1]).push({ amount: 100, asset: "raf-eur", from: "place:raffinerie", to: `card:${cardOf("04a1b2c3d4e5f6")}` })),
     },
   },
   { what: "a wrong prev", code: "prev", block: { header: { ...block2.header, prev: hashOf(block0) }, txs: block2.txs } },
@@ -205,6 +206,19 @@ const tamperedProposals: ReadonlyArray<{ what: string; code: string; block: Test
   { what: "a txCount that is not the number of transactions", code: "txCount", block: { header: { ...block2.header, txCount: 3 }, txs: block2.txs } },
   { what: "another federation's block", code: "federation", block: { header: { ...block2.header, federation: "elsewhere" as FederationId }, txs: block2.txs } },
   { what: "a transaction with a field no transaction has", code: "malformed", block: { header: block2.header, txs: editedTxs((txs) => ((txs[0] as TxValue)["tip"] = 1)) } },
+  // Cards by pseudonym (PROTOCOL.md section 9.4): a uid in a block is refused as it is decoded.
+  {
+    what: "a card uid in a block, in a sale's card and its leg",
+    code: "malformed",
+    block: block2Of(
+      editedTxs((txs) => {
+        const sale = txs[0] as TxValue
+        sale["card"] = "04a1b2c3"
+        sale["command"] = { ...(sale["command"] as object), card: "04a1b2c3" }
+        firstLeg(sale)["from"] = "card:04a1b2c3"
+      }),
+    ),
+  },
 ]
 
 /**
@@ -226,7 +240,7 @@ const madeAfterBlock1 = (...runs: ReadonlyArray<readonly [Record<string, unknown
   return runs.map(([command, now]) => engine.made(command, now))
 }
 const at2 = t0 + 2_000
-const fedMint = { kind: "mint", asset: "fed", to: "card:04a1b2c3", amount: 1_000, request: "fed-1" }
+const fedMint = { kind: "mint", asset: "fed", to: `card:${cardOf("04a1b2c3")}`, amount: 1_000, request: "fed-1" }
 /** The approvals of these keys of a raw command, over block 0's hash (or another). */
 const approvalsBy = (signers: ReadonlyArray<{ readonly id: string; readonly key: TestKey["key"] }>, raw: Record<string, unknown>, genesisHash = hashOf(block0)) => {
   const command = decodeCommand(raw)
@@ -243,14 +257,14 @@ const forgedProposals: readonly Forged[] = [
     what: "a sale whose legs the cascade would not make (the card's euros, its gift left)",
     code: "reexecution",
     says: notMade,
-    block: block2Of(editedTxs((txs) => ((txs[0] as TxValue)["legs"] = [{ amount: 500, asset: "raf-eur", from: "card:04a1b2c3", to: "place:raffinerie" }]))),
+    block: block2Of(editedTxs((txs) => ((txs[0] as TxValue)["legs"] = [{ amount: 500, asset: "raf-eur", from: `card:${cardOf("04a1b2c3")}`, to: "place:raffinerie" }]))),
   },
   {
     what: "a melt larger than the policy's",
     code: "reexecution",
     says: notMade,
     block: (() => {
-      const [melt] = madeAfterBlock1([{ kind: "demurrage", wallet: "card:0102030405060708090a", asset: "mana-time" }, meltMs]) as [TxValue]
+      const [melt] = madeAfterBlock1([{ kind: "demurrage", wallet: `card:${cardOf("0102030405060708090a")}`, asset: "mana-time" }, meltMs]) as [TxValue]
       firstLeg(melt)["amount"] = (firstLeg(melt)["amount"] as number) + 1
       return block2Of([melt], meltMs)
     })(),
@@ -260,7 +274,7 @@ const forgedProposals: readonly Forged[] = [
     code: "reexecution",
     says: notMade,
     block: (() => {
-      const [exchange] = madeAfterBlock1([{ kind: "exchange", wallet: "card:deadbeef", asset: "mana-time", direction: "from_fed", amount: 100 }, at2]) as [TxValue]
+      const [exchange] = madeAfterBlock1([{ kind: "exchange", wallet: `card:${cardOf("deadbeef")}`, asset: "mana-time", direction: "from_fed", amount: 100 }, at2]) as [TxValue]
       ;(legsOf(exchange)[1] as Record<string, unknown>)["amount"] = 6
       return block2Of([exchange])
     })(),
@@ -269,13 +283,13 @@ const forgedProposals: readonly Forged[] = [
     what: "a sale by a reader of another place",
     code: "reexecution",
     says: refused("forbidden"),
-    block: block2Of(madeAfterBlock1([{ kind: "sale", place: "raffinerie", card: "04a1b2c3", amount: 500, request: "s-1" }, at2]).map((tx) => withReader(tx, "mana-bar"))),
+    block: block2Of(madeAfterBlock1([{ kind: "sale", place: "raffinerie", card: cardOf("04a1b2c3"), amount: 500, request: "s-1" }, at2]).map((tx) => withReader(tx, "mana-bar"))),
   },
   {
     what: "a top-up by a bar's reader",
     code: "reexecution",
     says: refused("forbidden"),
-    block: block2Of(madeAfterBlock1([{ kind: "topup", place: "raffinerie", card: "04a1b2c3", asset: "raf-eur", amount: 5_000, request: "t-1" }, at2]).map((tx) => withReader(tx, "bar-1"))),
+    block: block2Of(madeAfterBlock1([{ kind: "topup", place: "raffinerie", card: cardOf("04a1b2c3"), asset: "raf-eur", amount: 5_000, request: "t-1" }, at2]).map((tx) => withReader(tx, "bar-1"))),
   },
   {
     what: "a sale on a card blocked in block 1",
@@ -285,10 +299,10 @@ const forgedProposals: readonly Forged[] = [
       resigned({
         ...copy(block2Txs[1] as TxValue),
         id: "tx-blocked-sale",
-        card: "cafebabe",
+        card: cardOf("cafebabe"),
         request: "s-blocked",
-        command: { kind: "sale", place: "raffinerie", card: "cafebabe", amount: 200, request: "s-blocked" },
-        legs: [{ amount: 200, asset: "fed", from: "card:cafebabe", to: "place:raffinerie" }],
+        command: { kind: "sale", place: "raffinerie", card: cardOf("cafebabe"), amount: 200, request: "s-blocked" },
+        legs: [{ amount: 200, asset: "fed", from: `card:${cardOf("cafebabe")}`, to: "place:raffinerie" }],
       }),
     ]),
   },
@@ -315,7 +329,7 @@ const forgedProposals: readonly Forged[] = [
     what: "a check as a transaction (of kind badge, which moves nothing either)",
     code: "reexecution",
     says: /a check makes no transaction/,
-    block: block2Of([{ id: "tx-check", kind: "badge", time: at2, place: "raffinerie", card: "04a1b2c3", legs: [], command: { kind: "check", place: "raffinerie", card: "04a1b2c3" } }]),
+    block: block2Of([{ id: "tx-check", kind: "badge", time: at2, place: "raffinerie", card: cardOf("04a1b2c3"), legs: [], command: { kind: "check", place: "raffinerie", card: cardOf("04a1b2c3") } }]),
   },
   {
     what: "the same transaction id twice",
@@ -326,7 +340,7 @@ const forgedProposals: readonly Forged[] = [
   {
     what: "a transaction of block 1 again (its id, time and command), first in block 2",
     code: "reexecution",
-    says: /transaction tx-1 is already in the ledger/,
+    says: /transaction tx-2 is already in the ledger/,
     block: replayed,
   },
   {
@@ -364,7 +378,7 @@ const forgedProposals: readonly Forged[] = [
     what: "block 1's approved mint again under a new id (its approvals replayed)",
     code: "reexecution",
     says: refused("conflict"),
-    block: block2Of([{ ...copy(block1Txs[4] as TxValue), id: "tx-mint-again", time: at2 }]),
+    block: block2Of([{ ...copy(block1Txs[5] as TxValue), id: "tx-mint-again", time: at2 }]),
   },
   {
     what: "a validator added with the newcomer's approval only, not the members'",

@@ -9,7 +9,9 @@ import { parseArgs } from "node:util"
 import { Clock, Effect, Exit, Cause } from "effect"
 import { nodeConfig } from "../actors/config.js"
 import { base64urlEncode, keyFromSeed, validatorId } from "../engine/ed25519.js"
-import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
+import { CardKey } from "../actors/card-key.js"
+import { newLedger } from "../actors/ledger-start.js"
+import type { JsonValue } from "../engine/state.js"
 import { runCheck } from "./check.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { runFestival } from "./festival.js"
@@ -211,10 +213,12 @@ const festival = (args: string[]): number => {
   if (key === undefined) throw new Error("a 32-byte seed always makes a key")
   const readers = demoReaders(() => base64urlEncode(randomBytes(24)))
   const cards = 5_000
-  const genesis = decodeGenesis(demoGenesis(validatorId(key.publicKeyRaw), readers, cards))
-  if (!genesis.ok) throw new Error(`demo genesis rejected: ${genesis.field}: ${genesis.message}`)
+  const startMs = Effect.runSync(Clock.currentTimeMillis)
+  const cardKey = CardKey.generate()
+  const made = newLedger(demoGenesis(validatorId(key.publicKeyRaw), readers, cards) as unknown as JsonValue, cardKey, startMs)
+  if (!("state" in made)) throw new Error(`demo genesis rejected: ${made.field}: ${made.message}`)
   console.log(`A demo festival in-process through the ledger engine alone: ${readers.length} readers, ${cards} cards, ${taps} taps.`)
-  const report = runFestival(ledgerFromGenesis(genesis.value), readers, { taps, cards, seed: 20261124, startMs: Effect.runSync(Clock.currentTimeMillis), clockMs })
+  const report = runFestival(made.state, readers, { taps, cards, seed: 20261124, startMs, clockMs, pseudonym: (uid) => cardKey.pseudonym(uid) })
   console.log(`  outcomes: ${[...report.statuses].map(([status, n]) => `${status} ${n}`).join(", ")}`)
   console.log(`  transactions: ${report.transactions}; engine time ${report.engineMs.toFixed(0)} ms (${Math.round(report.taps / (report.engineMs / 1000))} taps/s on one core, no IO)`)
   console.log(`  supply: ${[...report.supply].map(([asset, amount]) => `${asset} ${amount}`).join(", ")}`)

@@ -7,7 +7,7 @@ import { decodeCommand } from "../engine/command.js"
 import { execute } from "../engine/execute.js"
 import { replay, sameBalances, stateBalances } from "../engine/apply.js"
 import { txRoot } from "../engine/hash.js"
-import type { TimeMs, TxId } from "../engine/names.js"
+import type { CardId, CardUid, TimeMs, TxId } from "../engine/names.js"
 import type { LedgerState, Transaction } from "../engine/state.js"
 import { demoCardUid, demoPlaces, type DemoReader } from "./demo.js"
 
@@ -35,7 +35,7 @@ const xorshift = (seed: number) => {
 export const runFestival = (
   state: LedgerState,
   readers: readonly DemoReader[],
-  options: { taps: number; cards: number; seed: number; startMs: number; clockMs: () => number },
+  options: { taps: number; cards: number; seed: number; startMs: number; clockMs: () => number; pseudonym: (uid: CardUid) => CardId },
 ): FestivalReport => {
   const random = xorshift(options.seed)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
@@ -44,7 +44,8 @@ export const runFestival = (
   const started = options.clockMs()
   for (let tap = 0; tap < options.taps; tap++) {
     const reader = pick(readers)
-    const card = demoCardUid(1 + Math.floor(random() * options.cards))
+    // A reader gives the uid; the engine knows the card by its pseudonym (PROTOCOL.md section 9.4).
+    const card = options.pseudonym(demoCardUid(1 + Math.floor(random() * options.cards)) as CardUid)
     const place = demoPlaces.find((p) => p.id === reader.place) ?? demoPlaces[0]
     const raw =
       reader.role === "cashdesk"
