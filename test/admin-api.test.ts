@@ -26,7 +26,8 @@ const get = async (path: string) => {
 
 describe("public endpoints", () => {
   it("serves health, supply and the OpenAPI document", async () => {
-    expect(await get("/v1/health")).toMatchObject({ status: 200, body: { ok: true, transactions: 0 } })
+    // The ledger starts with the genesis's cards, registered with the genesis (PROTOCOL.md section 9.4).
+    expect(await get("/v1/health")).toMatchObject({ status: 200, body: { ok: true, transactions: 1 } })
     const supply = await get("/v1/supply")
     expect(supply.body["assets"]).toContainEqual({ asset: "fed", kind: "fed", circulation: 0, euros: { received: 0, refunded: 0, paidOut: 0 } })
     const openapi = await get("/v1/openapi.json")
@@ -103,7 +104,7 @@ describe("admin endpoints", () => {
     const retry = await admin(node, "POST", "/v1/admin/commands", mint)
     expect(first.body).toMatchObject({ ok: true, status: "ok" })
     expect(retry.body).toEqual(first.body)
-    expect((await admin(node, "GET", "/v1/admin/wallets/card:04dd0000000001")).body["balances"]).toEqual({ "raf-gift": 700 })
+    expect((await admin(node, "POST", "/v1/admin/cards/find", { card: "04dd0000000001" })).body["balances"]).toEqual({ "raf-gift": 700 })
     const other = await admin(node, "POST", "/v1/admin/commands", { ...mint, amount: 1 })
     expect(other).toMatchObject({ status: 409, body: { ok: false, error: { code: "conflict", field: "request" } } })
     const place = { id: "once", name: "Once", accepts: ["fed"], request: "place-once" }
@@ -203,8 +204,11 @@ describe("admin endpoints", () => {
     expect(twice.body).toMatchObject({ ok: false, status: "duplicate_ref", field: "ref" })
     const bad = await admin(node, "POST", "/v1/admin/commands", { kind: "refill", wallet: "card:04bb0000000002", amount: 0, ref: "x" })
     expect(bad.body).toMatchObject({ ok: false, error: { code: "amount_out_of_range", field: "amount" } })
-    const wallet = await admin(node, "GET", "/v1/admin/wallets/card:04bb0000000002")
+    // A card's wallet is named by its pseudonym in a URL: a uid never goes in one.
+    const found = await admin(node, "POST", "/v1/admin/cards/find", { card: "04bb0000000002" })
+    const wallet = await admin(node, "GET", `/v1/admin/wallets/${String(found.body["wallet"])}`)
     expect(wallet.body["balances"]).toEqual({ fed: 2500 })
+    expect(await admin(node, "GET", "/v1/admin/wallets/card:04bb0000000002")).toMatchObject({ status: 400, body: { error: { code: "bad_request" } } })
     const supply = await get("/v1/supply")
     expect(supply.body["assets"]).toContainEqual({ asset: "fed", kind: "fed", circulation: 2500, euros: { received: 2500, refunded: 0, paidOut: 0 } })
   })

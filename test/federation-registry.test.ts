@@ -86,7 +86,7 @@ describe("the registry in the ledger", () => {
       const blocks = (await getJson(node.http, `/v1/blocks?from=1&limit=1000`))["blocks"] as Array<{ header: { txCount: number } }>
       return blocks.reduce((sum, block) => sum + block.header.txCount, 0) === health["transactions"]
     })
-    expect(await transactions(), "place, asset, place, reader, cards, staff, topup, sale, block, revoke").toBe(10)
+    expect(await transactions(), "the genesis's cards, then place, asset, place, reader, cards, staff, topup, sale, block, revoke").toBe(1 + 10)
 
     const peerOptions = { engine: node.http, dataDir: freshDataDir(), genesisHash, readyMs: 180_000 }
     const peer = track(await startPeer(peerOptions))
@@ -96,12 +96,14 @@ describe("the registry in the ledger", () => {
     expect((supply["assets"] as Array<{ asset: string }>).map((asset) => asset.asset), "the new asset is counted").toContain("cafe-gift")
     expect(await getJson(peer.http, `/v1/supply`)).toEqual(supply)
 
+    // The ledger knows the card by its pseudonym (PROTOCOL.md section 9.4).
+    const blocked = String((await admin(node, "POST", "/v1/admin/cards/find", { card: cards[1] })).body["card"])
     await peer.stop()
     await node.stop()
     const [nodeContents, peerContents] = [await storedContents(node.dataDir), await storedContents(peer.dataDir)]
     expect(peerContents).toEqual(nodeContents)
     expect(nodeContents.readers.find((reader) => (reader as { id: string }).id === "cafe-desk"), "the revoked reader, known as revoked").toMatchObject({ revoked: true })
-    expect(nodeContents.cards.find((card) => card.uid === cards[1])).toMatchObject({ status: "blocked", staff })
+    expect(nodeContents.cards.find((card) => card.card === blocked)).toMatchObject({ status: "blocked", staff })
     expect(nodeContents.places.find((entry) => (entry as { id: string }).id === "cafe")).toEqual(place)
   }, 240_000)
 })

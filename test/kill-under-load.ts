@@ -77,7 +77,9 @@ export const accountFor = async (node: NodeProcess, taps: readonly Tap[]): Promi
   expect(ended.filter(({ reply }) => reply.type !== "result" || isRefusal(reply)).slice(0, 5), "taps not answered after the failure").toEqual([])
   const txIds = ended.flatMap(({ reply }) => (reply.ok === true ? [reply["tx"]] : []))
   expect(new Set(txIds).size, "distinct transactions of the ok replies").toBe(txIds.length)
-  expect((await health(node.http)).body).toMatchObject({ ok: true, transactions: txIds.length })
+  // The ledger's first transaction registers the genesis's cards (PROTOCOL.md section 9.4).
+  const height = 1 + txIds.length
+  expect((await health(node.http)).body).toMatchObject({ ok: true, transactions: height })
   expect(await checkedBalances(node.ws, festivalCards)).toEqual(balancesFromReplies(ended, festivalCards))
-  return txIds.length
+  return height
 }

@@ -26,7 +26,7 @@ export const ledgerContents = (state: LedgerState) => ({
       meltedUntilMs: byKey(wallet.meltedUntilMs),
       lastActivityMs: wallet.lastActivityMs,
     })),
-  cards: byKey(state.cards).map(([uid, card]) => ({ uid, status: card.status, wallet: card.wallet, staff: plain(card.staff) })),
+  cards: byKey(state.cards).map(([id, card]) => ({ card: id, status: card.status, wallet: card.wallet, staff: plain(card.staff) })),
   places: byKey(state.places).map(([, place]) => plain(place)),
   assets: byKey(state.assets).map(([, asset]) => plain(asset)),
   readers: byKey(state.readers).map(([, reader]) => plain(reader)),

@@ -32,7 +32,7 @@ import type { LedgerWriter } from "../actors/writer.js"
 import { approvalText, authorityOf, decodeApprovals } from "../engine/authority.js"
 import { decodeCommand } from "../engine/command.js"
 import { adminTokenCharsMin } from "../engine/limits.js"
-import { isRecord, walletKind, type ValidatorId } from "../engine/names.js"
+import { isCardId, isRecord, walletKind, type ValidatorId } from "../engine/names.js"
 import type { LedgerState } from "../engine/state.js"
 import type { LedgerStore } from "../storage/ledger.js"
 import { AdminAuth, BadRequest, Conflict, Forbidden, NodeApi, NotFound, problem, Unauthorized, Unavailable } from "./api.js"
@@ -250,6 +250,9 @@ const adminGroup = (deps: HttpDeps) =>
           })
         })
         .handle("wallet", ({ path }) => {
+          if (path.id.startsWith("card:") && !isCardId(path.id.slice("card:".length))) {
+            return Effect.fail(problem(BadRequest, "bad_request", "a card's wallet is card:<pseudonym>: find a card by uid or number with POST /v1/admin/cards/find (a uid never goes in a URL)", "id"))
+          }
           const wallet = state().wallets.get(path.id as never)
           if (wallet === undefined) return Effect.fail(problem(NotFound, "not_found", "no such wallet"))
           return Effect.succeed({
