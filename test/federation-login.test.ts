@@ -20,7 +20,7 @@ import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
 import type { TimeMs } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
-import { genesisDocument, t0 } from "./federation.js"
+import { genesisDocument, ledgerDocumentOf, t0 } from "./federation.js"
 import { FakeEngine, genesisHashOf, honestChallenge, nodeDataDir, startValidator, testKey, type FederationConnection, type ValidatorProcess } from "./federation-process.js"
 import { admin, blackBoxGenesis, outputLine, startNode, testObserver, within, type NodeProcess } from "./node-process.js"
 
@@ -33,7 +33,7 @@ afterAll(async () => {
 })
 
 // A federation whose one validator is alice: block 0 is the first block she votes.
-const document = { ...genesisDocument, validators: { keys: [alice.id], threshold: 1 } }
+const document = ledgerDocumentOf({ ...genesisDocument, validators: { keys: [alice.id], threshold: 1 } })
 const decoded = decodeGenesis(document)
 if (!decoded.ok) throw new Error(`test genesis rejected: ${decoded.field}: ${decoded.message}`)
 const genesisTx = genesisTransaction(document as unknown as JsonValue, t0 as TimeMs)

@@ -11,7 +11,7 @@ import { decodeGenesis, genesisTransaction } from "../engine/genesis.js"
 import type { TimeMs } from "../engine/names.js"
 import type { JsonValue } from "../engine/state.js"
 import { transactionJson } from "../engine/transaction.js"
-import { genesisDocument, t0 } from "./federation.js"
+import { genesisDocument, ledgerDocumentOf, t0 } from "./federation.js"
 import { FakeEngine, readyMsDefault, startPeer, startValidator, testKey, writeKeyFile, type FollowerProcess } from "./federation-process.js"
 import { freshDataDir, memberFetch, runCli, within } from "./node-process.js"
 
@@ -21,7 +21,7 @@ const startsMs = (followers: number) => followers * readyMsDefault + deadlineMs
 const alice = testKey(1)
 
 // A federation whose one validator is alice.
-const document = { ...genesisDocument, validators: { keys: [alice.id], threshold: 1 } }
+const document = ledgerDocumentOf({ ...genesisDocument, validators: { keys: [alice.id], threshold: 1 } })
 const decoded = decodeGenesis(document)
 if (!decoded.ok) throw new Error(`test genesis rejected: ${decoded.field}: ${decoded.message}`)
 const genesisTx = genesisTransaction(document as unknown as JsonValue, t0 as TimeMs)
