@@ -31,7 +31,7 @@ import type { NodeLimits } from "../engine/limits.js"
 import { MerkleAccumulator } from "../engine/hash.js"
 import type { TimeMs, ValidatorId } from "../engine/names.js"
 import type { Transaction, Validators } from "../engine/state.js"
-import { needsPaymentChecker, validatorSetOf } from "../engine/validators.js"
+import { evidenceKinds, needsPaymentChecker, validatorSetOf } from "../engine/validators.js"
 import type { SigningKey } from "../engine/ed25519.js"
 import type { LedgerStore, StoredBlock, StoredTx } from "../storage/ledger.js"
 
@@ -310,7 +310,7 @@ export class BlockProducer {
       signatures: new Map(),
       // Canonical texts: a refill's holds "kind":"refill"; a text that only mentions the words asks
       // for a checker's signature too, which is never less safe.
-      needsChecker: needsPaymentChecker(set, txTexts.includes(`"kind":"refill"`) ? ["refill"] : []),
+      needsChecker: needsPaymentChecker(set, evidenceKinds.filter((kind) => txTexts.includes(`"kind":"${kind}"`))),
       committedAtMs,
     }
   }

@@ -3,7 +3,7 @@
  * from a storage Snapshot, and the stored form of wallets and cards for a commit batch.
  */
 import { decodeGenesis, ledgerFromGenesis } from "../engine/genesis.js"
-import type { AssetId, CardId, PlaceId, ReaderId, TimeMs, WalletId } from "../engine/names.js"
+import type { AssetId, CardId, PlaceId, ReaderId, TimeMs, TxId, WalletId } from "../engine/names.js"
 import { isRecord } from "../engine/names.js"
 import { decodeKeys, decodeObserverKeys, decodeRulesVersion, decodeStaff } from "../engine/registry.js"
 import { newCard, setMeltedUntil, setMembership, type Card, type CardRecord, type JsonValue, type LedgerState, type Transaction, type Wallet } from "../engine/state.js"
@@ -41,6 +41,9 @@ export const stateFromSnapshot = (snapshot: Snapshot): LedgerState => {
   for (const card of snapshot.cards) state.cards.set(card.id as CardId, cardFromStore(card))
   for (const wallet of snapshot.wallets) walletFromStore(state, wallet)
   for (const ref of snapshot.refs) state.refs.add(ref)
+  for (const { ref, wallet, paid, refunded, pending } of snapshot.payments) {
+    state.payments.set(ref, { wallet: wallet as WalletId, paid, refunded, pending: pending === null ? undefined : { tx: pending.tx as TxId, amount: pending.amount } })
+  }
   for (const request of snapshot.requests) {
     state.requests.set(`${request.reader}/${request.request}`, {
       fingerprint: request.fingerprint,
@@ -72,6 +75,8 @@ export interface Touched {
   readonly meta: Set<RegistryMetaKey>
   /** Approved commands' request ids, with their transactions' seqs. */
   readonly approved: Map<string, number>
+  /** Refills' payments opened or refunded (PROTOCOL.md section 9.5), by reference. */
+  readonly payments: Set<string>
   backing: boolean
   validators: boolean
 }
@@ -84,6 +89,7 @@ export const emptyTouched = (): Touched => ({
   readers: new Set(),
   meta: new Set(),
   approved: new Map(),
+  payments: new Set(),
   backing: false,
   validators: false,
 })
@@ -107,10 +113,21 @@ export const touchedBy = (state: LedgerState, tx: Transaction, touched: Touched,
   }
   switch (tx.kind) {
     case "refill":
+      if (tx.ref !== undefined && state.payments.has(tx.ref)) touched.payments.add(tx.ref)
+      touched.backing = true
+      return
     case "mint":
     case "deposit":
       touched.backing = true
       return
+    case "withdraw":
+    case "payback":
+    case "restore": {
+      const payment = isRecord(tx.memo) ? tx.memo["payment"] : undefined
+      if (typeof payment === "string") touched.payments.add(payment)
+      if (tx.kind === "payback") touched.backing = true
+      return
+    }
     case "validators":
       touched.validators = true
       return
@@ -155,6 +172,10 @@ export const touchedRows = (state: LedgerState, touched: Touched) => ({
   meta: touched.meta.size === 0 ? undefined : [...touched.meta].map((key) => ({ key, value: metaValue(state, key) })),
   approved: touched.approved.size === 0 ? undefined : [...touched.approved].map(([request, seq]) => ({ request, seq })),
   backing: touched.backing ? { ...state.backing } : undefined,
+  payments: touched.payments.size === 0 ? undefined : [...touched.payments].flatMap((ref) => {
+    const payment = state.payments.get(ref)
+    return payment === undefined ? [] : [{ ref, wallet: payment.wallet, paid: payment.paid, refunded: payment.refunded, pending: payment.pending ?? null }]
+  }),
   validators: touched.validators ? JSON.stringify(state.validators) : undefined,
 })
 

@@ -34,6 +34,7 @@ const snapshot: Snapshot = {
   requests: [],
   olderRequests: [],
   refs: [],
+  payments: [],
   backing: { received: 0, refunded: 0, paidOut: 0 },
   meta: {},
   lastSeq: 1,

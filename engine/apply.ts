@@ -102,7 +102,40 @@ const applyKindEffects = (state: LedgerState, tx: Transaction, undo: Undo | unde
       state.backing.received += leg.amount
     } else if (tx.kind === "deposit" && walletKind(leg.to) === "issuance") {
       state.backing.paidOut += leg.amount
+    } else if (tx.kind === "payback" && walletKind(leg.to) === "issuance") {
+      state.backing.refunded += leg.amount
     }
+  }
+  applyPaymentEffects(state, tx, memo, undo)
+}
+
+/**
+ * A refill's payment, and the online refunds of it (PROTOCOL.md section 9.5): a `refill` of fed
+ * opens its payment, a `withdraw` makes its refund pending, a `payback` counts it refunded and a
+ * `restore` drops it.
+ */
+const applyPaymentEffects = (state: LedgerState, tx: Transaction, memo: Readonly<Record<string, unknown>>, undo: Undo | undefined): void => {
+  const leg = tx.legs[0]
+  if (leg === undefined) return
+  if (tx.kind === "refill") {
+    const ref = tx.ref
+    if (ref === undefined || leg.asset !== state.fed || state.payments.has(ref)) return
+    state.payments.set(ref, { wallet: leg.to, paid: leg.amount, refunded: 0 })
+    undo?.step(() => state.payments.delete(ref))
+    return
+  }
+  if (tx.kind !== "withdraw" && tx.kind !== "payback" && tx.kind !== "restore") return
+  const payment = typeof memo["payment"] === "string" ? state.payments.get(memo["payment"]) : undefined
+  if (payment === undefined) return
+  const { refunded, pending } = payment
+  undo?.step(() => {
+    payment.refunded = refunded
+    payment.pending = pending
+  })
+  if (tx.kind === "withdraw") payment.pending = { tx: tx.id, amount: leg.amount }
+  else {
+    if (tx.kind === "payback") payment.refunded += leg.amount
+    payment.pending = undefined
   }
 }
 

@@ -112,7 +112,13 @@ export const authorityOf = (state: LedgerState, command: Command): Authority => 
     // Payment evidence is checked by the validators that check payments (section 9.5); the policy,
     // the state and the time decide a melt.
     case "refill":
+    case "payback":
     case "demurrage":
+      return none
+    // An online refund moves a holder's fed only towards the payment it came from (a payment checker
+    // verifies the processor's refund), or back: nobody else can gain by it.
+    case "withdraw":
+    case "restore":
       return none
   }
 }

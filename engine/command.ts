@@ -88,6 +88,10 @@ export const commandSpecs = {
   subscribe: { ...origin, place: required(decodePlaceId), wallet: required(walletOf("card", "user")), asset: required(decodeAssetId), periodMs: required(periodMs), amount: optional(decodeAmount) },
   refill: { ...operator, wallet: required(walletOf("card", "user", "place")), amount: required(decodeAmount), ref: required(decodeExternalRef) },
   deposit: { ...operator, place: required(decodePlaceId), amount: required(decodeAmount), ref: required(decodeExternalRef) },
+  // The online refund of a refill (PROTOCOL.md section 9.5): `payment` is the refill's `ref`.
+  withdraw: { ...operator, payment: required(decodeExternalRef), amount: required(decodeAmount) },
+  payback: { ...operator, payment: required(decodeExternalRef), ref: required(decodeExternalRef) },
+  restore: { ...operator, payment: required(decodeExternalRef) },
   exchange: { ...operator, wallet: required(walletOf("card", "user")), asset: required(decodeAssetId), direction: required(direction), amount: required(decodeAmount) },
   demurrage: { ...operator, wallet: required(walletOf("card", "user", "place")), asset: required(decodeAssetId) },
   void: { ...operator, card: required(decodeCardId), reason: required(voidReason), place: optional(decodePlaceId) },

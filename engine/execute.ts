@@ -17,7 +17,20 @@ import { refund, refundStatuses, topup, topupStatuses } from "./cashdesk.js"
 import { transfer, transferStatuses } from "./transfer.js"
 import { fusion, fusionStatuses, voidCard, voidStatuses } from "./cards.js"
 import { subscribe, subscribeStatuses } from "./membership.js"
-import { deposit, depositStatuses, mint, mintStatuses, refill, refillStatuses } from "./issuance.js"
+import {
+  deposit,
+  depositStatuses,
+  mint,
+  mintStatuses,
+  payback,
+  paybackStatuses,
+  refill,
+  refillStatuses,
+  restore,
+  restoreStatuses,
+  withdraw,
+  withdrawStatuses,
+} from "./issuance.js"
 import { exchange, exchangeStatuses } from "./exchange.js"
 import { demurrage, demurrageStatuses } from "./demurrage.js"
 import { changeValidators, validatorsStatuses } from "./validators.js"
@@ -54,6 +67,9 @@ export const statusesOf: { readonly [K in CommandKind]: readonly string[] } = {
   subscribe: subscribeStatuses,
   refill: refillStatuses,
   deposit: depositStatuses,
+  withdraw: withdrawStatuses,
+  payback: paybackStatuses,
+  restore: restoreStatuses,
   exchange: exchangeStatuses,
   demurrage: demurrageStatuses,
   void: voidStatuses,
@@ -84,6 +100,9 @@ export const decide = (state: LedgerState, command: Command, ctx: Context): Outc
     case "subscribe": return subscribe(state, command, ctx)
     case "refill": return refill(state, command, ctx)
     case "deposit": return deposit(state, command, ctx)
+    case "withdraw": return withdraw(state, command, ctx)
+    case "payback": return payback(state, command, ctx)
+    case "restore": return restore(state, command, ctx)
     case "exchange": return exchange(state, command, ctx)
     case "demurrage": return demurrage(state, command, ctx)
     case "void": return voidCard(state, command, ctx)

@@ -126,6 +126,7 @@ const meaningful: Readonly<Record<string, fc.Arbitrary<unknown>>> = {
   user: fc.constantFrom(...users, `card:${cardOf("deadbeef")}`),
   periodMs: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: limits.membershipPeriodMsMax }) }, { weight: 1, arbitrary: fc.constantFrom(0, limits.membershipPeriodMsMax + 1) }),
   ref: fc.constantFrom("pi_1", "pi_2", "bank-1", "bank-2"),
+  payment: fc.constantFrom("pi_0", "pi_1", "pi_2", "bank-2"),
   direction: fc.constantFrom("to_fed", "from_fed"),
   reason: fc.constantFrom("lost", "voided"),
   add: fc.constantFrom(...genesisDocument.validators.keys, "A".repeat(43), "B".repeat(43), "not-a-key"),
@@ -241,7 +242,7 @@ const delay = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 60 * day }), fc
 
 /**
  * A ledger with money of every asset on several cards, a membership, a fused card, a blocked one,
- * an operator's request id (r2) and a reader's (desk-1's r1) used once.
+ * an operator's request id (r2) and a reader's (desk-1's r1) used once, an online refund pending.
  */
 const preparedSession = (): Session => {
   const s = new Session()
@@ -259,6 +260,8 @@ const preparedSession = (): Session => {
   s.must({ kind: "mint", asset: "mana-time", to: `card:${cardOf("deadbeef")}`, amount: limits.amountMax, ref: "bank-2", request: "r2" })
   s.must({ kind: "fusion", card: third, user: users[0] })
   s.must({ kind: "void", card: blocked, reason: "lost" })
+  // An online refund of the second card's payment waits for the processor.
+  s.must({ kind: "withdraw", payment: "pi_0", amount: 100 })
   return s
 }
 

@@ -319,6 +319,7 @@ export const ledgerFromGenesis = (genesis: Genesis): LedgerState => {
     wallets: new Wallets(cards),
     fed: (genesis.assets.find((asset) => asset.kind === "fed") as Asset).id,
     refs: new Set(),
+    payments: new Map(),
     requests: new Map(),
     validators: genesis.validators,
     stewards: genesis.stewards,

@@ -1,15 +1,18 @@
 /**
  * Money entering and leaving circulation outside the bars: `mint` (an issuer creates an asset into
- * a wallet), `refill` (fed minted against a paid external payment, once per reference) and `deposit`
- * (a place's fed burnt when the federation pays it out in euros).
+ * a wallet), `refill` (fed minted against a paid external payment, once per reference), `deposit`
+ * (a place's fed burnt when the federation pays it out in euros), and the online refund of a refill
+ * (PROTOCOL.md section 9.5) in three steps: `withdraw` (the fed leaves the wallet for
+ * `fund:refunds` while the processor is asked), then `payback` (the processor refunded: burnt, its
+ * refund's reference in `ref`) or `restore` (it refused: put back).
  */
-import { issuanceWallet, placeWallet } from "./names.js"
+import { issuanceWallet, placeWallet, refundsFund } from "./names.js"
 import { findAsset, findPlace, holderWallet } from "./holders.js"
 import { applied, fail, type Failure, isFailure, transaction, type Context, type Outcome } from "./outcome.js"
 import type { CommandOf } from "./command.js"
 import { withinSupply } from "./cashdesk.js"
 import * as limits from "./limits.js"
-import { balanceOf, type LedgerState } from "./state.js"
+import { balanceOf, refundable, type LedgerState, type Payment } from "./state.js"
 
 const usedRef = (state: LedgerState, ref: string | undefined): Failure<"duplicate_ref"> | undefined =>
   ref !== undefined && state.refs.has(ref) ? fail("duplicate_ref", `reference ${ref} was already used`, "ref") : undefined
@@ -70,4 +73,63 @@ export const deposit = (state: LedgerState, cmd: CommandOf<"deposit">, ctx: Cont
   if (balance < cmd.amount) return fail("insufficient_funds", `${from} holds ${balance} fed of ${cmd.amount}`, "amount")
   const leg = { asset: state.fed, from, to: issuanceWallet(state.fed), amount: cmd.amount }
   return applied(transaction(ctx, "deposit", cmd, [leg]))
+}
+
+/** The refill's payment a refund command names. */
+const findPayment = (state: LedgerState, ref: string): Payment | Failure<"unknown_payment"> =>
+  state.payments.get(ref) ?? fail("unknown_payment", `no refill was paid by ${ref}`, "payment")
+
+export const withdrawStatuses = [
+  "ok", "bad_request", "amount_out_of_range", "conflict", "unknown_payment", "refund_pending", "refund_exceeds_payment",
+  "insufficient_funds",
+] as const
+export type WithdrawStatus = (typeof withdrawStatuses)[number]
+
+/**
+ * A holder asks for fed back to the payment that brought it: the amount leaves the wallet the refill
+ * credited for `fund:refunds`, where it waits for the processor. Never more than what remains of the
+ * payment, one withdrawal per payment at a time. A blocked card may ask: its money goes back to the
+ * payment it came from, to nobody else.
+ */
+export const withdraw = (state: LedgerState, cmd: CommandOf<"withdraw">, ctx: Context): Outcome<WithdrawStatus> => {
+  const payment = findPayment(state, cmd.payment)
+  if (isFailure(payment)) return payment
+  if (payment.pending !== undefined) {
+    return fail("refund_pending", `a refund of ${cmd.payment} waits for the processor (transaction ${payment.pending.tx})`, "payment")
+  }
+  const left = refundable(payment)
+  if (cmd.amount > left) return fail("refund_exceeds_payment", `${left} of payment ${cmd.payment} may still be refunded`, "amount")
+  const balance = balanceOf(state, payment.wallet, state.fed)
+  if (balance < cmd.amount) return fail("insufficient_funds", `${payment.wallet} holds ${balance} fed of ${cmd.amount}`, "amount")
+  const leg = { asset: state.fed, from: payment.wallet, to: refundsFund, amount: cmd.amount }
+  return applied(transaction(ctx, "withdraw", { ...cmd, memo: { payment: cmd.payment } }, [leg]))
+}
+
+export const paybackStatuses = ["ok", "bad_request", "conflict", "unknown_payment", "no_refund_pending", "duplicate_ref"] as const
+export type PaybackStatus = (typeof paybackStatuses)[number]
+
+/**
+ * The processor refunded a payment's pending withdrawal: its fed is burnt out of `fund:refunds`, and
+ * `ref` names the processor's refund, which payment checkers verify (section 9.5).
+ */
+export const payback = (state: LedgerState, cmd: CommandOf<"payback">, ctx: Context): Outcome<PaybackStatus> => {
+  const payment = findPayment(state, cmd.payment)
+  if (isFailure(payment)) return payment
+  if (payment.pending === undefined) return fail("no_refund_pending", `no refund of ${cmd.payment} waits for the processor`, "payment")
+  const duplicate = usedRef(state, cmd.ref)
+  if (duplicate !== undefined) return duplicate
+  const leg = { asset: state.fed, from: refundsFund, to: issuanceWallet(state.fed), amount: payment.pending.amount }
+  return applied(transaction(ctx, "payback", { ...cmd, memo: { payment: cmd.payment } }, [leg]))
+}
+
+export const restoreStatuses = ["ok", "bad_request", "conflict", "unknown_payment", "no_refund_pending"] as const
+export type RestoreStatus = (typeof restoreStatuses)[number]
+
+/** The processor refused a payment's pending withdrawal: its fed goes back to the wallet it left. */
+export const restore = (state: LedgerState, cmd: CommandOf<"restore">, ctx: Context): Outcome<RestoreStatus> => {
+  const payment = findPayment(state, cmd.payment)
+  if (isFailure(payment)) return payment
+  if (payment.pending === undefined) return fail("no_refund_pending", `no refund of ${cmd.payment} waits for the processor`, "payment")
+  const leg = { asset: state.fed, from: refundsFund, to: payment.wallet, amount: payment.pending.amount }
+  return applied(transaction(ctx, "restore", { ...cmd, memo: { payment: cmd.payment } }, [leg]))
 }

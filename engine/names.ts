@@ -99,6 +99,8 @@ export const issuanceWallet = (asset: AssetId): WalletId => `issuance:${asset}` 
 export const fundWallet = (name: FundName): WalletId => `fund:${name}` as WalletId
 export const commonFund = fundWallet("common" as FundName)
 export const maintenanceFund = fundWallet("maintenance" as FundName)
+/** Where an online refund's money waits for the payment processor's answer (PROTOCOL.md section 9.5). */
+export const refundsFund = fundWallet("refunds" as FundName)
 
 export type WalletKind = "card" | "user" | "place" | "fund" | "issuance"
 

@@ -1,6 +1,7 @@
 /**
  * Payment checkers (PROTOCOL.md section 9.5): the members of the validator set that ask the payment
- * processor about refills. A block holding a refill is final only with one of their signatures.
+ * processor about refills and online refunds. A block holding a refill or a refund's evidence is final
+ * only with one of their signatures.
  */
 import { describe, expect, it } from "vitest"
 import { checkSignatures, signBlock } from "./block.js"
@@ -28,6 +29,14 @@ describe("a block holding a refill", () => {
     expect(needsPaymentChecker(set, ["sale", "topup"])).toBe(false)
     expect(checkSignatures(hash, signed(a, b), set, false)).toBeUndefined()
     expect(needsPaymentChecker({ keys: set.keys, threshold: 2 }, ["refill"])).toBe(false)
+  })
+})
+
+describe("a block holding an online refund", () => {
+  it("needs a payment checker when it holds the refund's evidence (payback), not the withdrawal or its restoring", () => {
+    expect(needsPaymentChecker(set, ["withdraw", "payback"])).toBe(true)
+    expect(needsPaymentChecker(set, ["withdraw", "restore"])).toBe(false)
+    expect(needsPaymentChecker({ keys: set.keys, threshold: 2 }, ["payback"])).toBe(false)
   })
 })
 

@@ -245,7 +245,27 @@ export interface LedgerState {
   readonly genesisCards: CardsCommitment
   /** Euros received (refills), refunded and paid out (deposits), in cents, for the backing proof. */
   readonly backing: { received: number; refunded: number; paidOut: number }
+  /**
+   * The payments refills were made with, by their reference (PROTOCOL.md section 9.5): what each
+   * paid and what of it was refunded, so that an online refund never exceeds what remains of it.
+   */
+  readonly payments: Map<string, Payment>
 }
+
+/** A refill's payment, as the ledger tracks it for online refunds. */
+export interface Payment {
+  /** The wallet the refill credited: a refund takes the money back from it. */
+  readonly wallet: WalletId
+  /** Cents paid. */
+  readonly paid: number
+  /** Cents refunded (burnt by `payback`). */
+  refunded: number
+  /** The withdrawal waiting for the processor's answer: at most one at a time per payment. */
+  pending?: { readonly tx: TxId; readonly amount: number } | undefined
+}
+
+/** What may still be asked back of a payment: paid, less refunded, less a withdrawal pending. */
+export const refundable = (payment: Payment): number => payment.paid - payment.refunded - (payment.pending?.amount ?? 0)
 
 export const txKinds = [
   "sale",
@@ -257,6 +277,9 @@ export const txKinds = [
   "subscribe",
   "badge",
   "deposit",
+  "withdraw",
+  "payback",
+  "restore",
   "exchange",
   "demurrage",
   "void",

@@ -1,5 +1,6 @@
 /** `transfer`: an amount of one asset from a holder's wallet to another wallet. */
 import { findAsset, holderWallet, unknownHolder } from "./holders.js"
+import { refundsFund } from "./names.js"
 import { applied, fail, isFailure, transaction, type Context, type Outcome } from "./outcome.js"
 import type { CommandOf } from "./command.js"
 import { balanceOf, type LedgerState } from "./state.js"
@@ -12,6 +13,10 @@ export const transferStatuses = [
 export type TransferStatus = (typeof transferStatuses)[number]
 
 export const transfer = (state: LedgerState, cmd: CommandOf<"transfer">, ctx: Context): Outcome<TransferStatus> => {
+  // The refunds fund holds what online refunds owe the processor's answer: only they move it.
+  if (cmd.from === refundsFund || cmd.to === refundsFund) {
+    return fail("bad_request", `${refundsFund} is moved only by withdraw, payback and restore`, cmd.from === refundsFund ? "from" : "to")
+  }
   const unknown = unknownHolder(state, cmd.from, "from") ?? unknownHolder(state, cmd.to, "to")
   if (unknown !== undefined) return unknown
   const from = holderWallet(state, cmd.from, "from")

@@ -79,9 +79,12 @@ export const paymentCheckersOf = (raw: unknown, keys: readonly ValidatorId[]): V
 export const withCheckers = (set: { keys: readonly ValidatorId[]; threshold: number }, checkers: readonly ValidatorId[]): Validators =>
   checkers.length === 0 ? { keys: set.keys, threshold: set.threshold } : { keys: set.keys, threshold: set.threshold, paymentCheckers: checkers }
 
+/** The kinds of transactions that carry payment evidence: a refill's payment, an online refund's refund. */
+export const evidenceKinds: readonly string[] = ["refill", "payback"]
+
 /** Whether a block holding these kinds of transactions needs a payment checker's signature, under this set. */
 export const needsPaymentChecker = (set: Validators, kinds: Iterable<string>): boolean => {
   if (set.paymentCheckers === undefined || set.paymentCheckers.length === 0) return false
-  for (const kind of kinds) if (kind === "refill") return true
+  for (const kind of kinds) if (evidenceKinds.includes(kind)) return true
   return false
 }

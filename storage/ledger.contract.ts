@@ -40,6 +40,7 @@ const sorted = (snapshot: Snapshot): Snapshot => ({
   wallets: [...snapshot.wallets].sort(byKey((wallet) => wallet.id)),
   requests: sortRequests(snapshot.requests),
   refs: [...snapshot.refs].sort(),
+  payments: [...snapshot.payments].sort(byKey((payment) => payment.ref)),
 })
 
 /** The request of a committed transaction, as load returns it. */
@@ -95,6 +96,7 @@ const firstBatch: CommitBatch = {
   ],
   cards: [blocked],
   backing: { received: 1_000, refunded: 0, paidOut: 0 },
+  payments: [{ ref: "pi_3Q0abc", wallet: "card:04a1b2c3", paid: 1_000, refunded: 0, pending: null }],
 }
 
 const committed = (store: LedgerStore) => initialize(store).pipe(Effect.zipRight(store.commit(firstBatch)))
@@ -189,12 +191,38 @@ const commits = (layer: () => Layer.Layer<Ledger, StorageError>) => {
       expect(snapshot.lastSeq).toBe(4)
     }).pipe(Effect.provide(layer())))
 
+  it.live("keeps each payment as the last commit left it: opened, a refund pending, refunded; never more refunded than paid", () =>
+    Effect.gen(function* () {
+      const store = yield* Ledger
+      yield* committed(store)
+      const opened = firstBatch.payments?.[0]
+      if (opened === undefined) throw new Error("the first batch opens a payment")
+      expect(sorted(yield* store.load(0)).payments).toEqual([opened])
+      const pending = { ...opened, pending: { tx: "tx-4", amount: 400 } }
+      yield* store.commit({ txs: [sale(4, "04a1b2c3")], replies: [], wallets: [], cards: [], payments: [pending] })
+      expect((yield* store.load(0)).payments).toEqual([pending])
+      const refunded = { ...opened, refunded: 400 }
+      yield* store.commit({ txs: [sale(5, "04a1b2c3")], replies: [], wallets: [], cards: [], payments: [refunded] })
+      expect((yield* store.load(0)).payments).toEqual([refunded])
+      const beyond = { ...opened, refunded: 400, pending: { tx: "tx-6", amount: 601 } }
+      const error = yield* Effect.flip(store.commit({ txs: [sale(6, "04a1b2c3")], replies: [], wallets: [], cards: [], payments: [beyond] }))
+      expect(error.operation).toBe("commit")
+      expect((yield* store.load(0)).payments).toEqual([refunded])
+      expect((yield* store.transactions(0, 100)).map((tx) => tx.seq)).toEqual([0, 1, 2, 3, 4, 5])
+    }).pipe(Effect.provide(layer())))
+
   it.live("a batch is all or nothing: a refused batch leaves no wallet, card, reply, backing or tx of it", () =>
     Effect.gen(function* () {
       const store = yield* Ledger
       yield* committed(store)
       const before = sorted(yield* store.load(0))
-      const rest = { replies: [failed("req-late", genesisTimeMs + 9)], wallets: [wallet("card:04a1b2c3", 1), wallet("card:new", 5)], cards: [{ ...blocked, status: "voided" as const }], backing: { received: 9, refunded: 9, paidOut: 9 } }
+      const rest = {
+        replies: [failed("req-late", genesisTimeMs + 9)],
+        wallets: [wallet("card:04a1b2c3", 1), wallet("card:new", 5)],
+        cards: [{ ...blocked, status: "voided" as const }],
+        backing: { received: 9, refunded: 9, paidOut: 9 },
+        payments: [{ ref: "pi_3Q0abc", wallet: "card:04a1b2c3", paid: 1_000, refunded: 9, pending: null }],
+      }
       const refused: ReadonlyArray<readonly StoredTx[]> = [
         [sale(4, "04a1b2c3"), { ...sale(5, "04a1b2c3"), id: "tx-1" }], // the second reuses a committed id
         [sale(4, "04a1b2c3"), { ...sale(5, "04a1b2c3"), ref: "pi_3Q0abc" }], // ...a used external reference

@@ -174,6 +174,16 @@ export interface RegistryMeta {
  */
 export const ledgerFormat = 2
 
+/** A refill's payment and its online refunds (PROTOCOL.md section 9.5), as the state holds it. */
+export interface StoredPayment {
+  readonly ref: string
+  readonly wallet: string
+  readonly paid: number
+  readonly refunded: number
+  /** The withdrawal waiting for the processor, if any. */
+  readonly pending: { readonly tx: string; readonly amount: number } | null
+}
+
 export interface Backing {
   readonly received: number
   readonly refunded: number
@@ -210,6 +220,8 @@ export interface CommitBatch {
   readonly approved?: readonly ApprovedRequest[] | undefined
   /** The backing counters after the batch, when they changed. */
   readonly backing?: Backing | undefined
+  /** Payments new or changed, each row the whole payment. */
+  readonly payments?: readonly StoredPayment[] | undefined
   /** The ledger's validator set after the batch, as JSON `{keys, threshold}`, when it changed. */
   readonly validators?: string | undefined
   /**
@@ -251,6 +263,8 @@ export interface Snapshot {
   /** External references already used by committed transactions. */
   readonly refs: readonly string[]
   readonly backing: Backing
+  /** Every refill's payment (PROTOCOL.md section 9.5), in no particular order. */
+  readonly payments: readonly StoredPayment[]
   /** The validator set the last `validators` transaction named, if any (else the genesis one holds). */
   readonly validators?: JsonValue | undefined
   /** The values of `registryMetaKeys` that commits wrote (absent keys: the genesis ones hold). */

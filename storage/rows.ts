@@ -22,6 +22,7 @@ import {
   type StoredBlock,
   type StoredBlockWithTxs,
   type StoredCard,
+  type StoredPayment,
   type StoredReader,
   type StoredReply,
   type StoredTx,
@@ -69,6 +70,8 @@ export interface BatchRows {
   /** Approved commands' request ids (`request`, `seq`). */
   readonly approved: string | undefined
   readonly backing: string | undefined
+  /** Payments (`ref`, `wallet`, `paid`, `refunded`, `pendingTx`, `pendingAmount`). */
+  readonly payments: string | undefined
   readonly blocks: string | undefined
   readonly validators: string | undefined
   /** The batch's requests (`reader`, `request`, `time`), committed and failed alike, for the window check. */
@@ -153,12 +156,25 @@ export const batchRows = (batch: CommitBatch): BatchRows => {
     meta: rowsDocument(checkMeta(batch.meta ?? [])),
     approved: rowsDocument(checkApproved(batch.approved ?? [])),
     backing: batch.backing === undefined ? undefined : backingDocument(batch.backing),
+    payments: rowsDocument(checkPayments(batch.payments ?? [])),
     blocks: rowsDocument(checkBlocks(batch.blocks ?? [])),
     validators: batch.validators,
     requests: rowsDocument(batchRequests(batch)),
     runningMs: batch.runningMs,
     windowMs: requestWindowMs,
   }
+}
+
+const checkPayments = (payments: readonly StoredPayment[]) => {
+  assertUnique(payments.map((payment) => payment.ref), "payment")
+  return payments.map((payment) => ({
+    ref: payment.ref,
+    wallet: payment.wallet,
+    paid: assertSafeInteger(payment.paid, `payment ${payment.ref} paid`),
+    refunded: assertSafeInteger(payment.refunded, `payment ${payment.ref} refunded`),
+    pendingTx: payment.pending?.tx ?? null,
+    pendingAmount: payment.pending === null ? null : assertSafeInteger(payment.pending.amount, `payment ${payment.ref} pending amount`),
+  }))
 }
 
 const checkApproved = (rows: readonly ApprovedRequest[]): readonly ApprovedRequest[] => {
@@ -350,6 +366,19 @@ const checkRequest = (doc: unknown): StoredReply =>
 
 const checkRef = (doc: unknown): string => (isText(doc) ? doc : corrupt("a ref", doc))
 
+const PaymentRow = Schema.Struct({
+  ref: Schema.String,
+  wallet: Schema.String,
+  paid: SafeInteger,
+  refunded: SafeInteger,
+  pendingTx: Schema.NullOr(Schema.String),
+  pendingAmount: Schema.NullOr(SafeInteger),
+})
+const storedPayment = ({ pendingTx, pendingAmount, ...payment }: typeof PaymentRow.Type): StoredPayment => ({
+  ...payment,
+  pending: pendingTx === null || pendingAmount === null ? null : { tx: pendingTx, amount: pendingAmount },
+})
+
 const checkOlderRequest = (doc: unknown): { key: string; time: number } =>
   isFields(doc) && isText(doc["key"]) && typeof doc["time"] === "number" && Number.isSafeInteger(doc["time"])
     ? { key: doc["key"], time: doc["time"] }
@@ -361,7 +390,7 @@ const BackingValue = Schema.Struct({ received: SafeInteger, refunded: SafeIntege
 
 const snapshotParts = [
   "genesis", "assets", "places", "readers", "cards", "wallets", "requests", "refs", "backing", "lastSeq", "olderRequests", "validators", "meta",
-  "approved", "genesisHash", "cardKey",
+  "approved", "genesisHash", "cardKey", "payments",
 ] as const
 type SnapshotPart = (typeof snapshotParts)[number]
 
@@ -403,6 +432,7 @@ export const decodeSnapshot = (rows: unknown): Snapshot | undefined => {
     wallets: parts.wallets.map(checkWallet),
     requests: parts.requests.map(checkRequest),
     refs: parts.refs.map(checkRef),
+    payments: decodeAll(PaymentRow, "a payment", parts.payments).map(storedPayment),
     olderRequests: parts.olderRequests.map(checkOlderRequest),
     backing,
     validators: decodeAll(Doc, "the validator set", parts.validators)[0],

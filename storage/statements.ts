@@ -107,6 +107,13 @@ export const writeBatch = (sql: Session, batch: BatchRows) => sql`
     insert into meta (key, value)
     select 'backing', value from (select ${batch.backing ?? null}::text::jsonb as value) as b where value is not null
     on conflict (key) do update set value = excluded.value
+  ), payments as (
+    insert into payment (ref, wallet, paid, refunded, pending_tx, pending_amount)
+    select ref, wallet, paid, refunded, "pendingTx", "pendingAmount"
+    from json_to_recordset(${batch.payments ?? null}::text::json) as r (ref text, wallet text, paid bigint, refunded bigint,
+      "pendingTx" text, "pendingAmount" bigint)
+    on conflict (ref) do update set refunded = excluded.refunded, pending_tx = excluded.pending_tx,
+      pending_amount = excluded.pending_amount
   ), validators as (
     insert into meta (key, value)
     select 'validators', value from (select ${batch.validators ?? null}::text::jsonb as value) as v where value is not null
@@ -169,7 +176,9 @@ export const readSnapshot = (pool: Sql, sinceMs: number, requestsMax: number | n
     where key in (select json_array_elements_text(${JSON.stringify(registryMetaKeys)}::text::json))
   union all select 13, to_json(request) from approved
   union all select 14, to_json(hash) from block where height = 0
-  union all select 15, value::json from meta where key = 'cardKey'`
+  union all select 15, value::json from meta where key = 'cardKey'
+  union all select 16, json_build_object('ref', ref, 'wallet', wallet, 'paid', paid, 'refunded', refunded,
+    'pendingTx', pending_tx, 'pendingAmount', pending_amount) from payment`
 
 export const readTransactions = (pool: Sql, fromSeq: number, limit: number) => pool`
   select seq, id, time, body, reader, request, fingerprint, reply, ref from tx

@@ -363,4 +363,35 @@ describe("payment checkers (PROTOCOL.md section 9.5)", () => {
     expect(await finalTransactions(node), "the unpaid refill is not final, though the node signed it").toBe(1)
     expect(await metric(node, "gesell_block_sealed_height")).toBeGreaterThan(await metric(node, "gesell_block_height"))
   }, 180_000)
+
+  it("an online refund is final only once a payment checker has found the processor's refund; one never made is rejected", async () => {
+    const genesis = { ...blackBoxGenesis, validators: { keys: [node1.id, checker.id], threshold: 1, paymentCheckers: [checker.id] } }
+    const node = track(await within("the node", startNode({ genesis, dataDir: nodeDataDir(node1.seed), env: { GESELL_BLOCK_INTERVAL_MS: "20" } }), 60_000))
+    const genesisHash = await genesisHashOf(node)
+    const payments = join(freshDataDir(), "payments.json")
+    const wallet = String((await admin(node, "POST", "/v1/admin/cards/find", { card: "04000000000001" })).body["wallet"])
+    // What the processor did: the payment, and one refund of 400 of it.
+    writeFileSync(payments, JSON.stringify({ cs_paid: { amount: 1_500, wallet }, re_done: { amount: 400, payment: "cs_paid" } }))
+    track(await within("the checker", startValidator({ engine: node.http, key: checker.seed, dataDir: freshDataDir(), genesisHash, payments }), 60_000))
+
+    const command = async (body: Record<string, unknown>) => expect((await admin(node, "POST", "/v1/admin/commands", body)).body).toMatchObject({ ok: true })
+    await command({ kind: "refill", wallet: "card:04000000000001", amount: 1_500, ref: "cs_paid" })
+    await command({ kind: "withdraw", payment: "cs_paid", amount: 400 })
+    await command({ kind: "payback", payment: "cs_paid", ref: "re_done" })
+    await eventually("the refund final", async () => (await finalTransactions(node)) === 3)
+    const refunded = (await finalBlocks(node)).find((block) => block.txs.some((tx) => tx.kind === "payback"))
+    expect(refunded?.signatures.map((signature) => signature.validator)).toContain(checker.id)
+    // The backing proof holds: fed in circulation is what was received less what was refunded.
+    const fed = ((await getJson(node.http, "/v1/supply"))["assets"] as Array<{ asset: string }>).find((asset) => asset.asset === "fed")
+    expect(fed).toMatchObject({ circulation: 1_100, euros: { received: 1_500, refunded: 400, paidOut: 0 } })
+
+    // The engine takes a payback whose refund the processor never made (a node lying about it): rejected.
+    await command({ kind: "withdraw", payment: "cs_paid", amount: 300 })
+    await eventually("the withdrawal final", async () => (await finalTransactions(node)) === 4)
+    await command({ kind: "payback", payment: "cs_paid", ref: "re_never" })
+    const line = await within("the checker's reject", outputLine(node, `validator ${checker.id} rejected block`), 30_000)
+    expect(line).toMatch(/payment: payback \S+: no refund re_never/)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(await finalTransactions(node), "the unmade refund is not final, though the node signed it").toBe(4)
+  }, 180_000)
 })

@@ -55,7 +55,7 @@ const ok = (answer: { status: number; body: Record<string, unknown> }, what: str
 describe("the registry in the ledger", () => {
   const nodeKey = testKey(21)
 
-  it("changes made through the admin API reach a peer as transactions: same supply, same registry, cards and wallets", async () => {
+  it("changes made through the admin API reach a peer as transactions: same supply, same registry, cards, wallets and payments", async () => {
     const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
     const node = track(await startNode({ genesis, dataDir: nodeDataDir(nodeKey.seed), env: { GESELL_BLOCK_INTERVAL_MS: "20" } }))
     const block0 = (await getJson(node.http, `/v1/blocks/0`)) as { header: BlockHeader }
@@ -76,6 +76,12 @@ describe("the registry in the ledger", () => {
     expect(await desk.request({ type: "sale", id: "s1", card: cards[0], amount: 120 })).toMatchObject({ ok: true })
     desk.close()
     await desk.closed
+    // An online refund of a refill (PROTOCOL.md section 9.5): one refunded, one waiting for the processor.
+    const card0 = `card:${String((await admin(node, "POST", "/v1/admin/cards/find", { card: cards[0] })).body["card"])}`
+    ok(await admin(node, "POST", "/v1/admin/commands", { kind: "refill", wallet: card0, amount: 900, ref: "cs_cafe_1" }), "a refill")
+    ok(await admin(node, "POST", "/v1/admin/commands", { kind: "withdraw", payment: "cs_cafe_1", amount: 200 }), "a refund asked")
+    ok(await admin(node, "POST", "/v1/admin/commands", { kind: "payback", payment: "cs_cafe_1", ref: "re_cafe_1" }), "the refund made")
+    ok(await admin(node, "POST", "/v1/admin/commands", { kind: "withdraw", payment: "cs_cafe_1", amount: 300 }), "another refund asked")
     ok(await admin(node, "POST", "/v1/admin/commands", { kind: "block", card: cards[1], reason: "lost" }), "a card blocked")
     ok(await admin(node, "DELETE", "/v1/admin/readers/cafe-desk"), "the reader revoked")
 
@@ -86,7 +92,7 @@ describe("the registry in the ledger", () => {
       const blocks = (await getJson(node.http, `/v1/blocks?from=1&limit=1000`))["blocks"] as Array<{ header: { txCount: number } }>
       return blocks.reduce((sum, block) => sum + block.header.txCount, 0) === health["transactions"]
     })
-    expect(await transactions(), "the genesis's cards, then place, asset, place, reader, cards, staff, topup, sale, block, revoke").toBe(1 + 10)
+    expect(await transactions(), "the genesis's cards, then place, asset, place, reader, cards, staff, topup, sale, refill, withdraw, payback, withdraw, block, revoke").toBe(1 + 14)
 
     const peerOptions = { engine: node.http, dataDir: freshDataDir(), genesisHash, readyMs: 180_000 }
     const peer = track(await startPeer(peerOptions))
@@ -105,5 +111,7 @@ describe("the registry in the ledger", () => {
     expect(nodeContents.readers.find((reader) => (reader as { id: string }).id === "cafe-desk"), "the revoked reader, known as revoked").toMatchObject({ revoked: true })
     expect(nodeContents.cards.find((card) => card.card === blocked)).toMatchObject({ status: "blocked", staff })
     expect(nodeContents.places.find((entry) => (entry as { id: string }).id === "cafe")).toEqual(place)
+    expect(nodeContents.payments).toEqual([{ ref: "cs_cafe_1", wallet: card0, paid: 900, refunded: 200, pending: { tx: expect.any(String), amount: 300 } }])
+    expect(nodeContents.backing).toMatchObject({ received: 900, refunded: 200 })
   }, 240_000)
 })

@@ -32,6 +32,7 @@ export const ledgerContents = (state: LedgerState) => ({
   readers: byKey(state.readers).map(([, reader]) => plain(reader)),
   refs: [...state.refs].sort(),
   backing: { ...state.backing },
+  payments: [...state.payments].sort(([a], [b]) => (a < b ? -1 : 1)).map(([ref, payment]) => ({ ref, ...payment })),
   validators: plain(state.validators),
   stewards: plain(state.stewards),
   observers: [...state.observers],

@@ -38,6 +38,9 @@ const toppedUp = fc.tuple(place, fc.nat(9), asset).map(([at, dice, any]) => ({ p
 /** Wallets that hold money most of the time. */
 const moneyed = fc.constantFrom(`card:${cards[0]}`, `card:${cards[1]}`, `card:${cards[3]}`, users[0], "place:raffinerie", "place:manapany")
 const ref = fc.integer({ min: 1, max: 40 }).map((n) => `ref-${n}`)
+/** A refill's payment, as online refunds name it: the opening's, or one a random refill may have used. */
+const payment = fc.oneof({ weight: 3, arbitrary: fc.constantFrom("pi_opening", "pi_opening_2") }, { weight: 1, arbitrary: ref })
+const refundRef = fc.integer({ min: 1, max: 40 }).map((n) => `re-${n}`)
 const keys = spareSigners.map((signer) => signer.id as string)
 const key = fc.constantFrom(...keys)
 const policies = genesisDocument.assets.flatMap((a) => ("demurrage" in a ? [a.demurrage] : []))
@@ -85,6 +88,9 @@ const byKind: { readonly [K in CommandKind]: readonly [number, fc.Arbitrary<Raw>
   subscribe: [3, withReader(fc.record({ kind: kindOf("subscribe"), place: fc.constant("raffinerie"), wallet: holder, asset: fc.constant("raf-member"), periodMs: fc.constantFrom(day, 30 * day), amount: spending }, { requiredKeys: ["kind", "place", "wallet", "asset", "periodMs"] }))],
   refill: [10, fc.record({ kind: kindOf("refill"), wallet: fc.oneof({ weight: 4, arbitrary: holder }, { weight: 1, arbitrary: place.map((p) => `place:${p}`) }), amount: funding, ref })],
   deposit: [1, fc.record({ kind: kindOf("deposit"), place, amount: spending, ref })],
+  withdraw: [6, fc.record({ kind: kindOf("withdraw"), payment, amount: spending })],
+  payback: [5, fc.record({ kind: kindOf("payback"), payment, ref: refundRef })],
+  restore: [3, fc.record({ kind: kindOf("restore"), payment })],
   exchange: [3, fc.record({ kind: kindOf("exchange"), wallet: holder, asset: fc.constantFrom("mana-time", "mana-time", "raf-eur", "raf-bon"), direction: fc.constantFrom("to_fed", "from_fed"), amount: fc.integer({ min: 1, max: 60 }) })],
   demurrage: [4, fc.record({ kind: kindOf("demurrage"), wallet: fc.oneof({ weight: 3, arbitrary: moneyed }, { weight: 1, arbitrary: holder }), asset: fc.constantFrom("fed", "fed", "mana-time", "mana-time", "mana-pts", "raf-eur") })],
   void: [2, fc.record({ kind: kindOf("void"), card, reason: fc.constantFrom("lost", "voided"), place }, { requiredKeys: ["kind", "card", "reason"] })],

@@ -61,6 +61,10 @@ export const give = (s: Session, to: string, asset: string, amount: number): voi
 export const refill = (s: Session, wallet: string, amount: number): void => {
   s.must({ kind: "refill", wallet, amount, ref: freshRef() })
 }
+/** The card refilled 1000 fed by the payment `pi_1`, which online refunds name. */
+export const paid = (s: Session): void => {
+  s.must(raw.refill())
+}
 export const block = (s: Session, card: string): void => {
   s.must({ kind: "void", card, reason: "lost" })
 }
@@ -141,6 +145,9 @@ export const raw = {
   subscribe: (f: Raw = {}): Raw => ({ kind: "subscribe", place: "raffinerie", wallet: cardW, asset: "raf-member", periodMs: 30 * day, ...f }),
   refill: (f: Raw = {}): Raw => ({ kind: "refill", wallet: cardW, amount: 1000, ref: "pi_1", ...f }),
   deposit: (f: Raw = {}): Raw => ({ kind: "deposit", place: "raffinerie", amount: 100, ref: "bank-1", ...f }),
+  withdraw: (f: Raw = {}): Raw => ({ kind: "withdraw", payment: "pi_1", amount: 400, ...f }),
+  payback: (f: Raw = {}): Raw => ({ kind: "payback", payment: "pi_1", ref: "re_1", ...f }),
+  restore: (f: Raw = {}): Raw => ({ kind: "restore", payment: "pi_1", ...f }),
   exchange: (f: Raw = {}): Raw => ({ kind: "exchange", wallet: cardW, asset: "mana-time", direction: "to_fed", amount: 3, ...f }),
   demurrage: (f: Raw = {}): Raw => ({ kind: "demurrage", wallet: cardW, asset: "fed", ...f }),
   void: (f: Raw = {}): Raw => ({ kind: "void", card: uid, reason: "lost", ...f }),
@@ -417,6 +424,7 @@ export const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
       },
     },
     { status: "bad_request", name: "nobody transfers out of issuance:", command: raw.transfer({ from: "issuance:fed" }), field: "from" },
+    { status: "bad_request", name: "online refunds alone move fund:refunds", scene: (s) => { paid(s); s.must(raw.withdraw()) }, command: raw.transfer({ from: "fund:refunds", asset: "fed", amount: 1 }), field: "from" },
     { status: "amount_out_of_range", command: raw.transfer({ amount: -1 }), field: "amount" },
     conflictOf(raw.transfer()),
     { status: "unknown_wallet", name: "to a place that does not exist", command: raw.transfer({ to: "place:nowhere" }), field: "to" },
@@ -615,6 +623,96 @@ export const scenarios: { readonly [K in CommandKind]: readonly Scenario[] } = {
     { status: "unknown_place", command: raw.deposit({ place: "nowhere" }) },
     { status: "duplicate_ref", scene: (s) => { placeEarnsFed(s, "raffinerie", 250); s.must(raw.deposit()) }, command: raw.deposit() },
     { status: "insufficient_funds", scene: (s) => placeEarnsFed(s, "raffinerie", 99), command: raw.deposit() },
+  ],
+
+  withdraw: [
+    {
+      status: "ok",
+      name: "the fed leaves the wallet the refill credited for fund:refunds, and the refund waits",
+      scene: paid,
+      command: raw.withdraw(),
+      effect: (s, tx) => {
+        expect(tx).toMatchObject({ kind: "withdraw", memo: { payment: "pi_1" }, legs: [{ asset: "fed", from: cardW, to: "fund:refunds", amount: 400 }] })
+        expect([s.balance(cardW, "fed"), s.balance("fund:refunds", "fed")]).toEqual([600, 400])
+        expect(s.state.payments.get("pi_1")).toEqual({ wallet: cardW, paid: 1000, refunded: 0, pending: { tx: tx?.id, amount: 400 } })
+        expect(s.state.backing.refunded).toBe(0)
+      },
+    },
+    {
+      status: "ok",
+      name: "a blocked card's money goes back to the payment it came from",
+      scene: (s) => {
+        paid(s)
+        block(s, uid)
+      },
+      command: raw.withdraw(),
+      effect: (s) => expect(s.balance("fund:refunds", "fed")).toBe(400),
+    },
+    { status: "bad_request", command: raw.withdraw({ payment: "has space" }), field: "payment" },
+    { status: "amount_out_of_range", command: raw.withdraw({ amount: 0 }), field: "amount" },
+    conflictOf(raw.withdraw()),
+    { status: "unknown_payment", name: "a bank mint's reference is no refill", scene: (s) => s.must({ kind: "mint", asset: "fed", to: cardW, amount: 1000, ref: "pi_1" }), command: raw.withdraw(), field: "payment" },
+    { status: "refund_pending", scene: (s) => { paid(s); s.must(raw.withdraw({ amount: 100 })) }, command: raw.withdraw({ amount: 100 }), field: "payment" },
+    {
+      status: "refund_exceeds_payment",
+      name: "more than what remains of the payment once some was refunded",
+      scene: (s) => {
+        paid(s)
+        refill(s, cardW, 5000)
+        s.must(raw.withdraw({ amount: 700 }))
+        s.must(raw.payback())
+      },
+      command: raw.withdraw({ amount: 301 }),
+      field: "amount",
+    },
+    { status: "insufficient_funds", name: "what was paid was spent", scene: (s) => { paid(s); s.must({ kind: "sale", place: "raffinerie", card: uid, amount: 700 }) }, command: raw.withdraw(), field: "amount" },
+  ],
+
+  payback: [
+    {
+      status: "ok",
+      name: "the processor refunded: the pending fed is burnt and counted refunded",
+      scene: (s) => {
+        paid(s)
+        s.must(raw.withdraw())
+      },
+      command: raw.payback(),
+      effect: (s, tx) => {
+        expect(tx).toMatchObject({ kind: "payback", ref: "re_1", memo: { payment: "pi_1" }, legs: [{ asset: "fed", from: "fund:refunds", to: "issuance:fed", amount: 400 }] })
+        expect([s.balance(cardW, "fed"), s.balance("fund:refunds", "fed"), s.balance("issuance:fed", "fed")]).toEqual([600, 0, -600])
+        expect(s.state.payments.get("pi_1")).toEqual({ wallet: cardW, paid: 1000, refunded: 400, pending: undefined })
+        expect(s.state.backing).toMatchObject({ received: 1000, refunded: 400 })
+        expect(s.state.refs.has("re_1")).toBe(true)
+      },
+    },
+    { status: "bad_request", command: raw.payback({ ref: "" }), field: "ref" },
+    conflictOf(raw.payback()),
+    { status: "unknown_payment", command: raw.payback(), field: "payment" },
+    { status: "no_refund_pending", name: "nothing was withdrawn", scene: paid, command: raw.payback(), field: "payment" },
+    { status: "no_refund_pending", name: "the refund was restored", scene: (s) => { paid(s); s.must(raw.withdraw()); s.must(raw.restore()) }, command: raw.payback(), field: "payment" },
+    { status: "duplicate_ref", name: "a refund's reference is used once", scene: (s) => { paid(s); s.must(raw.withdraw({ amount: 1 })); s.must(raw.payback()); s.must(raw.withdraw({ amount: 1 })) }, command: raw.payback(), field: "ref" },
+  ],
+
+  restore: [
+    {
+      status: "ok",
+      name: "the processor refused: the pending fed goes back, and may be asked again",
+      scene: (s) => {
+        paid(s)
+        s.must(raw.withdraw())
+      },
+      command: raw.restore(),
+      effect: (s, tx) => {
+        expect(tx).toMatchObject({ kind: "restore", memo: { payment: "pi_1" }, legs: [{ asset: "fed", from: "fund:refunds", to: cardW, amount: 400 }] })
+        expect([s.balance(cardW, "fed"), s.balance("fund:refunds", "fed")]).toEqual([1000, 0])
+        expect(s.state.payments.get("pi_1")).toEqual({ wallet: cardW, paid: 1000, refunded: 0, pending: undefined })
+        expect(s.run(raw.withdraw({ amount: 1000, request: "again" })).status).toBe("ok")
+      },
+    },
+    { status: "bad_request", command: raw.restore({ payment: 7 }), field: "payment" },
+    conflictOf(raw.restore()),
+    { status: "unknown_payment", command: raw.restore(), field: "payment" },
+    { status: "no_refund_pending", scene: paid, command: raw.restore(), field: "payment" },
   ],
 
   exchange: [

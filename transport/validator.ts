@@ -40,11 +40,11 @@ import {
   type ReceivedBlock,
 } from "../engine/block.js"
 import { proposalAheadMsMax } from "../engine/limits.js"
-import type { ValidatorId } from "../engine/names.js"
+import { isRecord, type ValidatorId } from "../engine/names.js"
 import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
 import { FeedClient, loginAnswer } from "./feed-client.js"
-import { paymentsFile, type PaymentChecker } from "./payments.js"
+import { paymentsFile, type PaymentChecker, type PaymentQuestion } from "./payments.js"
 import type { Validators } from "../engine/state.js"
 import { needsPaymentChecker } from "../engine/validators.js"
 import { readKey, type NodeKey } from "./keys.js"
@@ -85,18 +85,23 @@ class ValidatorProgram {
   }
 
   /**
-   * A payment checker's question about a proposal (PROTOCOL.md section 9.5): each refill's payment,
-   * as the processor knows it. Final blocks caught up on are not asked about: their signers did.
+   * A payment checker's question about a proposal (PROTOCOL.md section 9.5): each refill's payment
+   * and each online refund's refund (`payback`), as the processor knows them. Final blocks caught up on are not asked about: their signers did.
    */
   private async paymentFault(block: Block, set: Validators): Promise<BlockFault | undefined> {
     if (!(set.paymentCheckers ?? []).includes(this.key.validator as ValidatorId)) return undefined
     for (const tx of block.txs) {
-      if (tx.kind !== "refill") continue
+      if (tx.kind !== "refill" && tx.kind !== "payback") continue
       const leg = tx.legs[0]
       if (this.payments === undefined) return { code: "payment", message: "this validator checks payments and was given no processor to ask (--payments)" }
-      if (tx.ref === undefined || leg === undefined) return { code: "payment", message: `refill ${tx.id} names no payment` }
-      const wrong = await this.payments({ ref: tx.ref, amount: leg.amount, wallet: leg.to })
-      if (wrong !== undefined) return { code: "payment", message: `refill ${tx.id}: ${wrong}` }
+      if (tx.ref === undefined || leg === undefined) return { code: "payment", message: `${tx.kind} ${tx.id} names no ${tx.kind === "refill" ? "payment" : "refund"}` }
+      const payment = isRecord(tx.memo) ? tx.memo["payment"] : undefined
+      const question: PaymentQuestion =
+        tx.kind === "refill"
+          ? { kind: "payment", ref: tx.ref, amount: leg.amount, wallet: leg.to }
+          : { kind: "refund", ref: tx.ref, amount: leg.amount, payment: typeof payment === "string" ? payment : "" }
+      const wrong = await this.payments(question)
+      if (wrong !== undefined) return { code: "payment", message: `${tx.kind} ${tx.id}: ${wrong}` }
     }
     return undefined
   }
