@@ -280,6 +280,17 @@ const forgedProposals: readonly Forged[] = [
     })(),
   },
   {
+    what: "an online refund of more than its payment (1,001 fed of a refill of 1,000)",
+    code: "reexecution",
+    says: refused("refund_exceeds_payment"),
+    block: (() => {
+      const [withdrawal] = madeAfterBlock1([{ kind: "withdraw", payment: "pi_1", amount: 1_000 }, at2]) as [TxValue]
+      commandOf(withdrawal)["amount"] = 1_001
+      firstLeg(withdrawal)["amount"] = 1_001
+      return block2Of([withdrawal])
+    })(),
+  },
+  {
     what: "a sale by a reader of another place",
     code: "reexecution",
     says: refused("forbidden"),
