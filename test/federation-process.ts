@@ -61,6 +61,8 @@ export interface ValidatorOptions extends FollowerOptions {
   readonly key: Uint8Array | string
   /** The payments file a payment checker asks about refills (`--payments`). */
   readonly payments?: string
+  /** The file of the Stripe key a payment checker asks Stripe with (`--stripe-key-file`; STRIPE_API_URL in `env`). */
+  readonly stripeKeyFile?: string
 }
 
 export interface PeerOptions extends FollowerOptions {
@@ -173,7 +175,10 @@ const spawnFollower = (args: readonly string[], dataDir: string, options: Follow
 export const startValidator = async (options: ValidatorOptions): Promise<ValidatorProcess> => {
   const dataDir = options.dataDir ?? freshDataDir()
   const key = typeof options.key === "string" ? { file: options.key, validator: undefined } : writeKeyFile(options.key, dataDir)
-  const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir, "--genesis-hash", options.genesisHash, ...(options.payments === undefined ? [] : ["--payments", options.payments])]
+  const args = ["validator", "--engine", options.engine, "--key", key.file, "--data-dir", dataDir, "--genesis-hash", options.genesisHash,
+    ...(options.payments === undefined ? [] : ["--payments", options.payments]),
+    ...(options.stripeKeyFile === undefined ? [] : ["--stripe-key-file", options.stripeKeyFile]),
+  ]
   const { follower, match } = await spawnFollower(args, dataDir, options, /^Validator (\S+) following /m)
   return { ...follower, validator: match[1] ?? key.validator ?? "", keyFile: key.file }
 }

@@ -174,8 +174,11 @@ describe("a hub that does not read its replies", () => {
     expect(hub.closeCode).toBe(1008)
     const replies = hub.replies().filter((reply) => reply.type !== "hello")
     // How many were answered before the buffers filled depends on the kernel's socket buffers (192
-    // on one machine, thousands on another): some were, and then the bound closed the connection.
-    expect(replies.filter((reply) => reply.ok === true).length).toBeGreaterThan(0)
+    // on one machine, thousands on another) and on the machine's load: on a loaded one, refusals
+    // alone can pass the bound before the first checks come back from the ledger. Each reply is
+    // one or the other, and nothing else.
+    expect(replies.length).toBeGreaterThan(0)
+    expect(replies.every((reply) => reply.ok === true || reply.error?.code === "overloaded")).toBe(true)
     // While its replies were not written, its checks were refused without reaching the ledger.
     expect(replies.slice(-100).every((reply) => reply.error?.code === "overloaded")).toBe(true)
     hub.socket.destroy()

@@ -19,7 +19,7 @@ const problemOf = <C extends Schema.Schema.Any>(code: C) =>
     ok: Schema.Literal(false),
     error: Schema.Struct({ code, message: Schema.String, field: Schema.optional(Schema.String) }),
   }) as const
-const codesOfOtherStatuses: readonly string[] = ["unauthorized", "approvals_missing", "forbidden", "not_found", "conflict", "too_large", "unavailable", "overloaded", "internal"]
+const codesOfOtherStatuses: readonly string[] = ["unauthorized", "approvals_missing", "forbidden", "not_found", "conflict", "too_large", "rate_limited", "unavailable", "overloaded", "internal"]
 
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
   problemOf(Schema.String.pipe(Schema.filter((code) => !codesOfOtherStatuses.includes(code)))),
@@ -39,6 +39,9 @@ export class Conflict extends Schema.Class<Conflict>("Conflict")(problemOf(Schem
 }) {}
 export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(problemOf(Schema.Literal("too_large")), {
   description: "the body is larger than the node accepts",
+}) {}
+export class TooManyRequests extends Schema.Class<TooManyRequests>("TooManyRequests")(problemOf(Schema.Literal("rate_limited")), {
+  description: "too many requests from this address or for this card; retry later",
 }) {}
 export class Unavailable extends Schema.Class<Unavailable>("Unavailable")(problemOf(Schema.Literal("unavailable", "overloaded")), {
   description: "storage cannot be read or written right now, or too many reads at once; retry (with the same request id)",
@@ -295,10 +298,39 @@ const decodeErrorsAsBadRequest = (spec: Record<string, unknown>): Record<string,
   return document
 }
 
+/** Money in through Stripe (PROTOCOL.md section 9.5): public, served by a node configured for it. */
+const moneyEndpoints = HttpApiGroup.make("money")
+  .add(
+    HttpApiEndpoint.post("refill", "/v1/refills")
+      .setPayload(
+        Schema.Struct({
+          card: Schema.String.annotations({ description: "the card's printed number (or its uid, read by a phone)" }),
+          amount: Schema.Number.annotations({ description: "euro cents, within the federation's bounds" }),
+        }),
+      )
+      .addSuccess(Schema.Struct({ url: Schema.String.annotations({ description: "the Stripe Checkout page to send the holder to" }) }))
+      .addError(NotFound, { status: 404 })
+      .addError(TooManyRequests, { status: 429 })
+      .addError(Unavailable, { status: 503 })
+      .annotate(OpenApi.Description, "Public: starts a refill of a card, paid by Stripe Checkout; the card is credited once Stripe says it is paid."),
+  )
+  .add(
+    HttpApiEndpoint.post("stripeWebhook", "/v1/stripe/webhook")
+      .addSuccess(Schema.Struct({ ok: Schema.Literal(true), code: Schema.String, message: Schema.String }))
+      .addError(Unavailable, { status: 503 })
+      .annotate(OpenApi.Description, "Stripe's webhook: its signature is verified over the raw body; 2xx only once a paid refill is committed."),
+  )
+  .add(
+    HttpApiEndpoint.get("refillPage", "/refill")
+      .addSuccess(Schema.String.pipe(HttpApiSchema.withEncoding({ kind: "Text", contentType: "text/html; charset=utf-8" })))
+      .annotate(OpenApi.Description, "Public: the page where a holder refills their card by its printed number."),
+  )
+
 export const NodeApi = HttpApi.make("gesell-node")
   .add(publicEndpoints)
   .add(metricsEndpoints)
   .add(adminEndpoints)
+  .add(moneyEndpoints)
   .addError(BadRequest, { status: 400 })
   .addError(PayloadTooLarge, { status: 413 })
   .addError(Internal, { status: 500 })

@@ -38,7 +38,7 @@ const usage = `usage:
                                   (as POST /v1/admin/commands/prepare answers it)
   gesell validator approve --key FILE --genesis-hash HEX --command FILE
                                   print a validator's approval of a change of the set or the rules
-  gesell validator --engine URL --key FILE --data-dir DIR --genesis-hash HEX [--payments FILE]
+  gesell validator --engine URL --key FILE --data-dir DIR --genesis-hash HEX [--stripe-key-file FILE | --payments FILE]
                                   validate the engine's blocks: re-execute each proposal on an own
                                   replica, vote or reject
   gesell peer --engine URL --key FILE --data-dir DIR --genesis-hash HEX [--port N]
@@ -150,10 +150,12 @@ const steward = (args: string[]): number => {
 
 const validator = (args: string[]): Promise<number> => {
   if (args[0] === "approve") return Promise.resolve(approve(args.slice(1)))
-  const f = flags(args, { engine: { type: "string" }, key: { type: "string" }, "data-dir": { type: "string" }, "genesis-hash": { type: "string" }, payments: { type: "string" } })
+  const f = flags(args, { engine: { type: "string" }, key: { type: "string" }, "data-dir": { type: "string" }, "genesis-hash": { type: "string" }, payments: { type: "string" }, "stripe-key-file": { type: "string" } })
   return untilSignal(
     runValidator({
       payments: f["payments"],
+      stripeKeyFile: f["stripe-key-file"],
+      stripeApiUrl: process.env["STRIPE_API_URL"],
       engine: required(f["engine"], "engine"),
       key: required(f["key"], "key"),
       dataDir: required(f["data-dir"], "data-dir"),

@@ -40,6 +40,7 @@ import type { ReaderDirectoryStore } from "./directory.js"
 import { serveApi, type DefectSink } from "./http-server.js"
 import type { Metrics } from "./metrics.js"
 import { jsonText, publicGroup, type Readiness } from "./public-http.js"
+import { moneyGroup, type MoneyConfig } from "./money-http.js"
 import type { ReaderGateway } from "./readers.js"
 
 export interface HttpDeps {
@@ -56,7 +57,26 @@ export interface HttpDeps {
   readonly approvers: NodeApprovers
   /** Cards by uid, printed number or pseudonym (PROTOCOL.md section 9.4). */
   readonly cards: CardNames
+  /** Refills online through Stripe (PROTOCOL.md section 9.5); undefined when not configured. */
+  readonly money?: MoneyConfig | undefined
+  /** The federation's name, as holders read it. */
+  readonly federationName?: string | undefined
+  readonly log?: ((line: string) => void) | undefined
 }
+
+/** A refill Stripe was paid for, through the writer like any command: resolves once committed or refused. */
+const submitRefill = (deps: HttpDeps) => (command: { kind: "refill"; wallet: string; amount: number; ref: string }) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const decoded = decodeCommand(command)
+      if (!decoded.ok) return { ok: false as const, status: decoded.status, message: decoded.message }
+      const body = yield* submitCommand(deps.writer(), decoded.value, deps.nowMs()).pipe(
+        Effect.catchTag("AdminUnavailable", ({ why }) => Effect.die(new Error(`the ledger cannot commit now (${why})`))),
+      )
+      const answer = JSON.parse(body) as CommandAnswer
+      return answer.ok ? { ok: true as const } : { ok: false as const, status: answer.status, message: answer.message }
+    }).pipe(Effect.timeoutFail({ duration: Duration.millis(operatorCommandTimeoutMs), onTimeout: () => new Error(mayHaveCommitted) })),
+  )
 
 /**
  * Per asset, the amount in circulation (minus the issuing wallet's balance); for fed, the euros
@@ -303,7 +323,20 @@ export const serveNodeApi = (server: Server, deps: HttpDeps, sink: DefectSink): 
     nowMs: deps.nowMs,
   }
   const api = HttpApiBuilder.api(NodeApi).pipe(
-    Layer.provide([publicGroup(source), metricsGroup(deps), adminGroup(deps)]),
+    Layer.provide([
+      publicGroup(source),
+      metricsGroup(deps),
+      adminGroup(deps),
+      moneyGroup({
+        config: deps.money,
+        federationName: () => deps.federationName ?? deps.writer().state.federation,
+        cards: deps.cards,
+        state: () => deps.writer().state,
+        submitRefill: submitRefill(deps),
+        nowMs: deps.nowMs,
+        log: deps.log ?? ((line) => console.error(line)),
+      }),
+    ]),
     Layer.provide(adminAuth(deps.adminToken)),
   )
   return serveApi(server, api, sink)

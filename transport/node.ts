@@ -23,6 +23,7 @@ import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { ReaderDirectoryStore } from "./directory.js"
 import { serveNodeApi } from "./http.js"
+import { stripeClient } from "./stripe.js"
 import { defectSink, listen, makeHttpServer } from "./http-server.js"
 import { attachUpgrades } from "./upgrades.js"
 import { makeMetrics } from "./metrics.js"
@@ -239,6 +240,18 @@ export const startNode = (flags: StartFlags) =>
         // The steward key first: a command both could approve is approved as the steward's.
         approvers: { keys: steward === undefined ? [key] : [steward, key] },
         cards,
+        money: Option.match(config.stripe, {
+          onNone: () => undefined,
+          onSome: (stripe) => ({
+            stripe: stripeClient(Redacted.value(stripe.secretKey), stripe.apiUrl),
+            webhookSecret: Redacted.value(stripe.webhookSecret),
+            publicUrl: stripe.publicUrl ?? `http://${config.host}:${config.port}`,
+            refillMin: stripe.refillMin,
+            refillMax: stripe.refillMax,
+            trustedProxies: stripe.trustedProxies,
+          }),
+        }),
+        federationName: genesis.value.federation.name,
       },
       sink,
     )
@@ -269,6 +282,11 @@ const announce = (config: NodeConfig, validator: string, demo: DemoFile | undefi
     yield* Console.log(`Health ${base}/v1/health · supply ${base}/v1/supply · metrics ${base}/metrics · API ${base}/v1/openapi.json`)
     yield* Console.log(`Blocks ${base}/v1/blocks · federation feed ws://${config.host}:${config.port}/v1/federation`)
     if (Option.isNone(config.adminToken)) yield* Console.log(`Admin token: in ${resolve(config.dataDir, "admin-token")}`)
+    yield* Console.log(
+      Option.isSome(config.stripe)
+        ? `Refills online: ${base}/refill (Stripe webhook: POST ${config.stripe.value.publicUrl ?? base}/v1/stripe/webhook)`
+        : "Refills online: off (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET turn them on)",
+    )
     if (demo !== undefined) {
       yield* Console.log("Demo federation created. Reader tokens (shown once; kept for the simulator in demo-readers.json):")
       for (const reader of demo.readers) yield* Console.log(`  ${reader.id.padEnd(18)} ${reader.role.padEnd(8)} ${reader.token}`)

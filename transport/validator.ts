@@ -23,7 +23,7 @@
  * on are not judged by the clock: they are the federation's history, signed by its threshold.
  */
 import { join } from "node:path"
-import { mkdirSync } from "node:fs"
+import { mkdirSync, readFileSync } from "node:fs"
 import { Console, Effect } from "effect"
 import type WebSocket from "ws"
 import { Replica, ReplayInStorage } from "../actors/replica.js"
@@ -45,6 +45,7 @@ import { Ledger, type LedgerStore } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
 import { FeedClient, loginAnswer } from "./feed-client.js"
 import { paymentsFile, type PaymentChecker, type PaymentQuestion } from "./payments.js"
+import { stripeChecker, stripeClient } from "./stripe.js"
 import type { Validators } from "../engine/state.js"
 import { needsPaymentChecker } from "../engine/validators.js"
 import { readKey, type NodeKey } from "./keys.js"
@@ -56,8 +57,29 @@ export interface ValidatorFlags {
   readonly genesisHash: string
   readonly key: string
   readonly dataDir: string
-  /** Where a payment checker asks about refills (PROTOCOL.md section 9.5); the stand-in's file for now. */
+  /** Where a payment checker asks about refills (PROTOCOL.md section 9.5): a stand-in's file… */
   readonly payments?: string | undefined
+  /** …or Stripe, with a restricted, read-only key read from this file. */
+  readonly stripeKeyFile?: string | undefined
+  /** Another address for Stripe's API (STRIPE_API_URL: a local fake). */
+  readonly stripeApiUrl?: string | undefined
+}
+
+/** Between two attempts to reach Stripe: 1 s, doubling, at most 30 s. */
+const stripeRetryMs = (attempt: number): number => Math.min(30_000, 1_000 * 2 ** Math.min(attempt - 1, 5))
+
+/** The processor a payment checker asks, if any, and the line that says so at start. */
+const paymentProcessor = (flags: ValidatorFlags, log: (line: string) => void): { checker: PaymentChecker | undefined; says: string } => {
+  if (flags.payments !== undefined && flags.stripeKeyFile !== undefined) throw new Error("give --payments or --stripe-key-file, not both")
+  if (flags.stripeKeyFile !== undefined) {
+    const key = readFileSync(flags.stripeKeyFile, "utf8").trim()
+    if (!/^(rk|sk)_(test|live)_\w+$/.test(key)) throw new Error(`${flags.stripeKeyFile} does not hold a Stripe key (rk_… for a restricted one)`)
+    const stripe = stripeClient(key, flags.stripeApiUrl, { maxNetworkRetries: 0 })
+    const wait = (attempt: number) => new Promise<void>((resolve) => setTimeout(resolve, stripeRetryMs(attempt)))
+    return { checker: stripeChecker(stripe, wait, log), says: `Payments: refills and refunds are checked with Stripe${key.startsWith("sk_") ? " (a secret key: a restricted, read-only one is enough)" : ""}.` }
+  }
+  if (flags.payments !== undefined) return { checker: paymentsFile(flags.payments), says: `Payments: refills and refunds are checked against ${flags.payments}.` }
+  return { checker: undefined, says: "Payments: no processor to ask (--stripe-key-file): refills and refunds are checked by form only." }
 }
 
 type Answer = { readonly vote: true } | { readonly vote: false; readonly fault: BlockFault } | { readonly vote: "none" }
@@ -93,7 +115,7 @@ class ValidatorProgram {
     for (const tx of block.txs) {
       if (tx.kind !== "refill" && tx.kind !== "payback") continue
       const leg = tx.legs[0]
-      if (this.payments === undefined) return { code: "payment", message: "this validator checks payments and was given no processor to ask (--payments)" }
+      if (this.payments === undefined) return { code: "payment", message: "this validator checks payments and was given no processor to ask (--stripe-key-file)" }
       if (tx.ref === undefined || leg === undefined) return { code: "payment", message: `${tx.kind} ${tx.id} names no ${tx.kind === "refill" ? "payment" : "refund"}` }
       const payment = isRecord(tx.memo) ? tx.memo["payment"] : undefined
       const question: PaymentQuestion =
@@ -274,6 +296,7 @@ export const runValidator = (flags: ValidatorFlags) =>
       return yield* Effect.fail(new Error(`the replica in ${flags.dataDir} starts from block 0 ${held}, not the pinned ${flags.genesisHash}`))
     }
     const log = (line: string) => console.error(`validator ${key.validator.slice(0, 8)}: ${line}`)
+    const processor = yield* Effect.try(() => paymentProcessor(flags, log))
     const clock = yield* Effect.clock
     const stopped: { client?: FeedClient; failed?: boolean } = {}
     const program = new ValidatorProgram(store, key, replica, log, (error) => {
@@ -281,7 +304,8 @@ export const runValidator = (flags: ValidatorFlags) =>
       log(error instanceof ReplayInStorage ? `the engine's final ${error.message}; stopping` : `storage failed, stopping: ${String(error)}`)
       stopped.failed = true
       stopped.client?.stop()
-    }, flags.genesisHash, () => clock.unsafeCurrentTimeMillis(), flags.payments === undefined ? undefined : paymentsFile(flags.payments))
+    }, flags.genesisHash, () => clock.unsafeCurrentTimeMillis(), processor.checker)
+    yield* Console.log(processor.says)
     yield* Console.log(`Validator ${key.validator} following ${flags.engine}; replica at height ${program.height} in ${flags.dataDir}`)
     const client = new FeedClient({ engine: flags.engine, query: program.query, frame: program.frame, login: program.login, log })
     stopped.client = client
