@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
+import Stripe from "stripe"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createFakeStripe, type FakeStripe } from "./fake-stripe.js"
 import { admin, blackBoxGenesis, freshDataDir, memberFetch, outputLine, startNode, within, type NodeProcess } from "./node-process.js"
@@ -177,6 +178,91 @@ describe("refills paid through Stripe Checkout (PROTOCOL.md section 9.5)", () =>
     expect(html).toContain("Black box")
     for (const secret of [stripe.secretKey, stripe.webhookSecret, ...blackBoxGenesis.cards.map((card) => card.uid)]) expect(node.output()).not.toContain(secret)
   })
+})
+
+describe("online refunds of fed through Stripe (PROTOCOL.md section 9.5)", () => {
+  let stripe: FakeStripe
+  let node: NodeProcess
+  beforeAll(async () => {
+    stripe = await createFakeStripe()
+    fakes.push(stripe)
+    node = track(await within("the node", startNode({ env: stripeEnv(stripe) }), 60_000))
+  }, 90_000)
+
+  /** A card refilled through Checkout and the webhook: the session's id. */
+  const refilled = async (card: string, amount: number): Promise<string> => {
+    const id = await startRefill(node, card, amount)
+    expect((await stripe.deliver(webhook(node), stripe.pay(id))).status).toBe(200)
+    return id
+  }
+  const refundsAtStripe = () => stripe.requests.filter((request) => request.method === "POST" && request.path === "/v1/refunds" && !request.dropped)
+  const fedEuros = async () => ((await (await fetch(`${node.http}/v1/supply`)).json()) as { assets: Array<{ asset: string; circulation: number; euros?: Record<string, number> }> }).assets.find((asset) => asset.asset === "fed")
+
+  it("refunds what is left of a payment once some was spent, burns it, and counts it refunded", async () => {
+    const id = await refilled("N20", 2_000)
+    expect((await admin(node, "POST", "/v1/admin/commands", { kind: "sale", place: "raffinerie", card: "N20", amount: 500 })).status).toBe(200)
+    const before = await fedEuros()
+    const answer = await admin(node, "POST", "/v1/admin/refunds", { card: "N20" })
+    expect(answer.status).toBe(200)
+    expect(answer.body).toMatchObject({ parts: [{ payment: id, amount: 1_500, status: "refunded", refund: expect.stringMatching(/^re_/) }], left: 0 })
+    expect((await cardOf(node, "N20")).fed).toBe(0)
+    const after = await fedEuros()
+    expect(after?.euros?.["refunded"]).toBe((before?.euros?.["refunded"] ?? 0) + 1_500)
+    expect(after?.circulation).toBe((before?.circulation ?? 0) - 1_500)
+    // Nothing left to refund: a second ask refunds nothing more.
+    expect((await admin(node, "POST", "/v1/admin/refunds", { card: "N20" })).body).toMatchObject({ parts: [], left: 0 })
+    expect(refundsAtStripe().filter((request) => request.idempotencyKey?.startsWith("gesell-refund-"))).toHaveLength(1)
+  })
+
+  it("puts the fed back on the card when Stripe refuses the refund, and may ask again", async () => {
+    const id = await refilled("N21", 1_000)
+    stripe.failNextRefund()
+    expect((await admin(node, "POST", "/v1/admin/refunds", { card: "N21" })).body).toMatchObject({ parts: [{ payment: id, amount: 1_000, status: "restored" }] })
+    expect((await cardOf(node, "N21")).fed).toBe(1_000)
+    expect((await admin(node, "POST", "/v1/admin/refunds", { card: "N21" })).body).toMatchObject({ parts: [{ payment: id, status: "refunded" }] })
+    expect((await cardOf(node, "N21")).fed).toBe(0)
+  })
+
+  it("lets a holder refund with the card's number and a receipt, and tells nothing to someone without the right receipt", async () => {
+    const mine = await refilled("N22", 1_200)
+    const theirs = await refilled("N23", 1_300)
+    const wrong = [
+      await post(node, "/v1/refunds", { card: "N22", receipt: theirs }),
+      await post(node, "/v1/refunds", { card: "N22", receipt: "cs_test_made_up" }),
+      await post(node, "/v1/refunds", { card: "N24", receipt: mine }),
+    ]
+    for (const answer of wrong) expect(answer).toMatchObject({ status: 404, body: { error: { code: "not_found", message: "no payment with this receipt for this card" } } })
+    expect(await post(node, "/v1/refunds", { card: "N22", receipt: mine })).toMatchObject({ status: 200, body: { parts: [{ payment: mine, amount: 1_200, status: "refunded" }] } })
+    expect((await cardOf(node, "N23")).fed).toBe(1_300)
+  })
+
+  it("keeps a refund Stripe could not be asked for pending, and finishes it after a restart, refunding once", async () => {
+    const id = await refilled("N25", 900)
+    stripe.unreachable(true)
+    try {
+      expect((await admin(node, "POST", "/v1/admin/refunds", { card: "N25" })).body).toMatchObject({ parts: [{ payment: id, amount: 900, status: "pending" }] })
+    } finally {
+      stripe.unreachable(false)
+    }
+    // Out of the card, waiting in fund:refunds: not spendable, not refunded yet.
+    expect((await cardOf(node, "N25")).fed).toBe(0)
+    const wallet = async () => (await admin(node, "GET", "/v1/admin/wallets/fund:refunds")).body as { balances?: Record<string, number> }
+    expect((await wallet()).balances?.["fed"]).toBe(900)
+    await node.kill()
+    node = track(await within("the node again", startNode({ dataDir: node.dataDir, env: stripeEnv(stripe) }), 60_000))
+    await within(
+      "the pending refund finished",
+      (async () => {
+        while (((await wallet()).balances?.["fed"] ?? 0) !== 0) await new Promise((resolve) => setTimeout(resolve, 100))
+      })(),
+      30_000,
+    )
+    // Stripe's own books: one refund of 900, however many times it was asked for.
+    const books = new Stripe(stripe.secretKey, { host: "127.0.0.1", port: stripe.port, protocol: "http", maxNetworkRetries: 0 })
+    const refunds = await books.balanceTransactions.list({ type: "refund", limit: 100 })
+    expect(refunds.data.filter((entry) => entry.amount === -900)).toHaveLength(1)
+    expect((await fedEuros())?.euros?.["refunded"]).toBe(1_500 + 1_000 + 1_200 + 900)
+  }, 120_000)
 })
 
 describe("a validator checking payments with Stripe (--stripe-key-file)", () => {

@@ -151,6 +151,19 @@ export class AdminAuth extends HttpApiMiddleware.Tag<AdminAuth>()("gesell/transp
   },
 }) {}
 
+/** An online refund's outcome, payment by payment (transport/refunds.ts). */
+const RefundResult = Schema.Struct({
+  parts: Schema.Array(
+    Schema.Struct({
+      payment: Schema.String,
+      amount: Schema.Number,
+      status: Schema.Literal("refunded", "pending", "restored"),
+      refund: Schema.optional(Schema.String),
+    }),
+  ),
+  left: Schema.Number.annotations({ description: "fed left on the card that no payment of it can take back online" }),
+})
+
 const withRequest = <F extends Schema.Struct.Fields>(fields: F) => Schema.Struct({ ...fields, request: RequestId })
 
 const Place = withRequest({
@@ -275,6 +288,17 @@ const adminEndpoints = HttpApiGroup.make("admin")
       .annotate(OpenApi.Description, "A card by its uid or printed number (in the body: a uid never goes in a URL): its pseudonym, status, staff rights and what its wallet holds."),
   )
   .add(
+    HttpApiEndpoint.post("refundCard", "/v1/admin/refunds")
+      .setPayload(
+        Schema.Struct({
+          card: Schema.String.annotations({ description: "uid, printed number or pseudonym" }),
+          payment: Schema.optional(Schema.String).annotations({ description: "only this payment (a Checkout Session's id)" }),
+        }),
+      )
+      .addSuccess(RefundResult)
+      .annotate(OpenApi.Description, "Refunds the card's fed to the Stripe payments it was refilled by (PROTOCOL.md section 9.5): withdraw, Stripe's refund, payback or restore."),
+  )
+  .add(
     HttpApiEndpoint.get("wallet", "/v1/admin/wallets/:id")
       .setPath(Schema.Struct({ id: Schema.String }))
       .addSuccess(Wallet)
@@ -300,6 +324,20 @@ const decodeErrorsAsBadRequest = (spec: Record<string, unknown>): Record<string,
 
 /** Money in through Stripe (PROTOCOL.md section 9.5): public, served by a node configured for it. */
 const moneyEndpoints = HttpApiGroup.make("money")
+  .add(
+    HttpApiEndpoint.post("refund", "/v1/refunds")
+      .setPayload(
+        Schema.Struct({
+          card: Schema.String.annotations({ description: "the card's printed number" }),
+          receipt: Schema.String.annotations({ description: "the id of one of its Checkout payments (cs_…), from Stripe's receipt" }),
+        }),
+      )
+      .addSuccess(RefundResult)
+      .addError(NotFound, { status: 404 })
+      .addError(TooManyRequests, { status: 429 })
+      .addError(Unavailable, { status: 503 })
+      .annotate(OpenApi.Description, "Public: the fed left of that payment goes back to it, through Stripe; the same answer for a wrong number or receipt."),
+  )
   .add(
     HttpApiEndpoint.post("refill", "/v1/refills")
       .setPayload(

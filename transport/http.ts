@@ -41,6 +41,7 @@ import { serveApi, type DefectSink } from "./http-server.js"
 import type { Metrics } from "./metrics.js"
 import { jsonText, publicGroup, type Readiness } from "./public-http.js"
 import { moneyGroup, type MoneyConfig } from "./money-http.js"
+import type { Committed, RefundDesk } from "./refunds.js"
 import type { ReaderGateway } from "./readers.js"
 
 export interface HttpDeps {
@@ -59,22 +60,28 @@ export interface HttpDeps {
   readonly cards: CardNames
   /** Refills online through Stripe (PROTOCOL.md section 9.5); undefined when not configured. */
   readonly money?: MoneyConfig | undefined
+  /** Online refunds through Stripe; undefined without Stripe. */
+  readonly refunds?: RefundDesk | undefined
   /** The federation's name, as holders read it. */
   readonly federationName?: string | undefined
   readonly log?: ((line: string) => void) | undefined
 }
 
-/** A refill Stripe was paid for, through the writer like any command: resolves once committed or refused. */
-const submitRefill = (deps: HttpDeps) => (command: { kind: "refill"; wallet: string; amount: number; ref: string }) =>
+/**
+ * A command the node makes itself (a refill Stripe was paid for, the steps of an online refund),
+ * through the writer like any command, without approvals: resolves once it is committed (with its
+ * transaction's id) or refused; rejects when the ledger cannot commit now.
+ */
+export const commandSubmitter = (writer: () => LedgerWriter, nowMs: () => number) => (raw: Record<string, unknown>): Promise<Committed> =>
   Effect.runPromise(
     Effect.gen(function* () {
-      const decoded = decodeCommand(command)
+      const decoded = decodeCommand(raw)
       if (!decoded.ok) return { ok: false as const, status: decoded.status, message: decoded.message }
-      const body = yield* submitCommand(deps.writer(), decoded.value, deps.nowMs()).pipe(
+      const body = yield* submitCommand(writer(), decoded.value, nowMs()).pipe(
         Effect.catchTag("AdminUnavailable", ({ why }) => Effect.die(new Error(`the ledger cannot commit now (${why})`))),
       )
       const answer = JSON.parse(body) as CommandAnswer
-      return answer.ok ? { ok: true as const } : { ok: false as const, status: answer.status, message: answer.message }
+      return answer.ok ? { ok: true as const, tx: String((answer.tx as { id?: unknown } | null)?.id) } : { ok: false as const, status: answer.status, message: answer.message }
     }).pipe(Effect.timeoutFail({ duration: Duration.millis(operatorCommandTimeoutMs), onTimeout: () => new Error(mayHaveCommitted) })),
   )
 
@@ -269,6 +276,15 @@ const adminGroup = (deps: HttpDeps) =>
             memberships: Object.fromEntries(wallet?.memberships ?? []),
           })
         })
+        .handle("refundCard", ({ payload }) => {
+          const desk = deps.refunds
+          if (desk === undefined) return Effect.fail(problem(Unavailable, "unavailable", "online refunds need Stripe, which this node is not configured for (STRIPE_SECRET_KEY)"))
+          const id = deps.cards.resolve(payload.card, "card")
+          if (!id.ok) return Effect.fail(problem(BadRequest, "bad_request", id.message, id.field))
+          if (!state().cards.has(id.value)) return Effect.fail(problem(NotFound, "not_found", "no such card"))
+          const card = id.value
+          return Effect.tryPromise({ try: () => desk.refundCard(card, payload.payment), catch: () => problem(Unavailable, "unavailable", mayHaveCommitted) })
+        })
         .handle("wallet", ({ path }) => {
           if (path.id.startsWith("card:") && !isCardId(path.id.slice("card:".length))) {
             return Effect.fail(problem(BadRequest, "bad_request", "a card's wallet is card:<pseudonym>: find a card by uid or number with POST /v1/admin/cards/find (a uid never goes in a URL)", "id"))
@@ -332,7 +348,8 @@ export const serveNodeApi = (server: Server, deps: HttpDeps, sink: DefectSink): 
         federationName: () => deps.federationName ?? deps.writer().state.federation,
         cards: deps.cards,
         state: () => deps.writer().state,
-        submitRefill: submitRefill(deps),
+        submitRefill: commandSubmitter(deps.writer, deps.nowMs),
+        refunds: deps.refunds,
         nowMs: deps.nowMs,
         log: deps.log ?? ((line) => console.error(line)),
       }),

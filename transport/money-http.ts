@@ -13,6 +13,7 @@ import { BadRequest, NodeApi, NotFound, problem, TooManyRequests, Unavailable } 
 import { clientAddress, RateLimiter } from "./rate-limit.js"
 import { refillPage } from "./refill-page.js"
 import { createRefillSession, handleWebhook, type RefillOutcome } from "./stripe.js"
+import type { RefundDesk } from "./refunds.js"
 
 /** Refills a client address may start per minute, and a card per ten minutes. */
 export const refillsPerAddressPerMinute = 10
@@ -38,6 +39,8 @@ export interface MoneyDeps {
   readonly state: () => LedgerState
   /** Submits a refill and resolves once committed or refused; rejects when the ledger cannot commit now. */
   readonly submitRefill: (command: { readonly kind: "refill"; readonly wallet: string; readonly amount: number; readonly ref: string }) => Promise<RefillOutcome>
+  /** Online refunds; undefined without Stripe. */
+  readonly refunds: RefundDesk | undefined
   readonly nowMs: () => number
   readonly log: (line: string) => void
 }
@@ -51,15 +54,17 @@ export const moneyGroup = (deps: MoneyDeps) =>
     Effect.sync(() => {
       const byAddress = new RateLimiter(refillsPerAddressPerMinute, 60_000)
       const byCard = new RateLimiter(refillsPerCardPer10Minutes, 10 * 60_000)
+      const refundsByAddress = new RateLimiter(refillsPerAddressPerMinute, 60_000)
+      const addressOf = (request: HttpServerRequest.HttpServerRequest, config: MoneyConfig) =>
+        clientAddress(request.remoteAddress._tag === "Some" ? request.remoteAddress.value : undefined, request.headers["x-forwarded-for"], config.trustedProxies)
       return handlers
         .handle("refill", ({ payload }) =>
           Effect.gen(function* () {
             const config = deps.config
             if (config === undefined) return yield* Effect.fail(notConfigured)
             const request = yield* HttpServerRequest.HttpServerRequest
-            const address = clientAddress(request.remoteAddress._tag === "Some" ? request.remoteAddress.value : undefined, request.headers["x-forwarded-for"], config.trustedProxies)
             const now = deps.nowMs()
-            if (!byAddress.allow(address, now)) return yield* Effect.fail(problem(TooManyRequests, "rate_limited", `at most ${refillsPerAddressPerMinute} refills a minute from one address; retry later`))
+            if (!byAddress.allow(addressOf(request, config), now)) return yield* Effect.fail(problem(TooManyRequests, "rate_limited", `at most ${refillsPerAddressPerMinute} refills a minute from one address; retry later`))
             const { amount } = payload
             if (!Number.isSafeInteger(amount) || amount < config.refillMin || amount > config.refillMax) {
               return yield* Effect.fail(problem(BadRequest, "amount_out_of_range", `a refill is of ${euros(config.refillMin)} to ${euros(config.refillMax)}, in cents`, "amount"))
@@ -100,6 +105,29 @@ export const moneyGroup = (deps: MoneyDeps) =>
             if (answer.status === 400) return yield* Effect.fail(problem(BadRequest, answer.code, answer.message))
             if (answer.status === 503) return yield* Effect.fail(problem(Unavailable, "unavailable", answer.message))
             return { ok: true as const, code: answer.code, message: answer.message }
+          }),
+        )
+        .handle("refund", ({ payload }) =>
+          Effect.gen(function* () {
+            const config = deps.config
+            const desk = deps.refunds
+            if (config === undefined || desk === undefined) return yield* Effect.fail(notConfigured)
+            const request = yield* HttpServerRequest.HttpServerRequest
+            if (!refundsByAddress.allow(addressOf(request, config), deps.nowMs())) {
+              return yield* Effect.fail(problem(TooManyRequests, "rate_limited", `at most ${refillsPerAddressPerMinute} refunds a minute from one address; retry later`))
+            }
+            // Only a holder with the receipt learns anything: a number without it, a receipt of
+            // another card, and a card never refilled online all get the same answer.
+            const id = deps.cards.resolve(payload.card, "card")
+            const payment = deps.state().payments.get(payload.receipt)
+            if (!id.ok || payment === undefined || payment.wallet !== cardWallet(id.value)) {
+              return yield* Effect.fail(problem(NotFound, "not_found", "no payment with this receipt for this card"))
+            }
+            const card = id.value
+            return yield* Effect.tryPromise({
+              try: () => desk.refundCard(card, payload.receipt),
+              catch: () => problem(Unavailable, "unavailable", "the refund could not be recorded now; ask again later: nothing is refunded twice"),
+            })
           }),
         )
         .handle("refillPage", () => Effect.succeed(refillPage(deps.federationName(), deps.config)))

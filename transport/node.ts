@@ -22,7 +22,8 @@ import { postgresLedger } from "../storage/postgres.js"
 import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
 import { demoGenesis, demoReaders } from "./demo.js"
 import { ReaderDirectoryStore } from "./directory.js"
-import { serveNodeApi } from "./http.js"
+import { commandSubmitter, serveNodeApi } from "./http.js"
+import { RefundDesk } from "./refunds.js"
 import { stripeClient } from "./stripe.js"
 import { defectSink, listen, makeHttpServer } from "./http-server.js"
 import { attachUpgrades } from "./upgrades.js"
@@ -41,6 +42,9 @@ export interface StartFlags {
   /** A steward's key the node approves operator commands with (PROTOCOL.md section 9.3). */
   readonly stewardKey?: string | undefined
 }
+
+/** How often the node asks Stripe again about online refunds left pending. */
+export const refundsResumeMs = 30_000
 
 /** A node refuses to share its data dir with another live node (PGlite is single-process). */
 export const lockDataDir = (dataDir: string) =>
@@ -223,6 +227,28 @@ export const startNode = (flags: StartFlags) =>
       connectionsPerReaderMax: config.limits.readerConnectionsPerReaderMax,
       bufferedBytesMax: config.limits.readerBufferedBytesMax,
     })
+    const money = Option.match(config.stripe, {
+      onNone: () => undefined,
+      onSome: (stripe) => ({
+        stripe: stripeClient(Redacted.value(stripe.secretKey), stripe.apiUrl),
+        webhookSecret: Redacted.value(stripe.webhookSecret),
+        publicUrl: stripe.publicUrl ?? `http://${config.host}:${config.port}`,
+        refillMin: stripe.refillMin,
+        refillMax: stripe.refillMax,
+        trustedProxies: stripe.trustedProxies,
+      }),
+    })
+    const refunds =
+      money === undefined
+        ? undefined
+        : new RefundDesk({ stripe: money.stripe, state: () => writer.state, submit: commandSubmitter(() => writer, nowMs), log: (line) => console.error(line) })
+    if (refunds !== undefined) {
+      // Withdrawals the ledger holds as pending (a stop between a withdrawal and Stripe's answer, a
+      // refund pending at Stripe): asked about again at start, then every refundsResumeMs.
+      yield* Effect.forkScoped(
+        Effect.promise(() => refunds.resume()).pipe(Effect.repeat(Schedule.spaced(Duration.millis(refundsResumeMs)))),
+      )
+    }
     const server = makeHttpServer()
     const sink = defectSink(metrics)
     yield* serveNodeApi(
@@ -240,17 +266,8 @@ export const startNode = (flags: StartFlags) =>
         // The steward key first: a command both could approve is approved as the steward's.
         approvers: { keys: steward === undefined ? [key] : [steward, key] },
         cards,
-        money: Option.match(config.stripe, {
-          onNone: () => undefined,
-          onSome: (stripe) => ({
-            stripe: stripeClient(Redacted.value(stripe.secretKey), stripe.apiUrl),
-            webhookSecret: Redacted.value(stripe.webhookSecret),
-            publicUrl: stripe.publicUrl ?? `http://${config.host}:${config.port}`,
-            refillMin: stripe.refillMin,
-            refillMax: stripe.refillMax,
-            trustedProxies: stripe.trustedProxies,
-          }),
-        }),
+        money,
+        refunds,
         federationName: genesis.value.federation.name,
       },
       sink,
