@@ -96,17 +96,26 @@ const applyKindEffects = (state: LedgerState, tx: Transaction, undo: Undo | unde
     const backing = { ...state.backing }
     undo.step(() => Object.assign(state.backing, backing))
   }
+  addBacking(state.backing, tx, state.fed)
+  applyPaymentEffects(state, tx, memo, undo)
+}
+
+/**
+ * What a transaction adds to the backing counters (PROTOCOL.md section 9.5): euros received (a
+ * refill, a bank mint of fed), refunded (a payback) and paid out (a deposit). Fed in circulation is
+ * received − refunded − paid out, since these are the only transactions that mint or burn fed.
+ */
+export const addBacking = (backing: { received: number; refunded: number; paidOut: number }, tx: Transaction, fed: AssetId): void => {
   for (const leg of tx.legs) {
-    if (leg.asset !== state.fed) continue
+    if (leg.asset !== fed) continue
     if (tx.kind === "refill" || (tx.kind === "mint" && walletKind(leg.from) === "issuance")) {
-      state.backing.received += leg.amount
+      backing.received += leg.amount
     } else if (tx.kind === "deposit" && walletKind(leg.to) === "issuance") {
-      state.backing.paidOut += leg.amount
+      backing.paidOut += leg.amount
     } else if (tx.kind === "payback" && walletKind(leg.to) === "issuance") {
-      state.backing.refunded += leg.amount
+      backing.refunded += leg.amount
     }
   }
-  applyPaymentEffects(state, tx, memo, undo)
 }
 
 /**

@@ -9,7 +9,10 @@ import { join } from "node:path"
 import Stripe from "stripe"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createFakeStripe, type FakeStripe } from "./fake-stripe.js"
-import { admin, blackBoxGenesis, freshDataDir, memberFetch, outputLine, startNode, within, type NodeProcess } from "./node-process.js"
+import { Effect } from "effect"
+import { Ledger } from "../storage/ledger.js"
+import { pgliteLedger } from "../storage/pglite.js"
+import { admin, blackBoxGenesis, freshDataDir, memberFetch, outputLine, runCli, startNode, within, type NodeProcess } from "./node-process.js"
 import { genesisHashOf, nodeDataDir, startValidator, testKey, type FollowerProcess } from "./federation-process.js"
 
 const processes: Array<FollowerProcess | NodeProcess> = []
@@ -263,6 +266,24 @@ describe("online refunds of fed through Stripe (PROTOCOL.md section 9.5)", () =>
     expect(refunds.data.filter((entry) => entry.amount === -900)).toHaveLength(1)
     expect((await fedEuros())?.euros?.["refunded"]).toBe(1_500 + 1_000 + 1_200 + 900)
   }, 120_000)
+
+  it("passes gesell check: fed in circulation is what was received less what was refunded; a counter changed in storage fails it", async () => {
+    await node.stop()
+    const passed = await runCli(["check", "--data-dir", node.dataDir])
+    expect(passed.code, passed.output).toBe(0)
+    expect(passed.output).toMatch(/fed in circulation is what was received less what was refunded and paid out/)
+    // The refunded counter as a careless hand might leave it in the database.
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const store = yield* Ledger
+        const { backing } = yield* store.load(0)
+        yield* store.commit({ txs: [], replies: [], wallets: [], cards: [], backing: { ...backing, refunded: backing.refunded - 900 } })
+      }).pipe(Effect.provide(pgliteLedger(join(node.dataDir, "pglite"))), Effect.scoped),
+    )
+    const failed = await runCli(["check", "--data-dir", node.dataDir])
+    expect(failed.code).toBe(1)
+    expect(failed.output).toMatch(/backing: the transactions say refunded 4600, storage holds 3700/)
+  }, 60_000)
 })
 
 describe("a validator checking payments with Stripe (--stripe-key-file)", () => {
