@@ -122,6 +122,13 @@ export class BlockProducer {
     return this.finalHeight
   }
 
+  private finalThroughSeq = -1
+
+  /** The seq of the last transaction in a final block; -1 while none is final. */
+  get finalSeq(): number {
+    return this.finalThroughSeq
+  }
+
   get proposer(): ValidatorId {
     return this.signer.validator
   }
@@ -227,6 +234,10 @@ export class BlockProducer {
   readonly start: Effect.Effect<void, unknown> = Effect.gen(this, function* () {
     const tip = yield* this.store.blockTip
     this.finalHeight = tip.finalHeight
+    if (tip.finalHeight >= 0) {
+      const [final] = yield* this.store.blocks(tip.finalHeight, 1, 1, true)
+      if (final !== undefined) this.finalThroughSeq = final.firstSeq + final.txCount - 1
+    }
     if (tip.sealed === undefined) {
       yield* this.sealGenesis
     } else {
@@ -382,6 +393,7 @@ export class BlockProducer {
     for (const block of ready) {
       this.pending.delete(block.header.height)
       this.finalHeight = block.header.height
+      this.finalThroughSeq = block.firstSeq + block.txCount - 1
       this.events.final?.(block.header.height, Math.max(0, now - block.committedAtMs))
     }
     this.notify()

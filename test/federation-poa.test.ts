@@ -361,7 +361,15 @@ describe("payment checkers (PROTOCOL.md section 9.5)", () => {
     expect(line).toMatch(/payment: refill \S+: no payment pi_never_paid/)
     await new Promise((resolve) => setTimeout(resolve, 500))
     expect(await finalTransactions(node), "the unpaid refill is not final, though the node signed it").toBe(1)
+    // The supply counts final blocks only: the unpaid refill, committed, is not in it.
+    const fed = ((await getJson(node.http, "/v1/supply"))["assets"] as Array<{ asset: string }>).find((asset) => asset.asset === "fed")
+    expect(fed).toMatchObject({ circulation: 1_500, euros: { received: 1_500 } })
     expect(await metric(node, "gesell_block_sealed_height")).toBeGreaterThan(await metric(node, "gesell_block_height"))
+    // And so after a restart, which counts the transactions committed after the last final one apart.
+    await node.stop()
+    const again = track(await within("the node again", startNode({ genesis, dataDir: node.dataDir, env: { GESELL_BLOCK_INTERVAL_MS: "20" } }), 60_000))
+    const restarted = ((await getJson(again.http, "/v1/supply"))["assets"] as Array<{ asset: string }>).find((asset) => asset.asset === "fed")
+    expect(restarted).toMatchObject({ circulation: 1_500, euros: { received: 1_500 } })
   }, 180_000)
 
   it("an online refund is final only once a payment checker has found the processor's refund; one never made is rejected", async () => {
@@ -393,5 +401,7 @@ describe("payment checkers (PROTOCOL.md section 9.5)", () => {
     expect(line).toMatch(/payment: payback \S+: no refund re_never/)
     await new Promise((resolve) => setTimeout(resolve, 500))
     expect(await finalTransactions(node), "the unmade refund is not final, though the node signed it").toBe(4)
+    const after = ((await getJson(node.http, "/v1/supply"))["assets"] as Array<{ asset: string }>).find((asset) => asset.asset === "fed")
+    expect(after, "the unmade refund is not counted: the supply is of final blocks").toMatchObject({ circulation: 1_100, euros: { received: 1_500, refunded: 400 } })
   }, 180_000)
 })

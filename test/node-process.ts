@@ -290,3 +290,21 @@ export const admin = async (node: NodeProcess, method: string, path: string, bod
   })
   return { status: response.status, body: (await response.json()) as Record<string, unknown> }
 }
+
+/**
+ * `/v1/supply` once every committed transaction is in a final block: the supply counts final
+ * blocks only (PROTOCOL.md section 9.5), so a test that just committed waits for it.
+ */
+export const finalSupply = (base: string, timeoutMs = 30_000): Promise<{ transactions: number; assets: Array<{ asset: string; circulation: number; euros?: Record<string, number> }> }> =>
+  within(
+    "every transaction final in the supply",
+    (async () => {
+      for (;;) {
+        const health = (await (await fetch(`${base}/v1/health`)).json()) as { transactions: number }
+        const supply = (await (await fetch(`${base}/v1/supply`)).json()) as { transactions: number; assets: Array<{ asset: string; circulation: number; euros?: Record<string, number> }> }
+        if (supply.transactions === health.transactions) return supply
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    })(),
+    timeoutMs,
+  )

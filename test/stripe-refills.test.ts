@@ -12,7 +12,7 @@ import { createFakeStripe, type FakeStripe } from "./fake-stripe.js"
 import { Effect } from "effect"
 import { Ledger } from "../storage/ledger.js"
 import { pgliteLedger } from "../storage/pglite.js"
-import { admin, blackBoxGenesis, freshDataDir, memberFetch, outputLine, runCli, startNode, within, type NodeProcess } from "./node-process.js"
+import { admin, blackBoxGenesis, finalSupply, freshDataDir, memberFetch, outputLine, runCli, startNode, within, type NodeProcess } from "./node-process.js"
 import { genesisHashOf, nodeDataDir, startValidator, testKey, type FollowerProcess } from "./federation-process.js"
 
 const processes: Array<FollowerProcess | NodeProcess> = []
@@ -186,10 +186,13 @@ describe("refills paid through Stripe Checkout (PROTOCOL.md section 9.5)", () =>
 describe("online refunds of fed through Stripe (PROTOCOL.md section 9.5)", () => {
   let stripe: FakeStripe
   let node: NodeProcess
+  // The node is the federation's one validator: its blocks are final, and the supply counts them.
+  const nodeKey = testKey(33)
+  const genesis = { ...blackBoxGenesis, validators: { keys: [nodeKey.id], threshold: 1 } }
   beforeAll(async () => {
     stripe = await createFakeStripe()
     fakes.push(stripe)
-    node = track(await within("the node", startNode({ env: stripeEnv(stripe) }), 60_000))
+    node = track(await within("the node", startNode({ genesis, dataDir: nodeDataDir(nodeKey.seed), env: stripeEnv(stripe) }), 60_000))
   }, 90_000)
 
   /** A card refilled through Checkout and the webhook: the session's id. */
@@ -199,7 +202,7 @@ describe("online refunds of fed through Stripe (PROTOCOL.md section 9.5)", () =>
     return id
   }
   const refundsAtStripe = () => stripe.requests.filter((request) => request.method === "POST" && request.path === "/v1/refunds" && !request.dropped)
-  const fedEuros = async () => ((await (await fetch(`${node.http}/v1/supply`)).json()) as { assets: Array<{ asset: string; circulation: number; euros?: Record<string, number> }> }).assets.find((asset) => asset.asset === "fed")
+  const fedEuros = async () => (await finalSupply(node.http)).assets.find((asset) => asset.asset === "fed")
 
   it("refunds what is left of a payment once some was spent, burns it, and counts it refunded", async () => {
     const id = await refilled("N20", 2_000)
@@ -252,7 +255,7 @@ describe("online refunds of fed through Stripe (PROTOCOL.md section 9.5)", () =>
     const wallet = async () => (await admin(node, "GET", "/v1/admin/wallets/fund:refunds")).body as { balances?: Record<string, number> }
     expect((await wallet()).balances?.["fed"]).toBe(900)
     await node.kill()
-    node = track(await within("the node again", startNode({ dataDir: node.dataDir, env: stripeEnv(stripe) }), 60_000))
+    node = track(await within("the node again", startNode({ genesis, dataDir: node.dataDir, env: stripeEnv(stripe) }), 60_000))
     await within(
       "the pending refund finished",
       (async () => {

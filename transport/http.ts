@@ -42,6 +42,7 @@ import type { Metrics } from "./metrics.js"
 import { jsonText, publicGroup, type Readiness } from "./public-http.js"
 import { moneyGroup, type MoneyConfig } from "./money-http.js"
 import type { Committed, RefundDesk } from "./refunds.js"
+import type { FinalSupply } from "./final-supply.js"
 import type { ReaderGateway } from "./readers.js"
 
 export interface HttpDeps {
@@ -60,6 +61,8 @@ export interface HttpDeps {
   readonly cards: CardNames
   /** Refills online through Stripe (PROTOCOL.md section 9.5); undefined when not configured. */
   readonly money?: MoneyConfig | undefined
+  /** The supply as of the last final transaction; without it, as of the last committed one. */
+  readonly finalSupply?: FinalSupply | undefined
   /** Online refunds through Stripe; undefined without Stripe. */
   readonly refunds?: RefundDesk | undefined
   /** The federation's name, as holders read it. */
@@ -331,7 +334,7 @@ export const serveNodeApi = (server: Server, deps: HttpDeps, sink: DefectSink): 
   const openApi = OpenApi.fromApi(NodeApi)
   const source = {
     readiness: () => readiness(deps),
-    supply: () => supplyOf(deps.writer().state, deps.writer().height),
+    supply: () => deps.finalSupply?.document(deps.writer().state) ?? supplyOf(deps.writer().state, deps.writer().height),
     store: deps.store,
     openApi,
     isMember: (id: string) => deps.producer.isValidatorInForce(id as ValidatorId) || deps.writer().state.observers.includes(id as ValidatorId),

@@ -17,7 +17,8 @@ import { newLedger } from "../actors/ledger-start.js"
 import { adminTokenCharsMin, requestRetentionMs } from "../engine/limits.js"
 import type { JsonValue } from "../engine/state.js"
 import type { ValidatorId } from "../engine/names.js"
-import { Ledger, type LedgerStore, StorageError } from "../storage/ledger.js"
+import { Ledger, type LedgerStore, StorageError, type StoredTx } from "../storage/ledger.js"
+import { FinalSupply } from "./final-supply.js"
 import { postgresLedger } from "../storage/postgres.js"
 import { pgliteDurabilityNotice, pgliteLedger } from "../storage/pglite.js"
 import { demoGenesis, demoReaders } from "./demo.js"
@@ -200,12 +201,26 @@ export const startNode = (flags: StartFlags) =>
     const cards = new CardNames(cardKey, state.cards.values())
     // Block 0 was sealed by the producer's start when this ledger is new: approvals sign its hash.
     state.genesisHash = producer.genesisHash
+    // The supply as of the last final transaction (PROTOCOL.md section 9.5): what came after it, it
+    // counts once final.
+    const tail: StoredTx[] = []
+    for (let seq = producer.finalSeq + 1; ; ) {
+      const page = yield* store.transactions(seq, 10_000)
+      if (page.length === 0) break
+      for (const stored of page) tail.push(stored)
+      seq = (page.at(-1) as StoredTx).seq + 1
+    }
+    const finalSupply = new FinalSupply(state, tail, () => producer.finalSeq)
+    tail.length = 0
     const writer = new LedgerWriter(state, snapshot.lastSeq + 1, store, config.limits, config.commitTimeoutMs, {
       committed: (requests, _txs, durationMs) => {
         metrics.commitBatch.observe(requests)
         metrics.commitDuration.observe(durationMs / 1000)
       },
-      committedTxs: (txs, atMs) => producer.committed(txs, atMs),
+      committedTxs: (txs, atMs) => {
+        producer.committed(txs, atMs)
+        finalSupply.committed(txs)
+      },
       commitFailed: () => metrics.commitFailures.inc(),
       refused: (why) => metrics.refused.inc({ reason: why }),
     })
@@ -268,6 +283,7 @@ export const startNode = (flags: StartFlags) =>
         cards,
         money,
         refunds,
+        finalSupply,
         federationName: genesis.value.federation.name,
       },
       sink,
