@@ -11,6 +11,7 @@ import { addBacking } from "../engine/apply.js"
 import { walletKind, type AssetId } from "../engine/names.js"
 import type { LedgerState, Transaction } from "../engine/state.js"
 import type { StoredTx } from "../storage/ledger.js"
+import { circulationIn, supplyOf } from "./http.js"
 
 interface Effect {
   readonly seq: number
@@ -49,7 +50,7 @@ export class FinalSupply {
     tail: readonly StoredTx[],
     private readonly finalSeq: () => number,
   ) {
-    for (const asset of state.assets.keys()) this.circulation.set(asset, -(state.wallets.get(`issuance:${asset}` as never)?.balances.get(asset) ?? 0))
+    for (const asset of state.assets.keys()) this.circulation.set(asset, circulationIn(state, asset))
     Object.assign(this.backing, state.backing)
     this.fed = state.fed
     for (const stored of tail) {
@@ -88,12 +89,6 @@ export class FinalSupply {
   /** The supply document as of the last final transaction, with the assets `state` knows. */
   document(state: LedgerState) {
     const through = this.settle()
-    // By id: a node rebuilt from storage and a replica made from the genesis list them in another order.
-    const sorted = [...state.assets.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
-    const assets = sorted.map((asset) => {
-      const circulation = this.circulation.get(asset.id) ?? 0
-      return asset.kind === "fed" ? { asset: asset.id, kind: asset.kind, circulation, euros: { ...this.backing } } : { asset: asset.id, kind: asset.kind, circulation }
-    })
-    return { transactions: Math.max(through, 0), assets }
+    return supplyOf(state, Math.max(through, 0), (asset) => this.circulation.get(asset) ?? 0, this.backing)
   }
 }

@@ -88,20 +88,28 @@ export const commandSubmitter = (writer: () => LedgerWriter, nowMs: () => number
     }).pipe(Effect.timeoutFail({ duration: Duration.millis(operatorCommandTimeoutMs), onTimeout: () => new Error(mayHaveCommitted) })),
   )
 
+/** An asset's amount in circulation in `state`: what its issuing wallet has put out. */
+export const circulationIn = (state: LedgerState, asset: string): number => -(state.wallets.get(`issuance:${asset}` as never)?.balances.get(asset as never) ?? 0)
+
 /**
- * Per asset, the amount in circulation (minus the issuing wallet's balance); for fed, the euros
- * received, refunded and paid out. `transactions` is the seq of the last transaction counted, so
- * that a node and a peer that hold the same ledger answer the same document.
+ * Per asset, the amount in circulation; for fed, the euros received, refunded and paid out.
+ * `transactions` is the seq of the last transaction counted, so that a node and a peer that hold
+ * the same ledger answer the same document. Circulation and backing are the state's, unless given
+ * (the node's as of its last final transaction, transport/final-supply.ts).
  */
-export const supplyOf = (state: LedgerState, transactions: number) => {
+export const supplyOf = (
+  state: LedgerState,
+  transactions: number,
+  circulation: (asset: string) => number = (asset) => circulationIn(state, asset),
+  backing: LedgerState["backing"] = state.backing,
+) => {
   // By id: a node rebuilt from storage and a replica made from the genesis list them in another order.
   const sorted = [...state.assets.values()].sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
-  const assets = sorted.map((asset) => {
-    const circulation = -(state.wallets.get(`issuance:${asset.id}` as never)?.balances.get(asset.id) ?? 0)
-    return asset.kind === "fed"
-      ? { asset: asset.id, kind: asset.kind, circulation, euros: { ...state.backing } }
-      : { asset: asset.id, kind: asset.kind, circulation }
-  })
+  const assets = sorted.map((asset) =>
+    asset.kind === "fed"
+      ? { asset: asset.id, kind: asset.kind, circulation: circulation(asset.id), euros: { ...backing } }
+      : { asset: asset.id, kind: asset.kind, circulation: circulation(asset.id) },
+  )
   return { transactions, assets }
 }
 

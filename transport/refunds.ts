@@ -1,7 +1,7 @@
 /**
  * Online refunds of fed (PROTOCOL.md section 9.5): the fed a holder refilled through Stripe goes back
- * to the payments it came from. For each payment of the card with something left to refund, newest
- * first, and never more than the card still holds:
+ * to the payments it came from. For each payment of the card with something left to refund (the
+ * latest refilled first, as far as the node knows their order), and never more than the card still holds:
  * 1. `withdraw` commits the amount out of the card into `fund:refunds` (the ledger checks it against
  *    what remains of that payment);
  * 2. Stripe refunds it, the withdrawal's transaction id as the idempotency key, so that asking again
@@ -16,6 +16,7 @@ import Stripe from "stripe"
 import type { CardId } from "../engine/names.js"
 import { cardWallet } from "../engine/names.js"
 import { balanceOf, refundable, type LedgerState } from "../engine/state.js"
+import { idOf } from "./stripe.js"
 
 /** What the writer answered a command, as the refunds need it. */
 export type Committed = { readonly ok: true; readonly tx: string } | { readonly ok: false; readonly status: string; readonly message: string }
@@ -97,7 +98,7 @@ export class RefundDesk {
       let refund: Stripe.Refund
       try {
         const session = await this.deps.stripe.checkout.sessions.retrieve(ref)
-        const paymentIntent = typeof session.payment_intent === "string" ? session.payment_intent : session.payment_intent?.id
+        const paymentIntent = idOf(session.payment_intent)
         if (paymentIntent === undefined) return await this.restore(ref, amount, `session ${ref} names no payment`)
         refund = await this.deps.stripe.refunds.create(
           { payment_intent: paymentIntent, amount, metadata: { withdrawal: tx } },

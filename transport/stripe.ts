@@ -17,6 +17,9 @@ import Stripe from "stripe"
 import { decodeWalletId, walletKind } from "../engine/names.js"
 import type { PaymentChecker, PaymentQuestion } from "./payments.js"
 
+/** The id of what a Stripe object names: an id, or the object itself when it was expanded. */
+export const idOf = (field: string | { readonly id: string } | null | undefined): string | undefined => (typeof field === "string" ? field : field?.id)
+
 /** Stripe's own recommendation: a webhook signed more than five minutes ago is refused. */
 export const webhookToleranceSeconds = 300
 
@@ -138,7 +141,7 @@ const paidSession = async (deps: WebhookDeps, session: Stripe.Checkout.Session):
 }
 
 const refundSession = async (deps: WebhookDeps, session: Stripe.Checkout.Session, why: string): Promise<WebhookAnswer> => {
-  const paymentIntent = typeof session.payment_intent === "string" ? session.payment_intent : session.payment_intent?.id
+  const paymentIntent = idOf(session.payment_intent)
   if (paymentIntent === undefined) {
     deps.log(`stripe: session ${session.id} is paid, refused by the ledger (${why}), and names no payment to refund: an operator must refund it`)
     return answer(200, "refund_needed", `session ${session.id} cannot be refunded without its payment`)
@@ -198,8 +201,8 @@ const checkWithStripe = async (stripe: Stripe, question: PaymentQuestion): Promi
   if (refund.status !== "succeeded") return `refund ${question.ref} is ${String(refund.status)}, not succeeded`
   if (refund.amount !== question.amount) return `refund ${question.ref} is of ${refund.amount}, not ${question.amount}`
   const session = await stripe.checkout.sessions.retrieve(question.payment)
-  const paid = typeof session.payment_intent === "string" ? session.payment_intent : session.payment_intent?.id
-  const refunded = typeof refund.payment_intent === "string" ? refund.payment_intent : refund.payment_intent?.id
+  const paid = idOf(session.payment_intent)
+  const refunded = idOf(refund.payment_intent)
   if (paid === undefined || paid !== refunded) return `refund ${question.ref} is not of session ${question.payment}'s payment`
   return undefined
 }
